@@ -1,0 +1,187 @@
+package cipher
+
+import (
+	"encoding/binary"
+	"strconv"
+	"strings"
+)
+
+// Version is the token format version written in the first byte.
+const Version byte = 0x01
+
+// Sizes of the token format.
+const (
+	HeaderSize = 6  // version, algorithm, 4-byte key ID
+	TagSize    = 16 // AEAD authentication tag
+	KeySize    = 32 // every supported algorithm takes a 256-bit key
+)
+
+// TextPrefix starts the text form of a token.
+const TextPrefix = "kw1."
+
+// Algorithm identifies the AEAD of a token (byte 1 of the header).
+type Algorithm byte
+
+// The supported algorithms.
+const (
+	AES256GCM         Algorithm = 0x01 // AES-256-GCM, 12-byte random nonce (the default)
+	XChaCha20Poly1305 Algorithm = 0x02 // XChaCha20-Poly1305, 24-byte random nonce
+)
+
+// NonceSize returns the nonce length of a, or 0 for an unknown algorithm.
+func (a Algorithm) NonceSize() int {
+	switch a {
+	case AES256GCM:
+		return 12
+	case XChaCha20Poly1305:
+		return 24
+	}
+	return 0
+}
+
+// Valid reports whether a is a supported algorithm.
+func (a Algorithm) Valid() bool { return a.NonceSize() != 0 }
+
+// String returns the algorithm's name, such as "AES-256-GCM".
+func (a Algorithm) String() string {
+	switch a {
+	case AES256GCM:
+		return "AES-256-GCM"
+	case XChaCha20Poly1305:
+		return "XChaCha20-Poly1305"
+	}
+	return "Algorithm(" + strconv.Itoa(int(a)) + ")"
+}
+
+// ParseAlgorithm returns the algorithm named s ("AES-256-GCM" or
+// "XChaCha20-Poly1305", case-insensitive).
+func ParseAlgorithm(s string) (Algorithm, error) {
+	switch strings.ToLower(s) {
+	case "aes-256-gcm":
+		return AES256GCM, nil
+	case "xchacha20-poly1305":
+		return XChaCha20Poly1305, nil
+	}
+	return 0, errUnknownAlgorithmName
+}
+
+// Header is the authenticated 6-byte prefix of every token.
+type Header struct {
+	Version   byte
+	Algorithm Algorithm
+	KeyID     uint32 // 0 = a raw key given by the caller
+}
+
+// AppendHeader appends the 6 header bytes of h to dst.
+func AppendHeader(dst []byte, h Header) []byte {
+	dst = append(dst, h.Version, byte(h.Algorithm))
+	return binary.BigEndian.AppendUint32(dst, h.KeyID)
+}
+
+// Token is a parsed binary token. Its slices alias the parsed input.
+type Token struct {
+	Header
+	Nonce      []byte
+	Ciphertext []byte // ciphertext || tag
+}
+
+// Overhead returns how many bytes a token of algorithm a adds to the
+// plaintext: header, nonce and tag.
+func Overhead(a Algorithm) int { return HeaderSize + a.NonceSize() + TagSize }
+
+// Parse splits a binary token into its parts. It checks the structure
+// (version, algorithm, lengths) and never authenticates; every malformed
+// input returns an error wrapping ErrMalformedToken.
+func Parse(b []byte) (Token, error) {
+	if len(b) == 0 {
+		return Token{}, malformed("empty")
+	}
+	if len(b) < HeaderSize {
+		return Token{}, malformed("shorter than its header")
+	}
+	h := Header{Version: b[0], Algorithm: Algorithm(b[1]), KeyID: binary.BigEndian.Uint32(b[2:HeaderSize])}
+	if h.Version != Version {
+		return Token{}, malformed("unknown version " + strconv.Itoa(int(h.Version)))
+	}
+	ns := h.Algorithm.NonceSize()
+	if ns == 0 {
+		return Token{}, malformed("unknown algorithm " + strconv.Itoa(int(h.Algorithm)))
+	}
+	rest := b[HeaderSize:]
+	if len(rest) < ns {
+		return Token{}, malformed("truncated nonce")
+	}
+	if len(rest)-ns < TagSize {
+		return Token{}, malformed("truncated tag")
+	}
+	return Token{Header: h, Nonce: rest[:ns:ns], Ciphertext: rest[ns:]}, nil
+}
+
+// ParseHeader parses and checks the token structure like Parse and returns
+// only its header.
+func ParseHeader(b []byte) (Header, error) {
+	t, err := Parse(b)
+	return t.Header, err
+}
+
+// EncodeText returns the text form of a binary token: "kw1." followed by
+// the token in unpadded base64url.
+func EncodeText(b []byte) string {
+	return string(AppendText(make([]byte, 0, TextLen(len(b))), b))
+}
+
+// AppendText appends the text form of the binary token b to dst.
+func AppendText(dst, b []byte) []byte {
+	dst = append(dst, TextPrefix...)
+	n := len(dst)
+	dst = append(dst, make([]byte, b64EncodedLen(len(b)))...)
+	b64Encode(dst[n:], b)
+	return dst
+}
+
+// TextLen returns the length of the text form of an n-byte binary token.
+func TextLen(n int) int { return len(TextPrefix) + b64EncodedLen(n) }
+
+// DecodeText returns the binary token of a text token. It checks the prefix
+// and the base64 but not the token structure; use ParseText for both.
+func DecodeText(s string) ([]byte, error) {
+	return appendDecodeText(nil, s)
+}
+
+func appendDecodeText(dst []byte, s string) ([]byte, error) {
+	if s == "" {
+		return nil, malformed("empty")
+	}
+	if !strings.HasPrefix(s, TextPrefix) {
+		return nil, malformed("missing " + TextPrefix + " prefix")
+	}
+	s = s[len(TextPrefix):]
+	n := b64DecodedLen(len(s))
+	if n < 0 {
+		return nil, malformed("bad base64url")
+	}
+	start := len(dst)
+	if cap(dst)-start < n {
+		nb := make([]byte, start, start+n)
+		copy(nb, dst)
+		dst = nb
+	}
+	if !b64DecodeTo(dst[start:start+n], s) {
+		return nil, malformed("bad base64url")
+	}
+	return dst[:start+n], nil
+}
+
+// ParseText decodes a text token and parses it like Parse.
+func ParseText(s string) (Token, error) {
+	b, err := DecodeText(s)
+	if err != nil {
+		return Token{}, err
+	}
+	return Parse(b)
+}
+
+// IsText reports whether s looks like a text token (it has the "kw1."
+// prefix). It is a cheap test for telling tokens from legacy plaintext, not a
+// validation.
+func IsText(s string) bool { return strings.HasPrefix(s, TextPrefix) }
