@@ -367,3 +367,34 @@ func TestAlgorithmNames(t *testing.T) {
 		t.Error("Algorithm(7) looks valid")
 	}
 }
+
+func TestAppendAADUnambiguous(t *testing.T) {
+	cases := [][]string{{"a.b", "c"}, {"a", "b.c"}, {"ab", ""}, {"a", "b"}, {"", "ab"}, {"ab"}, {}}
+	seen := map[string][]string{}
+	for _, parts := range cases {
+		enc := string(AppendAAD(nil, parts...))
+		if prev, ok := seen[enc]; ok {
+			t.Errorf("AppendAAD(%q) = AppendAAD(%q)", parts, prev)
+		}
+		seen[enc] = parts
+	}
+	long := strings.Repeat("x", 300)
+	if got := AppendAAD([]byte("p"), long); len(got) != 1+2+300 || got[1] != 0xac || got[2] != 0x02 {
+		t.Errorf("AppendAAD(300 bytes) prefix = %x", got[:3])
+	}
+}
+
+func TestParseTextHeader(t *testing.T) {
+	for _, alg := range algorithms {
+		tok := SealText(mustAEAD(t, alg, testKey(1), 0xfeedface), "x", nil)
+		h, err := ParseTextHeader(tok)
+		if err != nil || h != (Header{Version, alg, 0xfeedface}) {
+			t.Errorf("ParseTextHeader = %+v, %v", h, err)
+		}
+	}
+	for _, s := range []string{"", "kw1.", "kw1.AQEAAAA", "x", "kw1.AgEAAAAA", "kw1.AQMAAAAA", "kw1.AQEAAA!A"} {
+		if _, err := ParseTextHeader(s); !errors.Is(err, ErrMalformedToken) {
+			t.Errorf("ParseTextHeader(%q) = %v, want ErrMalformedToken", s, err)
+		}
+	}
+}

@@ -185,3 +185,42 @@ func ParseText(s string) (Token, error) {
 // prefix). It is a cheap test for telling tokens from legacy plaintext, not a
 // validation.
 func IsText(s string) bool { return strings.HasPrefix(s, TextPrefix) }
+
+// textHeaderLen is the length of the base64url form of the 6 header bytes.
+const textHeaderLen = HeaderSize * 4 / 3
+
+// ParseTextHeader reads the header of a text token without decoding the
+// rest, so a reader can pick the key before doing any other work. It checks
+// the prefix, the header's base64, its version and algorithm, and that the
+// token is long enough for its nonce and tag; the rest of the token is
+// checked when it is opened.
+func ParseTextHeader(s string) (Header, error) {
+	if s == "" {
+		return Header{}, malformed("empty")
+	}
+	if !IsText(s) {
+		return Header{}, malformed("missing " + TextPrefix + " prefix")
+	}
+	if len(s) < len(TextPrefix)+textHeaderLen {
+		return Header{}, malformed("shorter than its header")
+	}
+	var b [HeaderSize]byte
+	if !b64DecodeTo(b[:], s[len(TextPrefix):len(TextPrefix)+textHeaderLen]) {
+		return Header{}, malformed("bad base64url")
+	}
+	h := Header{Version: b[0], Algorithm: Algorithm(b[1]), KeyID: binary.BigEndian.Uint32(b[2:])}
+	if h.Version != Version {
+		return Header{}, malformed("unknown version " + strconv.Itoa(int(h.Version)))
+	}
+	if !h.Algorithm.Valid() {
+		return Header{}, malformed("unknown algorithm " + strconv.Itoa(int(h.Algorithm)))
+	}
+	if n := b64DecodedLen(len(s) - len(TextPrefix)); n < 0 {
+		return Header{}, malformed("bad base64url")
+	} else if n < HeaderSize+h.Algorithm.NonceSize() {
+		return Header{}, malformed("truncated nonce")
+	} else if n < Overhead(h.Algorithm) {
+		return Header{}, malformed("truncated tag")
+	}
+	return h, nil
+}

@@ -1,0 +1,181 @@
+// Package storetest is the conformance suite every keyring.Store passes:
+// not-found, create, compare-and-swap, concurrent writers, validation,
+// isolation of names and copies, cancellation.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/keyring"
+)
+
+// NewStore returns an empty store; use t.Cleanup to release it. Stores
+// returned by two calls within one test must share their data when shared
+// is true (two handles on one database or file, as two processes would
+// have); the suite uses that to test compare-and-swap across handles.
+type NewStore func(t *testing.T) (a, b keyring.Store)
+
+func keyset(name string, ids ...uint32) keyring.Keyset {
+	ks := keyring.Keyset{Name: name}
+	now := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	for i, id := range ids {
+		st := keyring.StateEnabled
+		if i == len(ids)-1 {
+			st = keyring.StateActive
+		}
+		ks.Keys = append(ks.Keys, keyring.Key{
+			ID: id, Purpose: keyring.PurposeData, Algorithm: cipher.AES256GCM, State: st,
+			KEK: "test:kek", Wrapped: []byte{1, 2, 3, byte(id)}, Created: now, Updated: now,
+		})
+	}
+	return ks
+}
+
+// Run runs the suite.
+func Run(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+
+	t.Run("NotFound", func(t *testing.T) {
+		s, _ := newStore(t)
+		if _, err := s.Load(ctx, "missing"); !errors.Is(err, keyring.ErrKeyringNotFound) {
+			t.Fatalf("Load(missing) = %v, want ErrKeyringNotFound", err)
+		}
+	})
+
+	t.Run("CreateLoad", func(t *testing.T) {
+		s, other := newStore(t)
+		want := keyset("default", 7, 9)
+		if err := s.Save(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range []keyring.Store{s, other} {
+			got, err := st.Load(ctx, "default")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Version != 1 || got.Name != "default" || len(got.Keys) != 2 {
+				t.Fatalf("Load = %+v", got)
+			}
+			for i, k := range got.Keys {
+				w := want.Keys[i]
+				if k.ID != w.ID || k.State != w.State || k.Purpose != w.Purpose || k.Algorithm != w.Algorithm ||
+					k.KEK != w.KEK || string(k.Wrapped) != string(w.Wrapped) || !k.Created.Equal(w.Created) || !k.Updated.Equal(w.Updated) {
+					t.Errorf("key %d = %+v, want %+v", i, k, w)
+				}
+			}
+		}
+	})
+
+	t.Run("CompareAndSwap", func(t *testing.T) {
+		s, other := newStore(t)
+		if err := s.Save(ctx, keyset("default", 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Save(ctx, keyset("default", 1, 2)); !errors.Is(err, keyring.ErrConflict) {
+			t.Fatalf("Save(version 0) over an existing keyset = %v, want ErrConflict", err)
+		}
+		ks, _ := other.Load(ctx, "default")
+		next := keyset("default", 1, 2)
+		next.Version = ks.Version
+		if err := other.Save(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+		stale := keyset("default", 1, 3)
+		stale.Version = ks.Version
+		if err := s.Save(ctx, stale); !errors.Is(err, keyring.ErrConflict) {
+			t.Fatalf("Save(stale version) = %v, want ErrConflict", err)
+		}
+		got, _ := s.Load(ctx, "default")
+		if got.Version != 2 || len(got.Keys) != 2 || got.Keys[1].ID != 2 {
+			t.Fatalf("after a refused save: %+v", got)
+		}
+	})
+
+	t.Run("ConcurrentWriters", func(t *testing.T) {
+		s, other := newStore(t)
+		if err := s.Save(ctx, keyset("default", 1)); err != nil {
+			t.Fatal(err)
+		}
+		var ok, conflicts atomic.Int64
+		var wg sync.WaitGroup
+		for i := range 8 {
+			st := s
+			if i%2 == 1 {
+				st = other
+			}
+			wg.Go(func() {
+				ks := keyset("default", 1, uint32(100+i))
+				ks.Version = 1
+				switch err := st.Save(ctx, ks); {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, keyring.ErrConflict):
+					conflicts.Add(1)
+				default:
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if ok.Load() != 1 || conflicts.Load() != 7 {
+			t.Fatalf("8 writers from version 1: %d saved, %d conflicts; want 1 and 7", ok.Load(), conflicts.Load())
+		}
+		if got, _ := s.Load(ctx, "default"); got.Version != 2 {
+			t.Fatalf("version = %d, want 2", got.Version)
+		}
+	})
+
+	t.Run("Validation", func(t *testing.T) {
+		s, _ := newStore(t)
+		bad := keyset("default", 5, 5)
+		if err := s.Save(ctx, bad); err == nil {
+			t.Error("Save(duplicate key IDs) succeeded")
+		}
+		bad = keyset("default", 5, 6)
+		bad.Keys[0].State = keyring.StateActive
+		if err := s.Save(ctx, bad); err == nil {
+			t.Error("Save(two active keys) succeeded")
+		}
+		if _, err := s.Load(ctx, "default"); !errors.Is(err, keyring.ErrKeyringNotFound) {
+			t.Errorf("a refused save stored something: %v", err)
+		}
+	})
+
+	t.Run("NamesAndCopies", func(t *testing.T) {
+		s, _ := newStore(t)
+		if err := s.Save(ctx, keyset("a", 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Save(ctx, keyset("b", 2)); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := s.Load(ctx, "a")
+		a.Keys[0].Wrapped[0] = 99
+		a.Keys[0].State = keyring.StateDisabled
+		again, _ := s.Load(ctx, "a")
+		if again.Keys[0].Wrapped[0] != 1 || again.Keys[0].State != keyring.StateActive {
+			t.Error("changing a loaded keyset changed the store")
+		}
+		if b, _ := s.Load(ctx, "b"); b.Keys[0].ID != 2 || b.Version != 1 {
+			t.Errorf("keyset b = %+v", b)
+		}
+	})
+
+	t.Run("Cancelled", func(t *testing.T) {
+		s, _ := newStore(t)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := s.Load(cctx, "default"); !errors.Is(err, context.Canceled) {
+			t.Errorf("Load(cancelled) = %v, want context.Canceled", err)
+		}
+		if err := s.Save(cctx, keyset("default", 1)); !errors.Is(err, context.Canceled) {
+			t.Errorf("Save(cancelled) = %v, want context.Canceled", err)
+		}
+	})
+}
