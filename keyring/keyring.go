@@ -47,7 +47,7 @@ type Keyring struct {
 	bg        sync.WaitGroup
 	reloadDue atomic.Bool // set by a timer each reload interval
 
-	wmu     sync.Mutex // serializes this keyring's store writes
+	wmu        sync.Mutex // serializes this keyring's store writes
 	mu         sync.Mutex // guards entries, lastMiss, stopReload and snapshot installation
 	entries    map[uint32]*entry
 	lastMiss   time.Time   // last reload caused by an unknown key ID
