@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/keyward/keyward/adapters/filekey"
+	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/keyring"
+)
+
+func runKeygen(e *env, args []string) error {
+	fs := newFlags(e, "keygen")
+	out := fs.String("o", "crypto.key", "`path` of the new key file")
+	force := fs.Bool("f", false, "replace an existing key file (data encrypted under it becomes unreadable)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *force {
+		if err := removeForReplace(*out); err != nil {
+			return err
+		}
+	}
+	if err := filekey.Generate(*out); err != nil {
+		if strings.Contains(err.Error(), "already exists") {
+			return fmt.Errorf("%s already exists; use -f to replace it (data encrypted under the old key becomes unreadable)", *out)
+		}
+		return err
+	}
+	fmt.Fprintf(e.stderr, "wrote a new key to %s (mode 0600)\n", *out)
+	return nil
+}
+
+// keyFlags are the key-source flags of encrypt and decrypt.
+type keyFlags struct {
+	keyPath, aad, store, keyringName *string
+}
+
+func addKeyFlags(fs interface {
+	String(name, value, usage string) *string
+}) keyFlags {
+	return keyFlags{
+		keyPath:     fs.String("k", "", "`path` of the key file (crypto.key)"),
+		aad:         fs.String("aad", "", "associated `text` the token is bound to (needed again to decrypt)"),
+		store:       fs.String("store", "", "keyring store `file`: use versioned data keys wrapped by the key instead of the key itself"),
+		keyringName: fs.String("keyring", "default", "keyring `name` in the store"),
+	}
+}
+
+// openKeyring opens the keyring of the flags; it returns nil without
+// --store.
+func (f keyFlags) openKeyring(ctx context.Context, src keyring.KeySource) (*keyring.Keyring, error) {
+	if *f.store == "" {
+		return nil, nil
+	}
+	store, err := keyring.NewFileStore(*f.store)
+	if err != nil {
+		return nil, err
+	}
+	return keyring.New(ctx, *f.keyringName, src, store)
+}
+
+func runEncrypt(e *env, args []string) error {
+	fs := newFlags(e, "encrypt")
+	kf := addKeyFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *kf.keyPath == "" {
+		return usagef("-k PATH is required")
+	}
+	pt, err := input(e, fs, "plaintext")
+	if err != nil {
+		return err
+	}
+	defer clear(pt)
+	key, err := filekey.Load(*kf.keyPath)
+	if err != nil {
+		return err
+	}
+	defer clear(key)
+	var tok string
+	if *kf.store == "" {
+		tok, err = cipher.EncryptData(string(pt), key, cipher.WithAAD([]byte(*kf.aad)))
+	} else {
+		tok, err = encryptWithKeyring(kf, key, string(pt))
+	}
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(e.stdout, tok)
+	return err
+}
+
+func encryptWithKeyring(kf keyFlags, key []byte, pt string) (string, error) {
+	ctx := context.Background()
+	src, err := filekey.New(key)
+	if err != nil {
+		return "", err
+	}
+	kr, err := kf.openKeyring(ctx, src)
+	if err != nil {
+		return "", err
+	}
+	defer kr.Close()
+	return kr.EncryptText(ctx, pt, []byte(*kf.aad))
+}
+
+func runDecrypt(e *env, args []string) error {
+	fs := newFlags(e, "decrypt")
+	kf := addKeyFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *kf.keyPath == "" {
+		return usagef("-k PATH is required")
+	}
+	in, err := input(e, fs, "token")
+	if err != nil {
+		return err
+	}
+	tok := strings.TrimSpace(string(in))
+	h, err := cipher.ParseTextHeader(tok)
+	if err != nil {
+		return err
+	}
+	key, err := filekey.Load(*kf.keyPath)
+	if err != nil {
+		return err
+	}
+	defer clear(key)
+	var pt string
+	switch {
+	case h.KeyID == 0:
+		pt, err = cipher.DecryptData(tok, key, cipher.WithAAD([]byte(*kf.aad)))
+	case *kf.store == "":
+		return fmt.Errorf("the token was made by a keyring (key ID %d); pass --store with its keyring store", h.KeyID)
+	default:
+		pt, err = decryptWithKeyring(kf, key, tok)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = e.stdout.Write([]byte(pt))
+	return err
+}
+
+func decryptWithKeyring(kf keyFlags, key []byte, tok string) (string, error) {
+	ctx := context.Background()
+	src, err := filekey.New(key)
+	if err != nil {
+		return "", err
+	}
+	kr, err := kf.openKeyring(ctx, src)
+	if err != nil {
+		return "", err
+	}
+	defer kr.Close()
+	return kr.DecryptText(ctx, tok, []byte(*kf.aad))
+}
+
+// header is the JSON form inspect prints. ciphertext_bytes counts the
+// ciphertext without its 16-byte tag (the plaintext length).
+type header struct {
+	Version         int    `json:"version"`
+	Algorithm       string `json:"algorithm"`
+	KeyID           uint32 `json:"key_id"`
+	NonceBytes      int    `json:"nonce_bytes"`
+	CiphertextBytes int    `json:"ciphertext_bytes"`
+}
+
+func runInspect(e *env, args []string) error {
+	fs := newFlags(e, "inspect")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	in, err := input(e, fs, "token")
+	if err != nil {
+		return err
+	}
+	t, err := cipher.ParseText(strings.TrimSpace(string(in)))
+	if err != nil {
+		return err
+	}
+	if t.Version != cipher.Version {
+		return errors.New("unexpected version")
+	}
+	b, err := json.Marshal(header{
+		Version: int(t.Version), Algorithm: t.Algorithm.String(), KeyID: t.KeyID,
+		NonceBytes: len(t.Nonce), CiphertextBytes: len(t.Ciphertext) - cipher.TagSize,
+	})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(e.stdout, string(b))
+	return err
+}
