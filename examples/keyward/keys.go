@@ -53,17 +53,24 @@ func addKeyFlags(fs interface {
 	}
 }
 
-// openKeyring opens the keyring of the flags; it returns nil without
-// --store.
-func (f keyFlags) openKeyring(ctx context.Context, src keyring.KeySource) (*keyring.Keyring, error) {
-	if *f.store == "" {
-		return nil, nil
+// withKeyring opens the keyring of the flags (--store, --keyring) over the
+// file key and calls f with it.
+func (f keyFlags) withKeyring(key []byte, use func(context.Context, *keyring.Keyring) error) error {
+	ctx := context.Background()
+	src, err := filekey.New(key)
+	if err != nil {
+		return err
 	}
 	store, err := keyring.NewFileStore(*f.store)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return keyring.New(ctx, *f.keyringName, src, store)
+	kr, err := keyring.New(ctx, *f.keyringName, src, store)
+	if err != nil {
+		return err
+	}
+	defer kr.Close()
+	return use(ctx, kr)
 }
 
 func runEncrypt(e *env, args []string) error {
@@ -89,27 +96,16 @@ func runEncrypt(e *env, args []string) error {
 	if *kf.store == "" {
 		tok, err = cipher.EncryptData(string(pt), key, cipher.WithAAD([]byte(*kf.aad)))
 	} else {
-		tok, err = encryptWithKeyring(kf, key, string(pt))
+		err = kf.withKeyring(key, func(ctx context.Context, kr *keyring.Keyring) (err error) {
+			tok, err = kr.EncryptText(ctx, string(pt), []byte(*kf.aad))
+			return err
+		})
 	}
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintln(e.stdout, tok)
 	return err
-}
-
-func encryptWithKeyring(kf keyFlags, key []byte, pt string) (string, error) {
-	ctx := context.Background()
-	src, err := filekey.New(key)
-	if err != nil {
-		return "", err
-	}
-	kr, err := kf.openKeyring(ctx, src)
-	if err != nil {
-		return "", err
-	}
-	defer kr.Close()
-	return kr.EncryptText(ctx, pt, []byte(*kf.aad))
 }
 
 func runDecrypt(e *env, args []string) error {
@@ -142,27 +138,16 @@ func runDecrypt(e *env, args []string) error {
 	case *kf.store == "":
 		return fmt.Errorf("the token was made by a keyring (key ID %d); pass --store with its keyring store", h.KeyID)
 	default:
-		pt, err = decryptWithKeyring(kf, key, tok)
+		err = kf.withKeyring(key, func(ctx context.Context, kr *keyring.Keyring) (err error) {
+			pt, err = kr.DecryptText(ctx, tok, []byte(*kf.aad))
+			return err
+		})
 	}
 	if err != nil {
 		return err
 	}
 	_, err = e.stdout.Write([]byte(pt))
 	return err
-}
-
-func decryptWithKeyring(kf keyFlags, key []byte, tok string) (string, error) {
-	ctx := context.Background()
-	src, err := filekey.New(key)
-	if err != nil {
-		return "", err
-	}
-	kr, err := kf.openKeyring(ctx, src)
-	if err != nil {
-		return "", err
-	}
-	defer kr.Close()
-	return kr.DecryptText(ctx, tok, []byte(*kf.aad))
 }
 
 // header is the JSON form inspect prints. ciphertext_bytes counts the
