@@ -448,6 +448,9 @@ func (l *AuditLog) appendLocked(r *Record) (seq uint64, due bool, err error) {
 	case l.err != nil:
 		return 0, false, l.err
 	}
+	if y := r.Time.UTC().Year(); y < 1 || y > 9999 {
+		return 0, false, fmt.Errorf("access: audit log: record time %d is outside years 1 to 9999", y)
+	}
 	seq = l.seq + 1
 	line := appendRecord(l.buf[:0], l.mac, l.kid, seq, &l.head, r)
 	l.buf = line[:0]

@@ -191,6 +191,10 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			return append(lines[:1:1], append([][]byte{[]byte("\n")}, lines[1:]...)...)
 		}, testKey, 2, 2, ErrTampered, "malformed"},
 		{"wrong key", func(t *testing.T, lines [][]byte) [][]byte { return lines }, otherKey, 1, 1, ErrWrongKey, "different"},
+		{"kid changed mid-log", func(t *testing.T, lines [][]byte) [][]byte {
+			lines[2] = bytes.Replace(lines[2], []byte(keyID(testKey)), []byte(keyID(otherKey)), 1)
+			return lines
+		}, testKey, 3, 3, ErrTampered, "another audit key"},
 		{"torn last line", func(t *testing.T, lines [][]byte) [][]byte {
 			last := len(lines) - 1
 			lines[last] = lines[last][:len(lines[last])/2]
@@ -544,6 +548,15 @@ func TestAuditLogWriteErrors(t *testing.T) {
 		}
 		if err := l.WriteRecord(context.Background(), testRecord(2)); err != nil {
 			t.Fatalf("WriteRecord after a refused record = %v", err)
+		}
+	})
+	t.Run("time out of range", func(t *testing.T) {
+		l, _ := openTestLog(t, t.TempDir())
+		defer l.Close()
+		r := testRecord(1)
+		r.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+		if err := l.WriteRecord(context.Background(), r); err == nil {
+			t.Fatal("WriteRecord(year 10000) succeeded; Verify could not parse it")
 		}
 	})
 	t.Run("cancelled context", func(t *testing.T) {

@@ -205,6 +205,10 @@ func (v *verifier) record(line []byte) error {
 	if err != nil {
 		return v.fail(v.next, ErrTampered, "malformed record: %v", err)
 	}
+	if l.Kid != v.kid && v.started {
+		// A log is written under one key; earlier records verified.
+		return v.fail(l.Seq, ErrTampered, "record claims another audit key (id %s) than the records before it", l.Kid)
+	}
 	if l.Kid != v.kid {
 		return v.fail(l.Seq, ErrWrongKey, "record written under a different audit key (id %s), not the given key (id %s)", l.Kid, v.kid)
 	}
