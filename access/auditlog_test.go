@@ -743,3 +743,47 @@ func TestListAuditFiles(t *testing.T) {
 		t.Fatalf("ListAuditFiles = %s, want %s", got, want)
 	}
 }
+
+func TestGuardToAuditLogEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	l, rec := openTestLog(t, dir)
+	a, err := NewAuditor(WithSink(l), WithTraceIDFunc(func(context.Context) string { return "trace-e2e" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGuard(mustPolicy(t, testConfig()), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := WithPrincipal(context.Background(), Principal{UserID: "alice", Roles: []string{"ssnreader"}})
+	bob := WithPrincipal(context.Background(), Principal{UserID: "bob", Roles: []string{"support"}})
+	ssn := FieldResource("users", "ssn")
+	if err := g.Authorize(alice, ActionDecrypt, ssn); err != nil {
+		t.Fatalf("alice: %v", err)
+	}
+	if err := g.Authorize(bob, ActionDecrypt, ssn); !errors.Is(err, ErrAccessDenied) {
+		t.Fatalf("bob: %v, want ErrAccessDenied", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := ListAuditFiles(dir, "")
+	if _, err := Verify(context.Background(), testKey, files, ExpectCheckpoint(rec.last(t))); err != nil {
+		t.Fatalf("Verify = %v", err)
+	}
+	lines := readLines(t, files[0])
+	if len(lines) != 2 {
+		t.Fatalf("%d audit lines, want 2", len(lines))
+	}
+	for i, want := range []struct{ user, decision, reason string }{
+		{"alice", "allow", ""}, {"bob", "deny", reasonNoPermission},
+	} {
+		l, err := parseLine(bytes.TrimSuffix(lines[i], []byte("\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.User != want.user || l.Decision != want.decision || l.Reason != want.reason || l.Resource != ssn || l.Trace != "trace-e2e" {
+			t.Errorf("line %d = %+v, want %s %s %q on %s", i+1, l, want.user, want.decision, want.reason, ssn)
+		}
+	}
+}

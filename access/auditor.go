@@ -30,9 +30,10 @@ type Record struct {
 	TraceID  string    // trace of the operation; the Auditor fills it when empty
 }
 
-// Sink receives audit records. WriteRecord must be safe for concurrent use
-// and must return an error when the record was not stored. *AuditLog is a
-// Sink; so is the log/slog sink the Auditor uses by default.
+// Sink receives audit records. WriteRecord must be safe for concurrent use,
+// must return an error when the record was not stored, and must neither
+// modify nor keep r.Roles (it may be shared with the principal). *AuditLog
+// is a Sink; so is the log/slog sink the Auditor uses by default.
 type Sink interface {
 	WriteRecord(ctx context.Context, r Record) error
 }
