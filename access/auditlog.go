@@ -263,8 +263,8 @@ func (l *AuditLog) recover(ctx context.Context) error {
 	}
 	last := files[len(files)-1]
 	n, _ := segmentNumber(filepath.Base(last), l.cfg.prefix)
-	// The newest file may be empty (a crash right after rotation); the
-	// chain's end is then in an older one.
+	// The newest file may hold no record (a crash right after rotation, or
+	// during its first append); the chain's end is then in an older one.
 	for i := len(files) - 1; i >= 0; i-- {
 		st, err := os.Stat(files[i])
 		if err != nil {
@@ -273,10 +273,13 @@ func (l *AuditLog) recover(ctx context.Context) error {
 		if st.Size() == 0 {
 			continue
 		}
-		if err := l.recoverFrom(ctx, files[i]); err != nil {
+		found, err := l.recoverFrom(ctx, files[i])
+		if err != nil {
 			return err
 		}
-		break
+		if found {
+			break
+		}
 	}
 	f, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
@@ -294,32 +297,35 @@ func (l *AuditLog) recover(ctx context.Context) error {
 	return nil
 }
 
-func (l *AuditLog) recoverFrom(ctx context.Context, name string) error {
+// recoverFrom verifies the file name and, when it holds records, positions
+// the log after the last one.
+func (l *AuditLog) recoverFrom(ctx context.Context, name string) (found bool, err error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return fmt.Errorf("access: audit log: %w", err)
+		return false, fmt.Errorf("access: audit log: %w", err)
 	}
 	defer f.Close()
 	v, err := newVerifier(l.key, verifyConfig{})
 	if err != nil {
-		return err
+		return false, err
 	}
 	v.loose = true
 	err = v.file(ctx, name, f, true)
 	if errors.Is(err, ErrTornRecord) && l.cfg.repairTorn {
 		if terr := os.Truncate(name, v.goodEnd); terr != nil {
-			return fmt.Errorf("access: audit log: repair torn tail: %w", terr)
+			return false, fmt.Errorf("access: audit log: repair torn tail: %w", terr)
 		}
 		err = nil
 	}
 	if err != nil {
-		return fmt.Errorf("access: audit log: cannot continue the log: %w", err)
+		return false, fmt.Errorf("access: audit log: cannot continue the log: %w", err)
 	}
-	if v.records > 0 {
-		l.seq, l.head = v.next-1, v.prev
-		l.synced, l.syncedHead, l.lastCP = l.seq, l.head, l.seq
+	if v.records == 0 {
+		return false, nil
 	}
-	return nil
+	l.seq, l.head = v.next-1, v.prev
+	l.synced, l.syncedHead, l.lastCP = l.seq, l.head, l.seq
+	return true, nil
 }
 
 // segmentName returns the file name of segment n.

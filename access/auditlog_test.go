@@ -484,6 +484,23 @@ func TestAuditLogReopenRefusesBadLogs(t *testing.T) {
 			t.Fatalf("Verify after repair = %+v, %v, want 4 records (2 kept + 2 new)", res, err)
 		}
 	})
+	t.Run("torn first line of a new file", func(t *testing.T) {
+		dir := t.TempDir()
+		files, _ := writeTestLog(t, dir, 40, WithMaxFileSize(1500))
+		// A crash during the first append to the next file.
+		torn := filepath.Join(dir, segmentName(DefaultFilePrefix, uint64(len(files)+1)))
+		if err := os.WriteFile(torn, []byte(`{"v":1,"seq":41,"ti`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := OpenAuditLog(context.Background(), dir, testKey); !errors.Is(err, ErrTornRecord) {
+			t.Fatalf("OpenAuditLog = %v, want ErrTornRecord", err)
+		}
+		files, cp := writeTestLog(t, dir, 1, WithMaxFileSize(1500), WithRepairTornTail())
+		res, err := Verify(context.Background(), testKey, files, ExpectCheckpoint(cp))
+		if err != nil || res.Records != 41 || res.LastSeq != 41 {
+			t.Fatalf("Verify after repair = %+v, %v, want 41 records", res, err)
+		}
+	})
 	t.Run("tampered", func(t *testing.T) {
 		dir := t.TempDir()
 		files, _ := writeTestLog(t, dir, 3)

@@ -65,6 +65,7 @@ type DeniedError struct {
 	Reason   string // why, e.g. "no matching permission"
 }
 
+// Error returns "access: access denied: ACTION on RESOURCE: REASON".
 func (e *DeniedError) Error() string {
 	return "access: access denied: " + strconv.Quote(e.Action) + " on " + strconv.Quote(e.Resource) + ": " + e.Reason
 }
@@ -82,6 +83,8 @@ type PolicyError struct {
 	Msg    string // what is wrong
 }
 
+// Error returns "access: invalid policy: SOURCE:LINE:COLUMN: FIELD: MSG",
+// leaving out the parts that are unknown.
 func (e *PolicyError) Error() string {
 	s := "access: invalid policy: "
 	if e.Source != "" {
@@ -118,6 +121,7 @@ func (e *VerifyError) String() string {
 	return fmt.Sprintf("%s:%d seq %d: %s", e.File, e.Line, e.Seq, e.Reason)
 }
 
+// Error returns String with the package prefix.
 func (e *VerifyError) Error() string { return "access: audit verify: " + e.String() }
 
 // Unwrap returns the sentinel error (Err).

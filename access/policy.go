@@ -11,7 +11,7 @@ import (
 // Config is a policy written in Go. NewPolicy checks and compiles it; the
 // policy file format (see ParsePolicy) decodes into the same shape.
 type Config struct {
-	Roles []Role
+	Roles []Role // the roles, in any order; names are unique
 }
 
 // Role is a named set of permissions that may inherit other roles. A role
@@ -30,8 +30,8 @@ type Role struct {
 // "field:TABLE.COLUMN", where '*' matches any run of characters: for example
 // "keyring:*", "field:users.*" or "field:*.ssn".
 type Permission struct {
-	Actions   []string
-	Resources []string
+	Actions   []string // e.g. ActionDecrypt, or "*"
+	Resources []string // resource patterns, e.g. "keyring:pii", "field:users.*"
 }
 
 // Policy is a compiled, immutable role-based access policy. Everything not

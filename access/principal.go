@@ -12,9 +12,9 @@ import (
 // example a tenant). Attributes are never written to audit records or
 // errors.
 type Principal struct {
-	UserID     string
-	Roles      []string
-	Attributes map[string]string
+	UserID     string            // stable identifier of the user or service; required
+	Roles      []string          // role names, matched against the policy's roles
+	Attributes map[string]string // optional extra facts; never audited or printed
 }
 
 // String returns the user ID and roles; it omits the attributes.

@@ -69,7 +69,7 @@ func (r VerifyResult) String() string {
 //   - ErrTruncated: the log ends before the ExpectCheckpoint count.
 //
 // A checkpoint whose MAC does not verify is an error wrapping
-// ErrInvalidCheckpoint. Without ExpectCheckpoint, removal of records from
+// ErrInvalidCheckpoint; an unreadable file or a done ctx gives that error. Without ExpectCheckpoint, removal of records from
 // the end of the log cannot be detected.
 func Verify(ctx context.Context, key []byte, files []string, opts ...VerifyOption) (VerifyResult, error) {
 	if err := checkKey(key); err != nil {
