@@ -20,6 +20,11 @@ import (
 // authenticates audit records and checkpoints.
 const AuditKeySize = 32
 
+// AuditKeyLabel is the label under which a keyring derives the audit key:
+// kr.DeriveKey(ctx, access.AuditKeyLabel). Whoever holds the keyring's KEK
+// can recompute the key; whoever can only edit the audit files cannot.
+const AuditKeyLabel = "keyward.audit/v1"
+
 // MaxRecordSize is the largest audit record line, newline excluded. AuditLog
 // refuses larger records and Verify reports them as tampering.
 const MaxRecordSize = 64 << 10

@@ -37,6 +37,9 @@ func runKeygen(e *env, args []string) error {
 	return nil
 }
 
+// loadKey reads the key file of -k.
+func loadKey(path string) ([]byte, error) { return filekey.Load(path) }
+
 // keyFlags are the key-source flags of encrypt and decrypt.
 type keyFlags struct {
 	keyPath, aad, store, keyringName *string
@@ -87,7 +90,7 @@ func runEncrypt(e *env, args []string) error {
 		return err
 	}
 	defer clear(pt)
-	key, err := filekey.Load(*kf.keyPath)
+	key, err := loadKey(*kf.keyPath)
 	if err != nil {
 		return err
 	}
@@ -126,7 +129,7 @@ func runDecrypt(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	key, err := filekey.Load(*kf.keyPath)
+	key, err := loadKey(*kf.keyPath)
 	if err != nil {
 		return err
 	}
