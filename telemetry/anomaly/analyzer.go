@@ -1,0 +1,596 @@
+package anomaly
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/telemetry"
+)
+
+// kind indexes, in the order of Kinds.
+const (
+	kVolume = iota
+	kBulk
+	kDenied
+	kFailure
+	kOffHours
+	kCanary
+	kRetired
+	numKinds
+)
+
+// AnalyzerOption configures an [Analyzer].
+type AnalyzerOption func(*Analyzer)
+
+// WithAlert sets a function called once per incident, as soon as it
+// qualifies as a finding (the counts are those at that moment; End and
+// Events may still grow). It is called without the analyzer's lock held,
+// on the goroutine that observed the event.
+func WithAlert(fn func(Finding)) AnalyzerOption {
+	return func(a *Analyzer) { a.alert = fn }
+}
+
+// WithReport sets a function called once per incident when it is closed
+// (no trigger for the incident gap, or [Analyzer.Flush]) with the final
+// finding. Without it, closed findings are kept until Flush returns them.
+func WithReport(fn func(Finding)) AnalyzerOption {
+	return func(a *Analyzer) { a.report = fn }
+}
+
+// Analyzer is the incremental detector behind [Detect] and [Processor]: it
+// observes events one at a time, in time order per user (an event older than
+// the user's latest is taken as happening at the latest), and keeps per user
+// only what its windows and baselines need, so its memory is bounded by users
+// x window, not by the number of events. It is safe for concurrent use.
+type Analyzer struct {
+	mu      sync.Mutex
+	cfg     *resolved
+	users   map[string]*user
+	alert   func(Finding)
+	report  func(Finding)
+	done    []Finding
+	pending []Finding
+	scratch []float64
+}
+
+var _ telemetry.Sink = (*Analyzer)(nil)
+
+// NewAnalyzer returns an Analyzer for cfg, or an error wrapping
+// [ErrInvalidConfig].
+func NewAnalyzer(cfg Config, opts ...AnalyzerOption) (*Analyzer, error) {
+	r, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	a := &Analyzer{cfg: r, users: make(map[string]*user)}
+	for _, o := range opts {
+		o(a)
+	}
+	return a, nil
+}
+
+// Observe feeds one event to every detector. It does not allocate for a
+// known user, apart from bulk-read bookkeeping growing to its window.
+func (a *Analyzer) Observe(e telemetry.Event) {
+	a.mu.Lock()
+	a.observe(&e)
+	if len(a.pending) == 0 {
+		a.mu.Unlock()
+		return
+	}
+	alerts := a.pending
+	a.pending = nil
+	a.mu.Unlock()
+	for _, f := range alerts {
+		a.alert(f)
+	}
+}
+
+// WriteEvent makes the Analyzer a [telemetry.Sink]: it calls Observe and
+// never fails.
+func (a *Analyzer) WriteEvent(_ context.Context, e telemetry.Event) error {
+	a.Observe(e)
+	return nil
+}
+
+// Flush closes every open incident and returns the findings closed since
+// the last Flush, ordered by start time, user and kind (nil when a report
+// function is set: it has received them).
+func (a *Analyzer) Flush() []Finding {
+	a.mu.Lock()
+	for _, u := range a.users {
+		for k := range u.inc {
+			a.close(u, k)
+		}
+	}
+	out := a.done
+	a.done = nil
+	alerts := a.pending
+	a.pending = nil
+	a.mu.Unlock()
+	for _, f := range alerts {
+		a.alert(f)
+	}
+	sortFindings(out)
+	return out
+}
+
+func sortFindings(fs []Finding) {
+	slices.SortFunc(fs, func(x, y Finding) int {
+		if c := x.Start.Compare(y.Start); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.UserID, y.UserID); c != 0 {
+			return c
+		}
+		return cmp.Compare(kindIndex(x.Kind), kindIndex(y.Kind))
+	})
+}
+
+func kindIndex(k Kind) int { return slices.Index(Kinds, k) }
+
+// user is the per-user state.
+type user struct {
+	id   string
+	last int64
+
+	// volume baseline: successful decrypts per fixed hour
+	vol       window
+	hour      int64
+	hourCount int
+	hist      []uint32 // ring of counts of recent active hours
+	histN     int
+	histPos   int
+	dirty     bool
+	median    float64
+	volThr    float64
+	bulkThr   float64
+
+	// bulk reads: decrypts in the bulk window, and when each data ID was last seen
+	bulkQ     []bulkEntry
+	bulkHead  int
+	seen      map[string]int64
+	bulkExtra int
+
+	denied, failed window
+
+	// working hours: prof[h] = active days with activity in hour h (or
+	// rather, in local hour h), days = active days, dayMask = hours of the
+	// current day so far
+	prof    [24]uint16
+	days    int
+	day     int64
+	dayMask uint32
+
+	inc [numKinds]incident
+}
+
+type bulkEntry struct {
+	t  int64
+	id string
+	w  int
+}
+
+type incident struct {
+	open     bool
+	alerted  bool
+	start    int64
+	end      int64
+	events   int
+	peak     float64
+	observed float64 // at peak
+	thr      float64 // at peak
+	success  bool
+	label    string // first canary data ID, retired key ID, or off-hours hour
+}
+
+func (a *Analyzer) newUser(id string) *user {
+	c := a.cfg
+	u := &user{
+		id:     id,
+		last:   math.MinInt64,
+		vol:    newWindow(c.volWin, 60),
+		hour:   math.MinInt64,
+		hist:   make([]uint32, c.baseHours),
+		denied: newWindow(c.denWin, 20),
+		failed: newWindow(c.fWin, 20),
+		day:    math.MinInt64,
+		dirty:  true,
+	}
+	return u
+}
+
+const hourNs = int64(time.Hour)
+
+func (a *Analyzer) observe(e *telemetry.Event) {
+	c := a.cfg
+	u := a.users[e.UserID]
+	if u == nil {
+		u = a.newUser(e.UserID)
+		a.users[u.id] = u
+	}
+	t := e.Time.UnixNano()
+	if t < u.last {
+		t = u.last
+	}
+	u.last = t
+	for k := range u.inc {
+		if u.inc[k].open && t-u.inc[k].end > c.gap {
+			a.close(u, k)
+		}
+	}
+	w := e.N()
+
+	if c.canary != nil {
+		if _, ok := c.canary[e.DataID]; ok {
+			a.trigger(u, kCanary, t, t, w, w, 0, 0, 0, e.DataID, e.Success)
+		}
+	}
+	if c.retired != nil && e.KeyID != "" {
+		switch e.Action {
+		case telemetry.ActionEncrypt, telemetry.ActionDecrypt, telemetry.ActionAccess:
+			if _, ok := c.retired[e.KeyID]; ok {
+				a.trigger(u, kRetired, t, t, w, w, 0, 0, 0, e.KeyID, e.Success)
+			}
+		}
+	}
+
+	switch {
+	case e.Action == telemetry.ActionDecrypt && e.Success:
+		a.volume(u, t, w)
+		a.bulk(u, t, w, e.DataID)
+	case e.Action == telemetry.ActionDecrypt:
+		if n := u.failed.add(t, w); n >= c.fMin {
+			a.trigger(u, kFailure, t, u.failed.start(), n, w, float64(n)/float64(c.fMin), float64(n), float64(c.fMin), "", false)
+		}
+	case e.Action == telemetry.ActionAccess && !e.Success:
+		if n := u.denied.add(t, w); n >= c.denMin {
+			a.trigger(u, kDenied, t, u.denied.start(), n, w, float64(n)/float64(c.denMin), float64(n), float64(c.denMin), "", false)
+		}
+	}
+	a.offHours(u, e, t, w)
+}
+
+// volume updates the hourly baseline and the sliding volume window.
+func (a *Analyzer) volume(u *user, t int64, w int) {
+	h := floorDiv(t, hourNs)
+	if h != u.hour {
+		if u.hourCount > 0 {
+			u.hist[u.histPos] = uint32(min(u.hourCount, math.MaxUint32))
+			u.histPos = (u.histPos + 1) % len(u.hist)
+			u.histN = min(u.histN+1, len(u.hist))
+			u.dirty = true
+		}
+		u.hour, u.hourCount = h, 0
+	}
+	u.hourCount += w
+	if u.dirty {
+		a.baseline(u)
+	}
+	if n := u.vol.add(t, w); float64(n) >= u.volThr {
+		a.trigger(u, kVolume, t, u.vol.start(), n, w, float64(n)/u.volThr, float64(n), u.volThr, "", true)
+	}
+}
+
+// baseline recomputes a user's thresholds from the robust statistics of
+// the recent active hours: median and MAD.
+func (a *Analyzer) baseline(u *user) {
+	c := a.cfg
+	u.dirty = false
+	med, sd := 0.0, 0.0
+	if u.histN > 0 {
+		s := a.scratch[:0]
+		for i := 0; i < u.histN; i++ {
+			s = append(s, float64(u.hist[i]))
+		}
+		slices.Sort(s)
+		med = median(s)
+		for i := range s {
+			s[i] = math.Abs(s[i] - med)
+		}
+		slices.Sort(s)
+		sd = 1.4826 * median(s)
+		a.scratch = s
+	}
+	if u.histN < c.baseMin {
+		med = max(med, c.defRate)
+		sd = max(sd, c.defRate/2)
+	}
+	sd = max(sd, 1, 0.1*med)
+	u.median = med
+	u.volThr = max(float64(c.volMin), c.volFactor*med, med+c.volMADs*sd)
+	perWindow := med * float64(c.bulkWin) / float64(hourNs)
+	u.bulkThr = max(float64(c.bulkMin), c.bulkFactor*perWindow)
+}
+
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+// bulk tracks distinct data IDs decrypted in the bulk window. An event
+// standing for w > 1 values counts as w distinct IDs.
+func (a *Analyzer) bulk(u *user, t int64, w int, id string) {
+	c := a.cfg
+	for u.bulkHead < len(u.bulkQ) && t-u.bulkQ[u.bulkHead].t > c.bulkWin {
+		old := &u.bulkQ[u.bulkHead]
+		if last, ok := u.seen[old.id]; ok && last == old.t {
+			delete(u.seen, old.id)
+		}
+		u.bulkExtra -= old.w - 1
+		*old = bulkEntry{}
+		u.bulkHead++
+	}
+	if u.bulkHead > 64 && u.bulkHead*2 > len(u.bulkQ) {
+		n := copy(u.bulkQ, u.bulkQ[u.bulkHead:])
+		clear(u.bulkQ[n:])
+		u.bulkQ = u.bulkQ[:n]
+		u.bulkHead = 0
+	}
+	if u.seen == nil {
+		u.seen = make(map[string]int64)
+	}
+	u.bulkQ = append(u.bulkQ, bulkEntry{t: t, id: id, w: w})
+	u.seen[id] = t
+	u.bulkExtra += w - 1
+	distinct := len(u.seen) + u.bulkExtra
+	if float64(distinct) >= u.bulkThr {
+		n := 0
+		for _, b := range u.bulkQ[u.bulkHead:] {
+			n += b.w
+		}
+		a.trigger(u, kBulk, t, u.bulkQ[u.bulkHead].t, n, w, float64(distinct)/u.bulkThr, float64(distinct), u.bulkThr, "", true)
+	}
+	if len(u.seen) == 0 {
+		u.seen = nil
+	}
+}
+
+// offHours learns the hours a user works, one day at a time, and flags
+// activity outside them.
+func (a *Analyzer) offHours(u *user, e *telemetry.Event, t int64, w int) {
+	c := a.cfg
+	var day int64
+	var hour int
+	if c.utc {
+		sec := floorDiv(t, int64(time.Second))
+		day = floorDiv(sec, 86400)
+		hour = int(mod(sec, 86400) / 3600)
+	} else {
+		lt := time.Unix(0, t).In(c.loc)
+		_, off := lt.Zone()
+		sec := floorDiv(t, int64(time.Second)) + int64(off)
+		day = floorDiv(sec, 86400)
+		hour = lt.Hour()
+	}
+	if day != u.day {
+		if u.dayMask != 0 {
+			for h := 0; h < 24; h++ {
+				if u.dayMask&(1<<h) != 0 {
+					u.prof[h]++
+				}
+			}
+			u.days++
+			if u.days >= 120 { // forget slowly: halve the history
+				for h := range u.prof {
+					u.prof[h] /= 2
+				}
+				u.days /= 2
+			}
+		}
+		u.day, u.dayMask = day, 0
+	}
+	u.dayMask |= 1 << hour
+	if dist := a.offDistance(u, hour); dist > 0 {
+		a.trigger(u, kOffHours, t, t, w, w, float64(dist), 0, 0, hourLabel[hour], e.Success)
+	}
+}
+
+// normalHour reports whether hour h is one the user works.
+func (a *Analyzer) normalHour(u *user, h int) bool {
+	c := a.cfg
+	learned := false
+	if u.days > 0 {
+		need := c.minShare * float64(u.days)
+		for d := -1; d <= 1; d++ {
+			if float64(u.prof[(h+d+24)%24]) >= need {
+				learned = true
+				break
+			}
+		}
+	}
+	if u.days >= c.minDays {
+		return learned
+	}
+	return learned || a.fallbackHour(h)
+}
+
+func (a *Analyzer) fallbackHour(h int) bool {
+	c := a.cfg
+	if c.workStart < c.workEnd {
+		return h >= c.workStart && h < c.workEnd
+	}
+	return h >= c.workStart || h < c.workEnd
+}
+
+// offDistance is 0 for a normal hour, else the distance in hours to the
+// nearest normal hour (12 if there is none).
+func (a *Analyzer) offDistance(u *user, h int) int {
+	if a.normalHour(u, h) {
+		return 0
+	}
+	for d := 1; d <= 12; d++ {
+		if a.normalHour(u, (h+d)%24) || a.normalHour(u, (h-d+24)%24) {
+			return d
+		}
+	}
+	return 12
+}
+
+// trigger records that the event at t (standing for w values) triggered
+// kind k; openEvents and start describe the window when an incident opens.
+func (a *Analyzer) trigger(u *user, k int, t, start int64, openEvents, w int, score, observed, thr float64, label string, success bool) {
+	inc := &u.inc[k]
+	if !inc.open {
+		*inc = incident{open: true, start: start, end: t, events: openEvents, label: label}
+	} else {
+		inc.end = t
+		inc.events += w
+	}
+	inc.success = inc.success || success
+	if score > inc.peak {
+		inc.peak, inc.observed, inc.thr = score, observed, thr
+	}
+	if !inc.alerted && inc.events >= a.minEvents(k) {
+		inc.alerted = true
+		if a.alert != nil {
+			a.pending = append(a.pending, a.finding(u, k, inc))
+		}
+	}
+}
+
+func (a *Analyzer) minEvents(k int) int {
+	if k == kOffHours {
+		return a.cfg.offMin
+	}
+	return 1
+}
+
+// close ends an open incident, reporting it if it qualified.
+func (a *Analyzer) close(u *user, k int) {
+	inc := &u.inc[k]
+	if !inc.open {
+		return
+	}
+	if inc.events >= a.minEvents(k) {
+		f := a.finding(u, k, inc)
+		if a.report != nil {
+			a.report(f)
+		} else {
+			a.done = append(a.done, f)
+		}
+	}
+	*inc = incident{}
+}
+
+func (a *Analyzer) finding(u *user, k int, inc *incident) Finding {
+	c := a.cfg
+	f := Finding{
+		Kind:   Kinds[k],
+		UserID: u.id,
+		Start:  time.Unix(0, inc.start).UTC(),
+		End:    time.Unix(0, inc.end).UTC(),
+		Score:  inc.peak,
+		Events: inc.events,
+	}
+	switch k {
+	case kCanary:
+		f.Score = float64(inc.events)
+		f.Severity = SeverityHigh
+		f.Detail = fmt.Sprintf("%d event(s) on canary data ID %q", inc.events, inc.label)
+	case kRetired:
+		f.Score = float64(inc.events)
+		f.Severity = SeverityMedium
+		what := "failed attempts only"
+		if inc.success {
+			f.Severity = SeverityHigh
+			what = "some succeeded"
+		}
+		f.Detail = fmt.Sprintf("%d use(s) of retired key ID %q (%s)", inc.events, inc.label, what)
+	case kOffHours:
+		f.Severity = grade(inc.peak, 2, 4)
+		f.Detail = fmt.Sprintf("%d event(s) outside the user's working hours, from %s:00 %s, up to %.0fh from normal hours",
+			inc.events, inc.label, c.loc.String(), inc.peak)
+	case kVolume:
+		f.Severity = grade(inc.peak, 1.5, 3)
+		f.Detail = fmt.Sprintf("%.0f decrypts within %s, baseline median %.0f per active hour (threshold %.0f)",
+			inc.observed, dur(c.volWin), u.median, inc.thr)
+	case kBulk:
+		f.Severity = grade(inc.peak, 1.5, 3)
+		f.Detail = fmt.Sprintf("%.0f distinct data IDs decrypted within %s (threshold %.0f)",
+			inc.observed, dur(c.bulkWin), inc.thr)
+	case kDenied:
+		f.Severity = grade(inc.peak, 1.5, 3)
+		f.Detail = fmt.Sprintf("%.0f denied access attempts within %s (threshold %.0f)",
+			inc.observed, dur(c.denWin), inc.thr)
+	case kFailure:
+		f.Severity = grade(inc.peak, 1.5, 3)
+		f.Detail = fmt.Sprintf("%.0f failed decrypts within %s (threshold %.0f): tampered tokens or wrong keys",
+			inc.observed, dur(c.fWin), inc.thr)
+	}
+	return f
+}
+
+func grade(v, medium, high float64) Severity {
+	switch {
+	case v >= high:
+		return SeverityHigh
+	case v >= medium:
+		return SeverityMedium
+	}
+	return SeverityLow
+}
+
+var hourLabel = func() (l [24]string) {
+	for h := range l {
+		l[h] = fmt.Sprintf("%02d", h)
+	}
+	return l
+}()
+
+// dur formats a window without zero units: "10m", "1h", "1h30m".
+func dur(ns int64) string {
+	s := time.Duration(ns).String()
+	if len(s) > 4 && s[len(s)-4:] == "m0s" {
+		s = s[:len(s)-2]
+	}
+	if len(s) > 3 && s[len(s)-3:] == "h0m" {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// Detect analyzes events offline and returns one finding per incident,
+// ordered by start time, user and kind. events need not be sorted (Detect
+// orders them by time first, without changing the slice). cfg must be
+// valid (see [Config.Validate] and [LoadConfig]); an invalid cfg is a
+// programmer error and panics, since the spec's signature has no error
+// result. Use [NewAnalyzer] to get the error instead.
+func Detect(events []telemetry.Event, cfg Config) []Finding {
+	a, err := NewAnalyzer(cfg)
+	if err != nil {
+		panic(err)
+	}
+	sorted := true
+	for i := 1; i < len(events); i++ {
+		if events[i].Time.Before(events[i-1].Time) {
+			sorted = false
+			break
+		}
+	}
+	if sorted {
+		for i := range events {
+			a.observe(&events[i])
+		}
+	} else {
+		order := make([]int32, len(events))
+		for i := range order {
+			order[i] = int32(i)
+		}
+		slices.SortStableFunc(order, func(x, y int32) int {
+			return events[x].Time.Compare(events[y].Time)
+		})
+		for _, i := range order {
+			a.observe(&events[i])
+		}
+	}
+	return a.Flush()
+}
