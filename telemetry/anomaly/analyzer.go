@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -139,17 +140,17 @@ type user struct {
 	id   string
 	last int64
 
-	// volume baseline: successful decrypts per fixed hour
-	vol       window
-	hour      int64
-	hourCount int
-	hist      []uint32 // ring of counts of recent active hours
-	histN     int
-	histPos   int
-	dirty     bool
-	median    float64
-	volThr    float64
-	bulkThr   float64
+	// volume: the sliding window, and as baseline the peak window count
+	// of each recent active day
+	vol     window
+	dayPeak int
+	peaks   []uint32 // ring
+	peaksN  int
+	peaksAt int
+	dirty   bool
+	base    float64 // median daily peak (or the newcomer default)
+	volThr  float64
+	bulkThr float64
 
 	// bulk reads: decrypts in the bulk window, and when each data ID was last seen
 	bulkQ     []bulkEntry
@@ -195,8 +196,7 @@ func (a *Analyzer) newUser(id string) *user {
 		id:     id,
 		last:   math.MinInt64,
 		vol:    newWindow(c.volWin, 60),
-		hour:   math.MinInt64,
-		hist:   make([]uint32, c.baseHours),
+		peaks:  make([]uint32, c.baseDays),
 		denied: newWindow(c.denWin, 20),
 		failed: newWindow(c.fWin, 20),
 		day:    math.MinInt64,
@@ -205,7 +205,6 @@ func (a *Analyzer) newUser(id string) *user {
 	return u
 }
 
-const hourNs = int64(time.Hour)
 
 func (a *Analyzer) observe(e *telemetry.Event) {
 	c := a.cfg
@@ -225,6 +224,10 @@ func (a *Analyzer) observe(e *telemetry.Event) {
 		}
 	}
 	w := e.N()
+	day, hour := a.localDay(t)
+	if day != u.day {
+		a.newDay(u, day)
+	}
 
 	if c.canary != nil {
 		if _, ok := c.canary[e.DataID]; ok {
@@ -253,40 +256,77 @@ func (a *Analyzer) observe(e *telemetry.Event) {
 			a.trigger(u, kDenied, t, u.denied.start(), n, w, float64(n)/float64(c.denMin), float64(n), float64(c.denMin), "", false)
 		}
 	}
-	a.offHours(u, e, t, w)
+	a.offHours(u, e, t, w, hour)
 }
 
-// volume updates the hourly baseline and the sliding volume window.
-func (a *Analyzer) volume(u *user, t int64, w int) {
-	h := floorDiv(t, hourNs)
-	if h != u.hour {
-		if u.hourCount > 0 {
-			u.hist[u.histPos] = uint32(min(u.hourCount, math.MaxUint32))
-			u.histPos = (u.histPos + 1) % len(u.hist)
-			u.histN = min(u.histN+1, len(u.hist))
-			u.dirty = true
-		}
-		u.hour, u.hourCount = h, 0
+// localDay returns the day number and hour of t in the configured zone.
+func (a *Analyzer) localDay(t int64) (day int64, hour int) {
+	c := a.cfg
+	if c.utc {
+		sec := floorDiv(t, int64(time.Second))
+		return floorDiv(sec, 86400), int(mod(sec, 86400) / 3600)
 	}
-	u.hourCount += w
+	lt := time.Unix(0, t).In(c.loc)
+	_, off := lt.Zone()
+	sec := floorDiv(t, int64(time.Second)) + int64(off)
+	return floorDiv(sec, 86400), lt.Hour()
+}
+
+// newDay closes the user's previous active day: its peak joins the volume
+// baseline and its hours the working-hours profile.
+func (a *Analyzer) newDay(u *user, day int64) {
+	if u.dayPeak > 0 {
+		u.peaks[u.peaksAt] = uint32(min(u.dayPeak, math.MaxUint32))
+		u.peaksAt = (u.peaksAt + 1) % len(u.peaks)
+		u.peaksN = min(u.peaksN+1, len(u.peaks))
+		u.dirty = true
+	}
+	if u.dayMask != 0 {
+		for h := 0; h < 24; h++ {
+			if u.dayMask&(1<<h) != 0 {
+				u.prof[h]++
+			}
+		}
+		u.days++
+		if u.days >= 120 { // forget slowly: halve the history
+			for h := range u.prof {
+				u.prof[h] /= 2
+			}
+			u.days /= 2
+		}
+	}
+	u.day, u.dayMask, u.dayPeak = day, 0, 0
+}
+
+// volume counts successful decrypts in the sliding volume window and
+// compares them with the user's baseline.
+func (a *Analyzer) volume(u *user, t int64, w int) {
 	if u.dirty {
 		a.baseline(u)
 	}
-	if n := u.vol.add(t, w); float64(n) >= u.volThr {
-		a.trigger(u, kVolume, t, u.vol.start(), n, w, float64(n)/u.volThr, float64(n), u.volThr, "", true)
+	n := u.vol.add(t, w)
+	u.dayPeak = max(u.dayPeak, n)
+	// A spike is far above the user's own baseline: with too little
+	// history there is none yet, and bulk_read's absolute floor guards.
+	if u.peaksN >= a.cfg.baseMin && float64(n) >= u.volThr {
+		score := float64(n) / u.volThr
+		a.trigger(u, kVolume, t, u.vol.start(), n, w, score, float64(n), u.volThr, "", true)
+		if u.inc[kVolume].peak == score {
+			u.inc[kVolume].label = strconv.FormatFloat(u.base, 'f', 0, 64)
+		}
 	}
 }
 
 // baseline recomputes a user's thresholds from the robust statistics of
-// the recent active hours: median and MAD.
+// the recent daily peaks: median and MAD.
 func (a *Analyzer) baseline(u *user) {
 	c := a.cfg
 	u.dirty = false
 	med, sd := 0.0, 0.0
-	if u.histN > 0 {
+	if u.peaksN > 0 {
 		s := a.scratch[:0]
-		for i := 0; i < u.histN; i++ {
-			s = append(s, float64(u.hist[i]))
+		for i := 0; i < u.peaksN; i++ {
+			s = append(s, float64(u.peaks[i]))
 		}
 		slices.Sort(s)
 		med = median(s)
@@ -297,14 +337,13 @@ func (a *Analyzer) baseline(u *user) {
 		sd = 1.4826 * median(s)
 		a.scratch = s
 	}
-	if u.histN < c.baseMin {
+	if u.peaksN < c.baseMin {
 		med = max(med, c.defRate)
-		sd = max(sd, c.defRate/2)
 	}
 	sd = max(sd, 1, 0.1*med)
-	u.median = med
+	u.base = med
 	u.volThr = max(float64(c.volMin), c.volFactor*med, med+c.volMADs*sd)
-	perWindow := med * float64(c.bulkWin) / float64(hourNs)
+	perWindow := med * float64(c.bulkWin) / float64(c.volWin)
 	u.bulkThr = max(float64(c.bulkMin), c.bulkFactor*perWindow)
 }
 
@@ -356,61 +395,18 @@ func (a *Analyzer) bulk(u *user, t int64, w int, id string) {
 
 // offHours learns the hours a user works, one day at a time, and flags
 // activity outside them.
-func (a *Analyzer) offHours(u *user, e *telemetry.Event, t int64, w int) {
-	c := a.cfg
-	var day int64
-	var hour int
-	if c.utc {
-		sec := floorDiv(t, int64(time.Second))
-		day = floorDiv(sec, 86400)
-		hour = int(mod(sec, 86400) / 3600)
-	} else {
-		lt := time.Unix(0, t).In(c.loc)
-		_, off := lt.Zone()
-		sec := floorDiv(t, int64(time.Second)) + int64(off)
-		day = floorDiv(sec, 86400)
-		hour = lt.Hour()
-	}
-	if day != u.day {
-		if u.dayMask != 0 {
-			for h := 0; h < 24; h++ {
-				if u.dayMask&(1<<h) != 0 {
-					u.prof[h]++
-				}
-			}
-			u.days++
-			if u.days >= 120 { // forget slowly: halve the history
-				for h := range u.prof {
-					u.prof[h] /= 2
-				}
-				u.days /= 2
-			}
-		}
-		u.day, u.dayMask = day, 0
-	}
+func (a *Analyzer) offHours(u *user, e *telemetry.Event, t int64, w, hour int) {
 	u.dayMask |= 1 << hour
 	if dist := a.offDistance(u, hour); dist > 0 {
 		a.trigger(u, kOffHours, t, t, w, w, float64(dist), 0, 0, hourLabel[hour], e.Success)
 	}
 }
 
-// normalHour reports whether hour h is one the user works.
-func (a *Analyzer) normalHour(u *user, h int) bool {
-	c := a.cfg
-	learned := false
-	if u.days > 0 {
-		need := c.minShare * float64(u.days)
-		for d := -1; d <= 1; d++ {
-			if float64(u.prof[(h+d+24)%24]) >= need {
-				learned = true
-				break
-			}
-		}
-	}
-	if u.days >= c.minDays {
-		return learned
-	}
-	return learned || a.fallbackHour(h)
+// learnedHour reports whether the user was active in hour h on at least
+// the configured share of active days; fallbackHour whether h is within the
+// fallback working hours.
+func (a *Analyzer) learnedHour(u *user, h int) bool {
+	return u.days > 0 && float64(u.prof[h]) >= a.cfg.minShare*float64(u.days)
 }
 
 func (a *Analyzer) fallbackHour(h int) bool {
@@ -421,14 +417,27 @@ func (a *Analyzer) fallbackHour(h int) bool {
 	return h >= c.workStart || h < c.workEnd
 }
 
-// offDistance is 0 for a normal hour, else the distance in hours to the
-// nearest normal hour (12 if there is none).
+// coreHour reports whether h is a working hour of the user before slack:
+// learned once the user has enough history, before that learned or
+// fallback.
+func (a *Analyzer) coreHour(u *user, h int) bool {
+	if a.learnedHour(u, h) {
+		return true
+	}
+	return u.days < a.cfg.minDays && a.fallbackHour(h)
+}
+
+// offDistance is 0 for a normal hour (within the slack of a core hour),
+// else the distance in hours to the nearest core hour (12 if none).
 func (a *Analyzer) offDistance(u *user, h int) int {
-	if a.normalHour(u, h) {
+	if a.coreHour(u, h) {
 		return 0
 	}
 	for d := 1; d <= 12; d++ {
-		if a.normalHour(u, (h+d)%24) || a.normalHour(u, (h-d+24)%24) {
+		if a.coreHour(u, (h+d)%24) || a.coreHour(u, (h-d+24)%24) {
+			if d <= a.cfg.slack {
+				return 0
+			}
 			return d
 		}
 	}
@@ -511,8 +520,8 @@ func (a *Analyzer) finding(u *user, k int, inc *incident) Finding {
 			inc.events, inc.label, c.loc.String(), inc.peak)
 	case kVolume:
 		f.Severity = grade(inc.peak, 1.5, 3)
-		f.Detail = fmt.Sprintf("%.0f decrypts within %s, baseline median %.0f per active hour (threshold %.0f)",
-			inc.observed, dur(c.volWin), u.median, inc.thr)
+		f.Detail = fmt.Sprintf("%.0f decrypts within %s, the user's usual daily peak is %s (threshold %.0f)",
+			inc.observed, dur(c.volWin), inc.label, inc.thr)
 	case kBulk:
 		f.Severity = grade(inc.peak, 1.5, 3)
 		f.Detail = fmt.Sprintf("%.0f distinct data IDs decrypted within %s (threshold %.0f)",

@@ -60,21 +60,24 @@ type Config struct {
 	// VolumeMinEvents is the least number of successful decrypts in the
 	// window that can be a spike, whatever the baseline. Default 60.
 	VolumeMinEvents int `json:"volume_min_events,omitempty"`
-	// VolumeFactor: a spike is at least this many times the user's median
-	// decrypts per active hour. Default 4.
+	// VolumeFactor: a spike is at least this many times the user's baseline,
+	// the median of the user's daily peaks (the most successful decrypts
+	// within one volume window on each active day). Default 4.
 	VolumeFactor float64 `json:"volume_factor,omitempty"`
-	// VolumeMADs: a spike is at least the median plus this many robust
-	// standard deviations (1.4826 x MAD). Default 8.
+	// VolumeMADs: a spike is at least the baseline plus this many robust
+	// standard deviations of the daily peaks (1.4826 x MAD). Default 6.
 	VolumeMADs float64 `json:"volume_mads,omitempty"`
-	// BaselineHours is how many of a user's most recent active hours (hours
-	// with at least one successful decrypt) make the baseline. Default 240.
-	BaselineHours int `json:"baseline_hours,omitempty"`
-	// BaselineMinHours: with fewer active hours of history, the baseline is
-	// at least DefaultHourlyRate (a newcomer is not flagged for an ordinary
-	// day's work). Default 16.
-	BaselineMinHours int `json:"baseline_min_hours,omitempty"`
-	// DefaultHourlyRate is the assumed decrypts per active hour of a user
-	// with little history. Default 30.
+	// BaselineDays is how many of a user's most recent active days make the
+	// baseline. Default 28.
+	BaselineDays int `json:"baseline_days,omitempty"`
+	// BaselineMinDays is how many active days of history a user needs before
+	// volume_spike applies: a spike is relative to the user's own baseline,
+	// and a newcomer has none yet (bulk_read's absolute floor still applies).
+	// Default 3.
+	BaselineMinDays int `json:"baseline_min_days,omitempty"`
+	// DefaultHourlyRate is the least baseline (decrypts per volume window)
+	// assumed while a user has fewer than BaselineMinDays of history; it
+	// scales the bulk_read threshold of newcomers. Default 60.
 	DefaultHourlyRate float64 `json:"default_hourly_rate,omitempty"`
 
 	// BulkReadWindow is the sliding window of bulk_read. Default 10m.
@@ -83,7 +86,8 @@ type Config struct {
 	// in the window that is a bulk read. Default 100.
 	BulkReadMinDistinct int `json:"bulk_read_min_distinct,omitempty"`
 	// BulkReadFactor raises that threshold for heavy users: at least this
-	// many times the user's median decrypts per window. Default 10.
+	// many times the user's baseline scaled to the bulk-read window (the
+	// volume baseline x BulkReadWindow / VolumeWindow). Default 5.
 	BulkReadFactor float64 `json:"bulk_read_factor,omitempty"`
 
 	// DeniedWindow is the sliding window of access_denied_burst. Default 10m.
@@ -110,9 +114,13 @@ type Config struct {
 	// if the fallback or the history so far says so. Default 5.
 	OffHoursMinDays int `json:"off_hours_min_days,omitempty"`
 	// OffHoursMinShare: an hour of the day is one a user normally works if
-	// the user was active in it (or the hour before or after) on at least
-	// this share of active days. Default 0.1.
+	// the user was active in it on at least this share of active days.
+	// Default 0.1.
 	OffHoursMinShare float64 `json:"off_hours_min_share,omitempty"`
+	// OffHoursSlack is how many hours around the learned (or fallback)
+	// hours still count as normal: staying an hour or two late is not an
+	// incident. Default 2.
+	OffHoursSlack int `json:"off_hours_slack,omitempty"`
 	// OffHoursMinEvents is the least number of off-hours events in one
 	// incident that is reported. Default 3.
 	OffHoursMinEvents int `json:"off_hours_min_events,omitempty"`
@@ -126,13 +134,13 @@ func DefaultConfig() Config {
 		VolumeWindow:        Duration(time.Hour),
 		VolumeMinEvents:     60,
 		VolumeFactor:        4,
-		VolumeMADs:          8,
-		BaselineHours:       240,
-		BaselineMinHours:    16,
-		DefaultHourlyRate:   30,
+		VolumeMADs:          6,
+		BaselineDays:        28,
+		BaselineMinDays:     3,
+		DefaultHourlyRate:   60,
 		BulkReadWindow:      Duration(10 * time.Minute),
 		BulkReadMinDistinct: 100,
-		BulkReadFactor:      10,
+		BulkReadFactor:      5,
 		DeniedWindow:        Duration(10 * time.Minute),
 		DeniedMin:           10,
 		FailureWindow:       Duration(10 * time.Minute),
@@ -141,6 +149,7 @@ func DefaultConfig() Config {
 		WorkHours:           "07-20",
 		OffHoursMinDays:     5,
 		OffHoursMinShare:    0.1,
+		OffHoursSlack:       2,
 		OffHoursMinEvents:   3,
 	}
 }
@@ -168,8 +177,8 @@ func (c Config) WithDefaults() Config {
 	setI(&c.VolumeMinEvents, d.VolumeMinEvents)
 	setF(&c.VolumeFactor, d.VolumeFactor)
 	setF(&c.VolumeMADs, d.VolumeMADs)
-	setI(&c.BaselineHours, d.BaselineHours)
-	setI(&c.BaselineMinHours, d.BaselineMinHours)
+	setI(&c.BaselineDays, d.BaselineDays)
+	setI(&c.BaselineMinDays, d.BaselineMinDays)
 	setF(&c.DefaultHourlyRate, d.DefaultHourlyRate)
 	setD(&c.BulkReadWindow, d.BulkReadWindow)
 	setI(&c.BulkReadMinDistinct, d.BulkReadMinDistinct)
@@ -186,6 +195,7 @@ func (c Config) WithDefaults() Config {
 	}
 	setI(&c.OffHoursMinDays, d.OffHoursMinDays)
 	setF(&c.OffHoursMinShare, d.OffHoursMinShare)
+	setI(&c.OffHoursSlack, d.OffHoursSlack)
 	setI(&c.OffHoursMinEvents, d.OffHoursMinEvents)
 	return c
 }
@@ -245,7 +255,7 @@ type resolved struct {
 	volWin, bulkWin, denWin, fWin int64
 	volMin                        int
 	volFactor, volMADs            float64
-	baseHours, baseMin            int
+	baseDays, baseMin             int
 	defRate                       float64
 	bulkMin                       int
 	bulkFactor                    float64
@@ -255,7 +265,7 @@ type resolved struct {
 	workStart, workEnd            int
 	minDays                       int
 	minShare                      float64
-	offMin                        int
+	offMin, slack                 int
 	canary, retired               map[string]struct{}
 }
 
@@ -271,12 +281,12 @@ func (c Config) resolve() (*resolved, error) {
 		v    float64
 	}{
 		{"volume_min_events", float64(c.VolumeMinEvents)}, {"volume_factor", c.VolumeFactor},
-		{"volume_mads", c.VolumeMADs}, {"baseline_hours", float64(c.BaselineHours)},
-		{"baseline_min_hours", float64(c.BaselineMinHours)}, {"default_hourly_rate", c.DefaultHourlyRate},
+		{"volume_mads", c.VolumeMADs}, {"baseline_days", float64(c.BaselineDays)},
+		{"baseline_min_days", float64(c.BaselineMinDays)}, {"default_hourly_rate", c.DefaultHourlyRate},
 		{"bulk_read_min_distinct", float64(c.BulkReadMinDistinct)}, {"bulk_read_factor", c.BulkReadFactor},
 		{"denied_min", float64(c.DeniedMin)}, {"failure_min", float64(c.FailureMin)},
 		{"off_hours_min_days", float64(c.OffHoursMinDays)}, {"off_hours_min_share", c.OffHoursMinShare},
-		{"off_hours_min_events", float64(c.OffHoursMinEvents)},
+		{"off_hours_slack", float64(c.OffHoursSlack)}, {"off_hours_min_events", float64(c.OffHoursMinEvents)},
 	} {
 		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 			return nil, bad(f.name, "must be a non-negative number")
@@ -286,17 +296,20 @@ func (c Config) resolve() (*resolved, error) {
 	if c.OffHoursMinShare > 1 {
 		return nil, bad("off_hours_min_share", "must be at most 1")
 	}
-	if c.BaselineHours > 100000 {
-		return nil, bad("baseline_hours", "must be at most 100000")
+	if c.BaselineDays > 3660 {
+		return nil, bad("baseline_days", "must be at most 3660")
+	}
+	if c.OffHoursSlack > 11 {
+		return nil, bad("off_hours_slack", "must be at most 11")
 	}
 	r := &resolved{
 		gap: int64(c.IncidentGap), volWin: int64(c.VolumeWindow), bulkWin: int64(c.BulkReadWindow),
 		denWin: int64(c.DeniedWindow), fWin: int64(c.FailureWindow),
 		volMin: c.VolumeMinEvents, volFactor: c.VolumeFactor, volMADs: c.VolumeMADs,
-		baseHours: c.BaselineHours, baseMin: c.BaselineMinHours, defRate: c.DefaultHourlyRate,
+		baseDays: c.BaselineDays, baseMin: c.BaselineMinDays, defRate: c.DefaultHourlyRate,
 		bulkMin: c.BulkReadMinDistinct, bulkFactor: c.BulkReadFactor,
 		denMin: c.DeniedMin, fMin: c.FailureMin,
-		minDays: c.OffHoursMinDays, minShare: c.OffHoursMinShare, offMin: c.OffHoursMinEvents,
+		minDays: c.OffHoursMinDays, minShare: c.OffHoursMinShare, offMin: c.OffHoursMinEvents, slack: c.OffHoursSlack,
 	}
 	for _, w := range []int64{r.volWin, r.bulkWin, r.denWin, r.fWin} {
 		if w < int64(time.Second) {
