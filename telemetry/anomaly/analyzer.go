@@ -205,7 +205,6 @@ func (a *Analyzer) newUser(id string) *user {
 	return u
 }
 
-
 func (a *Analyzer) observe(e *telemetry.Event) {
 	c := a.cfg
 	u := a.users[e.UserID]
