@@ -122,6 +122,9 @@ func (e *Event) Validate() error {
 	if e.Time.IsZero() {
 		return fmt.Errorf("%w: time missing", ErrMalformedEvent)
 	}
+	if !timeInRange(e.Time) {
+		return fmt.Errorf("%w: time out of range", ErrMalformedEvent)
+	}
 	if !e.Action.Valid() {
 		return fmt.Errorf("%w: %q", ErrUnknownAction, e.Action)
 	}
@@ -214,6 +217,9 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: time is not RFC 3339", ErrMalformedEvent)
 	}
+	if !timeInRange(t) {
+		return fmt.Errorf("%w: time out of range", ErrMalformedEvent)
+	}
 	out := Event{
 		Time:      t,
 		Action:    Action(*w.Action),
@@ -239,6 +245,13 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 	}
 	*e = out
 	return nil
+}
+
+// timeInRange reports whether t, in UTC, has a four-digit year, so that its
+// RFC 3339 form can be read back.
+func timeInRange(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
 }
 
 // jsonErrText describes a decoding error without echoing input values.

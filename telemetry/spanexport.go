@@ -308,7 +308,7 @@ func decodeSpan(b []byte, sd *SpanData) error {
 
 func parseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
+	if err != nil || !timeInRange(t) || t.IsZero() {
 		return time.Time{}, fmt.Errorf("%w: time is not RFC 3339", ErrMalformedSpan)
 	}
 	return t, nil

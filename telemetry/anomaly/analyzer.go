@@ -228,17 +228,13 @@ func (a *Analyzer) observe(e *telemetry.Event) {
 		a.newDay(u, day)
 	}
 
-	if c.canary != nil {
-		if _, ok := c.canary[e.DataID]; ok {
-			a.trigger(u, kCanary, t, t, w, w, 0, 0, 0, e.DataID, e.Success)
-		}
+	if c.canary.has(e.DataID) {
+		a.trigger(u, kCanary, t, t, w, w, 0, 0, 0, e.DataID, e.Success)
 	}
-	if c.retired != nil && e.KeyID != "" {
+	if e.KeyID != "" && c.retired.has(e.KeyID) {
 		switch e.Action {
 		case telemetry.ActionEncrypt, telemetry.ActionDecrypt, telemetry.ActionAccess:
-			if _, ok := c.retired[e.KeyID]; ok {
-				a.trigger(u, kRetired, t, t, w, w, 0, 0, 0, e.KeyID, e.Success)
-			}
+			a.trigger(u, kRetired, t, t, w, w, 0, 0, 0, e.KeyID, e.Success)
 		}
 	}
 
@@ -589,15 +585,25 @@ func Detect(events []telemetry.Event, cfg Config) []Finding {
 			a.observe(&events[i])
 		}
 	} else {
-		order := make([]int32, len(events))
-		for i := range order {
-			order[i] = int32(i)
+		// Sort (time, index) keys rather than the events: compact keys
+		// sort fast, and the index breaks ties so equal times keep their
+		// input order.
+		type key struct {
+			t int64
+			i int
 		}
-		slices.SortStableFunc(order, func(x, y int32) int {
-			return events[x].Time.Compare(events[y].Time)
+		keys := make([]key, len(events))
+		for i := range events {
+			keys[i] = key{events[i].Time.UnixNano(), i}
+		}
+		slices.SortFunc(keys, func(x, y key) int {
+			if c := cmp.Compare(x.t, y.t); c != 0 {
+				return c
+			}
+			return cmp.Compare(x.i, y.i)
 		})
-		for _, i := range order {
-			a.observe(&events[i])
+		for _, k := range keys {
+			a.observe(&events[k.i])
 		}
 	}
 	return a.Flush()

@@ -266,7 +266,7 @@ type resolved struct {
 	minDays                       int
 	minShare                      float64
 	offMin, slack                 int
-	canary, retired               map[string]struct{}
+	canary, retired               *stringSet
 }
 
 func (c Config) resolve() (*resolved, error) {
@@ -343,13 +343,41 @@ func parseHours(s string) (start, end int, ok bool) {
 	return start, end, true
 }
 
-func toSet(ids []string) map[string]struct{} {
+// stringSet is a set of strings; small sets (the usual few canaries and
+// retired keys) are searched linearly, which beats hashing every event's ID.
+type stringSet struct {
+	small []string
+	large map[string]struct{}
+}
+
+func toSet(ids []string) *stringSet {
 	if len(ids) == 0 {
 		return nil
 	}
-	m := make(map[string]struct{}, len(ids))
-	for _, id := range ids {
-		m[id] = struct{}{}
+	s := &stringSet{}
+	if len(ids) <= 8 {
+		s.small = append([]string(nil), ids...)
+		return s
 	}
-	return m
+	s.large = make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		s.large[id] = struct{}{}
+	}
+	return s
+}
+
+func (s *stringSet) has(id string) bool {
+	if s == nil {
+		return false
+	}
+	if s.large != nil {
+		_, ok := s.large[id]
+		return ok
+	}
+	for _, x := range s.small {
+		if x == id {
+			return true
+		}
+	}
+	return false
 }
