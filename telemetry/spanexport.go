@@ -25,6 +25,9 @@ type SpanData struct {
 	Events []SpanEvent
 	// Failed is true when the span status is Error.
 	Failed bool
+	// DroppedEvents is the number of span events the SDK dropped over its
+	// limit (128 by default).
+	DroppedEvents int
 }
 
 // SpanEvent is one span event.
@@ -45,6 +48,12 @@ type SpanEvent struct {
 //     one event at the span's start time, standing for [AttrCount] values;
 //   - anything else yields nothing.
 //
+// Span events beyond the SDK's limit per span are dropped before export and
+// only counted; so that a long request cannot hide reads that way, a span
+// with dropped events and at least one keyward span event yields one more
+// event like its last keyward event, with no data ID and a Count of the
+// dropped events.
+//
 // Success is read from [AttrOutcome] ("ok" is success) and, without it, is
 // true for span events and the opposite of Failed for spans.
 func AppendSpanEvents(dst []Event, s *SpanData) []Event {
@@ -61,6 +70,11 @@ func AppendSpanEvents(dst []Event, s *SpanData) []Event {
 		dst = append(dst, e)
 	}
 	if len(dst) > n {
+		if s.DroppedEvents > 0 {
+			e := dst[len(dst)-1]
+			e.DataID, e.Count = "", s.DroppedEvents
+			dst = append(dst, e)
+		}
 		return dst
 	}
 	a, ok := actionFromSpanName(s.Name)
@@ -266,6 +280,7 @@ type spanJSON struct {
 	Status struct {
 		Code string
 	}
+	DroppedEvents int
 }
 
 type kvJSON struct {
@@ -284,7 +299,7 @@ func decodeSpan(b []byte, sd *SpanData) error {
 	if sj.Name == nil {
 		return fmt.Errorf("%w: span name missing", ErrMalformedSpan)
 	}
-	*sd = SpanData{Name: *sj.Name, Failed: sj.Status.Code == "Error"}
+	*sd = SpanData{Name: *sj.Name, Failed: sj.Status.Code == "Error", DroppedEvents: max(sj.DroppedEvents, 0)}
 	if _, isAction := actionFromSpanName(sd.Name); isAction || len(sj.Events) > 0 {
 		t, err := parseTime(sj.StartTime)
 		if err != nil {

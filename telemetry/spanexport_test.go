@@ -214,6 +214,13 @@ func TestAppendSpanEvents(t *testing.T) {
 			`{"time":"2026-11-01T09:00:01Z","action":"decrypt","user_id":"u2","role":"clerk","data_id":"a","key_id":"9","success":true,"source":"10.0.0.1"}`,
 			`{"time":"2026-11-01T09:00:02Z","action":"access","user_id":"u1","role":"admin","data_id":"b","key_id":"5","success":false,"source":"10.0.0.1"}`,
 		}},
+		{"dropped events", SpanData{Name: "GET /export", Start: at, DroppedEvents: 22, Events: []SpanEvent{
+			{Name: SpanDecrypt, Time: at, Attributes: []attribute.KeyValue{AttrDataID.String("a"), AttrUserID.String("m")}},
+		}}, []string{
+			`{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"m","data_id":"a","success":true}`,
+			`{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"m","data_id":"","success":true,"count":22}`,
+		}},
+		{"dropped events, none of ours", SpanData{Name: "GET /", Start: at, DroppedEvents: 22}, nil},
 		{"events on a foreign span", SpanData{Name: "job", Start: at, Events: []SpanEvent{{Name: SpanEncrypt, Time: at, Attributes: []attribute.KeyValue{AttrCount.Int(2), AttrUserID.Int(5)}}}},
 			[]string{`{"time":"2026-11-01T09:00:00Z","action":"encrypt","user_id":"5","data_id":"","success":true,"count":2}`}},
 	}

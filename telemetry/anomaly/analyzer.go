@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,7 +39,8 @@ func WithAlert(fn func(Finding)) AnalyzerOption {
 
 // WithReport sets a function called once per incident when it is closed
 // (no trigger for the incident gap, or [Analyzer.Flush]) with the final
-// finding. Without it, closed findings are kept until Flush returns them.
+// finding, without the analyzer's lock held. Without it, closed findings
+// are kept until Flush returns them.
 func WithReport(fn func(Finding)) AnalyzerOption {
 	return func(a *Analyzer) { a.report = fn }
 }
@@ -80,15 +82,31 @@ func NewAnalyzer(cfg Config, opts ...AnalyzerOption) (*Analyzer, error) {
 func (a *Analyzer) Observe(e telemetry.Event) {
 	a.mu.Lock()
 	a.observe(&e)
-	if len(a.pending) == 0 {
+	if len(a.pending) == 0 && (a.report == nil || len(a.done) == 0) {
 		a.mu.Unlock()
 		return
 	}
-	alerts := a.pending
-	a.pending = nil
+	alerts, reports := a.takeCallbacks()
 	a.mu.Unlock()
+	a.deliver(alerts, reports)
+}
+
+// takeCallbacks takes, under the lock, what the callbacks are to receive.
+func (a *Analyzer) takeCallbacks() (alerts, reports []Finding) {
+	alerts, a.pending = a.pending, nil
+	if a.report != nil {
+		reports, a.done = a.done, nil
+	}
+	return alerts, reports
+}
+
+// deliver calls the callbacks, without the lock.
+func (a *Analyzer) deliver(alerts, reports []Finding) {
 	for _, f := range alerts {
 		a.alert(f)
+	}
+	for _, f := range reports {
+		a.report(f)
 	}
 }
 
@@ -104,18 +122,20 @@ func (a *Analyzer) WriteEvent(_ context.Context, e telemetry.Event) error {
 // function is set: it has received them).
 func (a *Analyzer) Flush() []Finding {
 	a.mu.Lock()
+	n := len(a.done)
 	for _, u := range a.users {
 		for k := range u.inc {
 			a.close(u, k)
 		}
 	}
+	sortFindings(a.done[n:]) // those closed now, in a stable order
+	alerts, reports := a.takeCallbacks()
 	out := a.done
 	a.done = nil
-	alerts := a.pending
-	a.pending = nil
 	a.mu.Unlock()
-	for _, f := range alerts {
-		a.alert(f)
+	a.deliver(alerts, reports)
+	if a.report != nil {
+		return nil
 	}
 	sortFindings(out)
 	return out
@@ -440,14 +460,21 @@ func (a *Analyzer) offDistance(u *user, h int) int {
 }
 
 // trigger records that the event at t (standing for w values) triggered
-// kind k; openEvents and start describe the window when an incident opens.
+// kind k; openEvents and start describe the window: the events in it and
+// the time of the oldest.
 func (a *Analyzer) trigger(u *user, k int, t, start int64, openEvents, w int, score, observed, thr float64, label string, success bool) {
 	inc := &u.inc[k]
 	if !inc.open {
 		*inc = incident{open: true, start: start, end: t, events: openEvents, label: label}
 	} else {
+		if start > inc.end {
+			// The window holds only events after the last trigger: the
+			// threshold was crossed anew, and all of them belong in.
+			inc.events += openEvents
+		} else {
+			inc.events += w
+		}
 		inc.end = t
-		inc.events += w
 	}
 	inc.success = inc.success || success
 	if score > inc.peak {
@@ -475,12 +502,7 @@ func (a *Analyzer) close(u *user, k int) {
 		return
 	}
 	if inc.events >= a.minEvents(k) {
-		f := a.finding(u, k, inc)
-		if a.report != nil {
-			a.report(f)
-		} else {
-			a.done = append(a.done, f)
-		}
+		a.done = append(a.done, a.finding(u, k, inc))
 	}
 	*inc = incident{}
 }
@@ -553,11 +575,11 @@ var hourLabel = func() (l [24]string) {
 // dur formats a window without zero units: "10m", "1h", "1h30m".
 func dur(ns int64) string {
 	s := time.Duration(ns).String()
-	if len(s) > 4 && s[len(s)-4:] == "m0s" {
-		s = s[:len(s)-2]
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
 	}
-	if len(s) > 3 && s[len(s)-3:] == "h0m" {
-		s = s[:len(s)-2]
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
 }

@@ -93,6 +93,7 @@ func (p *Processor) OnEnd(s sdktrace.ReadOnlySpan) {
 		sc.sd.Start = s.StartTime()
 		sc.sd.Attributes = s.Attributes()
 		sc.sd.Failed = s.Status().Code == codes.Error
+		sc.sd.DroppedEvents = s.DroppedEvents()
 		sc.events = telemetry.AppendSpanEvents(sc.events[:0], &sc.sd)
 		for i := range sc.events {
 			p.a.Observe(sc.events[i])
