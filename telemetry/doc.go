@@ -11,8 +11,8 @@
 //		telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp))
 //	...
 //	ctx, span := in.Start(ctx, telemetry.ActionDecrypt, telemetry.KeyID(id))
-//	// ... one span per operation or per batch, never per field ...
-//	in.Record(ctx, telemetry.Event{Action: telemetry.ActionDecrypt, UserID: u, DataID: d, Success: true})
+//	// one span per operation or per batch, never per field; per value:
+//	in.Emit(ctx, telemetry.Event{Action: telemetry.ActionDecrypt, UserID: u, DataID: d, Success: true})
 //	in.End(span, telemetry.OutcomeOK, n, nil)
 //	in.RecordOp(ctx, telemetry.ActionDecrypt, "pii", id, telemetry.OutcomeOK, int64(n))
 //

@@ -107,8 +107,8 @@ func WithErrorClassifier(fn func(error) string) Option {
 // the Record* metric calls return at once for a disabled instrument and
 // reuse cached attribute sets otherwise. A batch (a GORM statement of 1000
 // rows x 3 fields) is meant to be one span with [AttrCount], plus one
-// [Instrumentation.Record] per value, which does not allocate when the span
-// is not recording and the sinks do not allocate (as the analyzer's).
+// [Instrumentation.Emit] per value for the sinks (no span event per value),
+// which does not allocate when the sinks do not (the analyzer does not).
 //
 // It is safe for concurrent use.
 type Instrumentation struct {
@@ -348,6 +348,9 @@ func (in *Instrumentation) RecordCache(ctx context.Context, keyring string, hit 
 // the span in ctx if that span is recording, and it is handed to every sink.
 // A zero Time is set to now. Sink errors go to the OpenTelemetry error
 // handler ([otel.Handle]); Record never fails the caller's operation.
+//
+// For the values of a batch, use [Instrumentation.Emit] per value and one
+// span with a count: the SDK keeps only the first 128 events of a span.
 func (in *Instrumentation) Record(ctx context.Context, e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
@@ -356,8 +359,27 @@ func (in *Instrumentation) Record(ctx context.Context, e Event) {
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		span.AddEvent(e.Action.SpanName(), trace.WithTimestamp(e.Time), trace.WithAttributes(eventAttrs(&e)...))
 	}
+	in.emit(ctx, &e)
+}
+
+// Emit hands one usage event to the sinks only, with no span event: the
+// per-value call inside a batch whose span carries the count. IDs are
+// pseudonymized if configured and a zero Time is set to now. It does not
+// allocate when the sinks do not (the analyzer does not) and no
+// pseudonymizer is set.
+func (in *Instrumentation) Emit(ctx context.Context, e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if p := in.Pseudonymizer(); p != nil {
+		e = p.Event(e)
+	}
+	in.emit(ctx, &e)
+}
+
+func (in *Instrumentation) emit(ctx context.Context, e *Event) {
 	for _, s := range in.sinks() {
-		if err := s.WriteEvent(ctx, e); err != nil {
+		if err := s.WriteEvent(ctx, *e); err != nil {
 			otel.Handle(fmt.Errorf("telemetry: event sink: %w", err))
 		}
 	}

@@ -316,6 +316,16 @@ func TestRecordAllocations(t *testing.T) {
 	if a := testing.AllocsPerRun(1000, func() { in.Record(ctx, e) }); a != 0 {
 		t.Errorf("Record allocates %.1f times, want 0", a)
 	}
+	// Emit does not allocate even under a recording span.
+	s := newSDK(t)
+	rctx, span := s.tp.Tracer("x").Start(ctx, "statement")
+	if a := testing.AllocsPerRun(1000, func() { in.Emit(rctx, e) }); a != 0 {
+		t.Errorf("Emit allocates %.1f times, want 0", a)
+	}
+	span.End()
+	if len(s.rec.Ended()[0].Events()) != 0 {
+		t.Error("Emit added span events")
+	}
 	if a := testing.AllocsPerRun(1000, func() {
 		in.RecordOp(ctx, ActionDecrypt, "pii", 3, OutcomeOK, 1)
 		in.RecordCache(ctx, "pii", true)

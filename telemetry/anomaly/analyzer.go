@@ -371,7 +371,10 @@ func median(sorted []float64) float64 {
 }
 
 // bulk tracks distinct data IDs decrypted in the bulk window. An event
-// standing for w > 1 values counts as w distinct IDs.
+// standing for w > 1 values counts as w distinct IDs. A data ID seen again
+// within one slot (a twentieth of the window) is not queued again, so the
+// queue holds at most about 20 entries per distinct ID, whatever the rate;
+// its expiry is late by at most one slot.
 func (a *Analyzer) bulk(u *user, t int64, w int, id string) {
 	c := a.cfg
 	for u.bulkHead < len(u.bulkQ) && t-u.bulkQ[u.bulkHead].t > c.bulkWin {
@@ -392,16 +395,14 @@ func (a *Analyzer) bulk(u *user, t int64, w int, id string) {
 	if u.seen == nil {
 		u.seen = make(map[string]int64)
 	}
-	u.bulkQ = append(u.bulkQ, bulkEntry{t: t, id: id, w: w})
-	u.seen[id] = t
-	u.bulkExtra += w - 1
+	if last, ok := u.seen[id]; !ok || w > 1 || t-last >= c.bulkWin/20 {
+		u.bulkQ = append(u.bulkQ, bulkEntry{t: t, id: id, w: w})
+		u.seen[id] = t
+		u.bulkExtra += w - 1
+	}
 	distinct := len(u.seen) + u.bulkExtra
 	if float64(distinct) >= u.bulkThr {
-		n := 0
-		for _, b := range u.bulkQ[u.bulkHead:] {
-			n += b.w
-		}
-		a.trigger(u, kBulk, t, u.bulkQ[u.bulkHead].t, n, w, float64(distinct)/u.bulkThr, float64(distinct), u.bulkThr, "", true)
+		a.trigger(u, kBulk, t, u.bulkQ[u.bulkHead].t, distinct, w, float64(distinct)/u.bulkThr, float64(distinct), u.bulkThr, "", true)
 	}
 	if len(u.seen) == 0 {
 		u.seen = nil
