@@ -419,10 +419,11 @@ func (a *Analyzer) offHours(u *user, e *telemetry.Event, t int64, w, hour int) {
 }
 
 // learnedHour reports whether the user was active in hour h on at least
-// the configured share of active days; fallbackHour whether h is within the
-// fallback working hours.
+// the configured share of active days, and on two days at least (one night
+// does not make a habit); fallbackHour whether h is within the fallback
+// working hours.
 func (a *Analyzer) learnedHour(u *user, h int) bool {
-	return u.days > 0 && float64(u.prof[h]) >= a.cfg.minShare*float64(u.days)
+	return u.prof[h] >= 2 && float64(u.prof[h]) >= a.cfg.minShare*float64(u.days)
 }
 
 func (a *Analyzer) fallbackHour(h int) bool {

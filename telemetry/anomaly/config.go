@@ -114,8 +114,8 @@ type Config struct {
 	// if the fallback or the history so far says so. Default 5.
 	OffHoursMinDays int `json:"off_hours_min_days,omitempty"`
 	// OffHoursMinShare: an hour of the day is one a user normally works if
-	// the user was active in it on at least this share of active days.
-	// Default 0.1.
+	// the user was active in it on at least this share of active days, and
+	// on at least two days. Default 0.1.
 	OffHoursMinShare float64 `json:"off_hours_min_share,omitempty"`
 	// OffHoursSlack is how many hours around the learned (or fallback)
 	// hours still count as normal: staying an hour or two late is not an
