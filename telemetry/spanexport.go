@@ -32,8 +32,11 @@ type SpanData struct {
 
 // SpanEvent is one span event.
 type SpanEvent struct {
-	Name       string
-	Time       time.Time
+	// Name is the event name, e.g. "keyward.decrypt".
+	Name string
+	// Time is when the event was recorded.
+	Time time.Time
+	// Attributes are the event attributes.
 	Attributes []attribute.KeyValue
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/keyward/keyward/telemetry"
 )
 
-// kind indexes, in the order of Kinds.
+// kind numbers, indexes of kindList.
 const (
 	kVolume = iota
 	kBulk
@@ -153,7 +153,7 @@ func sortFindings(fs []Finding) {
 	})
 }
 
-func kindIndex(k Kind) int { return slices.Index(Kinds, k) }
+func kindIndex(k Kind) int { return slices.Index(kindList[:], k) }
 
 // user is the per-user state.
 type user struct {
@@ -512,7 +512,7 @@ func (a *Analyzer) close(u *user, k int) {
 func (a *Analyzer) finding(u *user, k int, inc *incident) Finding {
 	c := a.cfg
 	f := Finding{
-		Kind:   Kinds[k],
+		Kind:   kindList[k],
 		UserID: u.id,
 		Start:  time.Unix(0, inc.start).UTC(),
 		End:    time.Unix(0, inc.end).UTC(),

@@ -345,7 +345,7 @@ func TestFindingDetails(t *testing.T) {
 			t.Errorf("canary finding not high: %v", f)
 		}
 	}
-	for _, k := range Kinds {
+	for _, k := range Kinds() {
 		if !seen[k] {
 			t.Errorf("no %s finding in the scenario", k)
 		}

@@ -36,8 +36,12 @@ const (
 	KindRetiredKeyUse Kind = "retired_key_use"
 )
 
-// Kinds lists every kind, in a fixed order.
-var Kinds = []Kind{KindVolumeSpike, KindBulkRead, KindAccessDeniedBurst, KindDecryptFailureBurst, KindOffHours, KindCanaryAccess, KindRetiredKeyUse}
+// kindList is every kind, indexed by the analyzer's kind numbers.
+var kindList = [numKinds]Kind{KindVolumeSpike, KindBulkRead, KindAccessDeniedBurst, KindDecryptFailureBurst, KindOffHours, KindCanaryAccess, KindRetiredKeyUse}
+
+// Kinds returns every kind, in a fixed order (the order findings of the
+// same start and user are sorted in).
+func Kinds() []Kind { return append([]Kind(nil), kindList[:]...) }
 
 // Severity grades a finding.
 type Severity string

@@ -29,7 +29,7 @@ func TestDetectQuality(t *testing.T) {
 		fs := Detect(sc.events, sc.cfg)
 		q := measure(sc, fs)
 		events, incidents, findings = events+len(sc.events), incidents+len(sc.incidents), findings+len(fs)
-		for _, k := range Kinds {
+		for _, k := range Kinds() {
 			total.tp[k] += q.tp[k]
 			total.fp[k] += q.fp[k]
 			total.hit[k] += q.hit[k]
@@ -42,11 +42,11 @@ func TestDetectQuality(t *testing.T) {
 	var table strings.Builder
 	fmt.Fprintf(&table, "%d scenario(s): %d events, %d incidents, %d findings\n", *seeds, events, incidents, findings)
 	fmt.Fprintf(&table, "| kind | incidents | found | findings | true | precision | recall |\n|---|---|---|---|---|---|---|\n")
-	for _, k := range Kinds {
+	for _, k := range Kinds() {
 		fmt.Fprintf(&table, "| %s | %d | %d | %d | %d | %.2f | %.2f |\n", k, q.total[k], q.hit[k], q.tp[k]+q.fp[k], q.tp[k], q.precision(k), q.recall(k))
 	}
 	t.Log("\n" + table.String())
-	for _, k := range Kinds {
+	for _, k := range Kinds() {
 		if p := q.precision(k); p < 0.9 {
 			t.Errorf("precision(%s) = %.2f, want >= 0.9", k, p)
 		}
