@@ -597,6 +597,7 @@ func Detect(events []telemetry.Event, cfg Config) []Finding {
 	if err != nil {
 		panic(err)
 	}
+
 	sorted := true
 	for i := 1; i < len(events); i++ {
 		if events[i].Time.Before(events[i-1].Time) {
@@ -608,27 +609,45 @@ func Detect(events []telemetry.Event, cfg Config) []Finding {
 		for i := range events {
 			a.observe(&events[i])
 		}
+	} else if len(events) <= math.MaxInt32 {
+		observeByUser[int32](a, events)
 	} else {
-		// Sort (time, index) keys rather than the events: compact keys
-		// sort fast, and the index breaks ties so equal times keep their
-		// input order.
-		type key struct {
-			t int64
-			i int
-		}
-		keys := make([]key, len(events))
-		for i := range events {
-			keys[i] = key{events[i].Time.UnixNano(), i}
-		}
-		slices.SortFunc(keys, func(x, y key) int {
-			if c := cmp.Compare(x.t, y.t); c != 0 {
-				return c
-			}
-			return cmp.Compare(x.i, y.i)
-		})
-		for _, k := range keys {
-			a.observe(&events[k.i])
-		}
+		observeByUser[int](a, events)
 	}
 	return a.Flush()
+}
+
+// observeByUser observes unsorted events. Every detector's state is per
+// user, so users can be analyzed one after the other: it sorts compact
+// (user, time, index) keys rather than the events, which keeps one user's
+// state hot in the cache; the index keeps equal times in input order. I is
+// the smallest integer type that indexes events.
+func observeByUser[I int32 | int](a *Analyzer, events []telemetry.Event) {
+	type key struct {
+		t    int64
+		i    I
+		user I
+	}
+	ids := make(map[string]I)
+	keys := make([]key, len(events))
+	for i := range events {
+		u, ok := ids[events[i].UserID]
+		if !ok {
+			u = I(len(ids))
+			ids[events[i].UserID] = u
+		}
+		keys[i] = key{events[i].Time.UnixNano(), I(i), u}
+	}
+	slices.SortFunc(keys, func(x, y key) int {
+		if x.user != y.user {
+			return cmp.Compare(x.user, y.user)
+		}
+		if c := cmp.Compare(x.t, y.t); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.i, y.i)
+	})
+	for _, k := range keys {
+		a.observe(&events[k.i])
+	}
 }
