@@ -20,6 +20,7 @@ type genConfig struct {
 	heavy     int // users reading hundreds of values an hour
 	days      int
 	perKind   int // injected incidents of each kind (0 = clean traffic)
+	subtle    bool // incidents around the default thresholds rather than well above
 	firstDay  int // incidents are injected on or after this day
 	canaryIDs []string
 	retiredID string
@@ -166,11 +167,18 @@ func generate(gc genConfig) scenario {
 	add := func(kind Kind, u *simUser, ts []time.Time, also ...Kind) {
 		sc.incidents = append(sc.incidents, injected{kind: kind, also: also, user: u.id, start: ts[0], end: ts[len(ts)-1]})
 	}
+	// span picks from [lo, hi), or from [slo, shi) for subtle incidents.
+	span := func(lo, hi, slo, shi float64) float64 {
+		if gc.subtle {
+			lo, hi = slo, shi
+		}
+		return lo + rng.Float64()*(hi-lo)
+	}
 	for range gc.perKind {
 		// volume_spike: a script re-reading a few records at many times the usual rate.
 		u, day, _ := pick()
 		dur := time.Duration((45 + rng.Float64()*75) * float64(time.Minute))
-		n := int(max(u.rate*(8+rng.Float64()*6), 120+rng.Float64()*100) * dur.Hours())
+		n := int(max(u.rate*span(8, 14, 3, 8), span(120, 220, 60, 160)) * dur.Hours())
 		ts := spread(inShift(u, day, dur), dur, n)
 		few := u.pool[:min(30, len(u.pool))]
 		for _, t := range ts {
@@ -181,7 +189,7 @@ func generate(gc genConfig) scenario {
 		// bulk_read: hundreds of distinct records within minutes.
 		u, day, _ = pick()
 		dur = time.Duration((3 + rng.Float64()*5) * float64(time.Minute))
-		n = 250 + rng.IntN(950)
+		n = int(span(250, 1200, 60, 300))
 		ts = spread(inShift(u, day, dur), dur, n)
 		base := rng.IntN(50000) + 200000
 		for i, t := range ts {
@@ -192,7 +200,7 @@ func generate(gc genConfig) scenario {
 		// access_denied_burst: probing a keyring the role may not use.
 		u, day, _ = pick()
 		dur = time.Duration((2 + rng.Float64()*6) * float64(time.Minute))
-		ts = spread(inShift(u, day, dur), dur, 12+rng.IntN(30))
+		ts = spread(inShift(u, day, dur), dur, int(span(12, 42, 5, 21)))
 		for _, t := range ts {
 			e := ev(u, t, telemetry.ActionAccess, fmt.Sprintf("salaries/%d", rng.IntN(500)), "", false)
 			e.Attempted = telemetry.ActionDecrypt
@@ -203,7 +211,7 @@ func generate(gc genConfig) scenario {
 		// decrypt_failure_burst: tampered tokens or the wrong key.
 		u, day, _ = pick()
 		dur = time.Duration((3 + rng.Float64()*7) * float64(time.Minute))
-		ts = spread(inShift(u, day, dur), dur, 12+rng.IntN(40))
+		ts = spread(inShift(u, day, dur), dur, int(span(12, 52, 5, 26)))
 		for _, t := range ts {
 			sc.events = append(sc.events, ev(u, t, telemetry.ActionDecrypt, u.pool[rng.IntN(len(u.pool))], key(), false))
 		}
@@ -212,8 +220,10 @@ func generate(gc genConfig) scenario {
 		// off_hours: a session at night, far from the user's shift.
 		u, day, _ = pick()
 		dur = time.Duration((20 + rng.Float64()*70) * float64(time.Minute))
-		at := u.start + u.length + 4 + rng.Float64()*(24-u.length-8) // at least 4h after the shift, 4h before the next
-		ts = spread(day.Add(time.Duration(at*float64(time.Hour))), dur, 5+rng.IntN(16))
+		// At least 4h (subtle: 2.5h) after the shift, as long before the next.
+		gap := span(4, 4, 2.5, 2.5)
+		at := u.start + u.length + gap + rng.Float64()*(24-u.length-2*gap)
+		ts = spread(day.Add(time.Duration(at*float64(time.Hour))), dur, int(span(5, 21, 2, 9)))
 		for _, t := range ts {
 			sc.events = append(sc.events, ev(u, t, telemetry.ActionDecrypt, u.pool[rng.IntN(len(u.pool))], key(), true))
 		}
