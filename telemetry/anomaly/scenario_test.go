@@ -19,9 +19,9 @@ type genConfig struct {
 	users     int
 	heavy     int // users reading hundreds of values an hour
 	days      int
-	perKind   int // injected incidents of each kind (0 = clean traffic)
+	perKind   int  // injected incidents of each kind (0 = clean traffic)
 	subtle    bool // incidents around the default thresholds rather than well above
-	firstDay  int // incidents are injected on or after this day
+	firstDay  int  // incidents are injected on or after this day
 	canaryIDs []string
 	retiredID string
 }
