@@ -16,9 +16,9 @@ import (
 // string such as "10m" or "1h30m".
 type Duration time.Duration
 
-// MarshalJSON writes the duration as a string.
+// MarshalJSON writes the duration as a string, without zero units ("10m").
 func (d Duration) MarshalJSON() ([]byte, error) {
-	return json.Marshal(time.Duration(d).String())
+	return json.Marshal(dur(int64(d)))
 }
 
 // UnmarshalJSON reads a duration string.
@@ -75,10 +75,10 @@ type Config struct {
 	// and a newcomer has none yet (bulk_read's absolute floor still applies).
 	// Default 3.
 	BaselineMinDays int `json:"baseline_min_days,omitempty"`
-	// DefaultHourlyRate is the least baseline (decrypts per volume window)
+	// DefaultBaseline is the least baseline (decrypts per volume window)
 	// assumed while a user has fewer than BaselineMinDays of history; it
 	// scales the bulk_read threshold of newcomers. Default 60.
-	DefaultHourlyRate float64 `json:"default_hourly_rate,omitempty"`
+	DefaultBaseline float64 `json:"default_baseline,omitempty"`
 
 	// BulkReadWindow is the sliding window of bulk_read. Default 10m.
 	BulkReadWindow Duration `json:"bulk_read_window,omitempty"`
@@ -137,7 +137,7 @@ func DefaultConfig() Config {
 		VolumeMADs:          6,
 		BaselineDays:        28,
 		BaselineMinDays:     3,
-		DefaultHourlyRate:   60,
+		DefaultBaseline:     60,
 		BulkReadWindow:      Duration(10 * time.Minute),
 		BulkReadMinDistinct: 100,
 		BulkReadFactor:      5,
@@ -179,7 +179,7 @@ func (c Config) WithDefaults() Config {
 	setF(&c.VolumeMADs, d.VolumeMADs)
 	setI(&c.BaselineDays, d.BaselineDays)
 	setI(&c.BaselineMinDays, d.BaselineMinDays)
-	setF(&c.DefaultHourlyRate, d.DefaultHourlyRate)
+	setF(&c.DefaultBaseline, d.DefaultBaseline)
 	setD(&c.BulkReadWindow, d.BulkReadWindow)
 	setI(&c.BulkReadMinDistinct, d.BulkReadMinDistinct)
 	setF(&c.BulkReadFactor, d.BulkReadFactor)
@@ -282,7 +282,7 @@ func (c Config) resolve() (*resolved, error) {
 	}{
 		{"volume_min_events", float64(c.VolumeMinEvents)}, {"volume_factor", c.VolumeFactor},
 		{"volume_mads", c.VolumeMADs}, {"baseline_days", float64(c.BaselineDays)},
-		{"baseline_min_days", float64(c.BaselineMinDays)}, {"default_hourly_rate", c.DefaultHourlyRate},
+		{"baseline_min_days", float64(c.BaselineMinDays)}, {"default_baseline", c.DefaultBaseline},
 		{"bulk_read_min_distinct", float64(c.BulkReadMinDistinct)}, {"bulk_read_factor", c.BulkReadFactor},
 		{"denied_min", float64(c.DeniedMin)}, {"failure_min", float64(c.FailureMin)},
 		{"off_hours_min_days", float64(c.OffHoursMinDays)}, {"off_hours_min_share", c.OffHoursMinShare},
@@ -306,7 +306,7 @@ func (c Config) resolve() (*resolved, error) {
 		gap: int64(c.IncidentGap), volWin: int64(c.VolumeWindow), bulkWin: int64(c.BulkReadWindow),
 		denWin: int64(c.DeniedWindow), fWin: int64(c.FailureWindow),
 		volMin: c.VolumeMinEvents, volFactor: c.VolumeFactor, volMADs: c.VolumeMADs,
-		baseDays: c.BaselineDays, baseMin: c.BaselineMinDays, defRate: c.DefaultHourlyRate,
+		baseDays: c.BaselineDays, baseMin: c.BaselineMinDays, defRate: c.DefaultBaseline,
 		bulkMin: c.BulkReadMinDistinct, bulkFactor: c.BulkReadFactor,
 		denMin: c.DeniedMin, fMin: c.FailureMin,
 		minDays: c.OffHoursMinDays, minShare: c.OffHoursMinShare, offMin: c.OffHoursMinEvents, slack: c.OffHoursSlack,
