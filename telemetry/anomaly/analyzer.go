@@ -51,14 +51,15 @@ func WithReport(fn func(Finding)) AnalyzerOption {
 // only what its windows and baselines need, so its memory is bounded by users
 // x window, not by the number of events. It is safe for concurrent use.
 type Analyzer struct {
-	mu      sync.Mutex
-	cfg     *resolved
-	users   map[string]*user
-	alert   func(Finding)
-	report  func(Finding)
-	done    []Finding
-	pending []Finding
-	scratch []float64
+	mu       sync.Mutex
+	cfg      *resolved
+	users    map[string]*user
+	lastUser *user // of the previous event: runs of one user skip the map
+	alert    func(Finding)
+	report   func(Finding)
+	done     []Finding
+	pending  []Finding
+	scratch  []float64
 }
 
 var _ telemetry.Sink = (*Analyzer)(nil)
@@ -226,13 +227,57 @@ func (a *Analyzer) newUser(id string) *user {
 }
 
 func (a *Analyzer) observe(e *telemetry.Event) {
-	c := a.cfg
-	u := a.users[e.UserID]
+	u := a.lastUser
+	if u == nil || u.id != e.UserID {
+		u = a.user(e.UserID)
+		a.lastUser = u
+	}
+	a.process(u, rec{t: e.Time.UnixNano(), dataID: e.DataID, keyID: e.KeyID, w: int32(min(e.N(), math.MaxInt32)),
+		action: actionCode(e.Action), success: e.Success})
+}
+
+func (a *Analyzer) user(id string) *user {
+	u := a.users[id]
 	if u == nil {
-		u = a.newUser(e.UserID)
+		u = a.newUser(id)
 		a.users[u.id] = u
 	}
-	t := e.Time.UnixNano()
+	return u
+}
+
+// rec is what the detectors need of an event, compactly.
+type rec struct {
+	t       int64
+	dataID  string
+	keyID   string
+	w       int32
+	action  uint8
+	success bool
+}
+
+const (
+	aOther uint8 = iota
+	aEncrypt
+	aDecrypt
+	aAccess
+)
+
+func actionCode(a telemetry.Action) uint8 {
+	switch a {
+	case telemetry.ActionEncrypt:
+		return aEncrypt
+	case telemetry.ActionDecrypt:
+		return aDecrypt
+	case telemetry.ActionAccess:
+		return aAccess
+	}
+	return aOther
+}
+
+// process feeds one event of user u to every detector.
+func (a *Analyzer) process(u *user, r rec) {
+	c := a.cfg
+	t := r.t
 	if t < u.last {
 		t = u.last
 	}
@@ -242,36 +287,33 @@ func (a *Analyzer) observe(e *telemetry.Event) {
 			a.close(u, k)
 		}
 	}
-	w := e.N()
+	w := int(r.w)
 	day, hour := a.localDay(t)
 	if day != u.day {
 		a.newDay(u, day)
 	}
 
-	if c.canary.has(e.DataID) {
-		a.trigger(u, kCanary, t, t, w, w, 0, 0, 0, e.DataID, e.Success)
+	if c.canary.has(r.dataID) {
+		a.trigger(u, kCanary, t, t, w, w, 0, 0, 0, r.dataID, r.success)
 	}
-	if e.KeyID != "" && c.retired.has(e.KeyID) {
-		switch e.Action {
-		case telemetry.ActionEncrypt, telemetry.ActionDecrypt, telemetry.ActionAccess:
-			a.trigger(u, kRetired, t, t, w, w, 0, 0, 0, e.KeyID, e.Success)
-		}
+	if r.keyID != "" && r.action != aOther && c.retired.has(r.keyID) {
+		a.trigger(u, kRetired, t, t, w, w, 0, 0, 0, r.keyID, r.success)
 	}
 
 	switch {
-	case e.Action == telemetry.ActionDecrypt && e.Success:
+	case r.action == aDecrypt && r.success:
 		a.volume(u, t, w)
-		a.bulk(u, t, w, e.DataID)
-	case e.Action == telemetry.ActionDecrypt:
+		a.bulk(u, t, w, r.dataID)
+	case r.action == aDecrypt:
 		if n := u.failed.add(t, w); n >= c.fMin {
 			a.trigger(u, kFailure, t, u.failed.start(), n, w, float64(n)/float64(c.fMin), float64(n), float64(c.fMin), "", false)
 		}
-	case e.Action == telemetry.ActionAccess && !e.Success:
+	case r.action == aAccess && !r.success:
 		if n := u.denied.add(t, w); n >= c.denMin {
 			a.trigger(u, kDenied, t, u.denied.start(), n, w, float64(n)/float64(c.denMin), float64(n), float64(c.denMin), "", false)
 		}
 	}
-	a.offHours(u, e, t, w, hour)
+	a.offHours(u, r.success, t, w, hour)
 }
 
 // localDay returns the day number and hour of t in the configured zone.
@@ -411,10 +453,10 @@ func (a *Analyzer) bulk(u *user, t int64, w int, id string) {
 
 // offHours learns the hours a user works, one day at a time, and flags
 // activity outside them.
-func (a *Analyzer) offHours(u *user, e *telemetry.Event, t int64, w, hour int) {
+func (a *Analyzer) offHours(u *user, success bool, t int64, w, hour int) {
 	u.dayMask |= 1 << hour
 	if dist := a.offDistance(u, hour); dist > 0 {
-		a.trigger(u, kOffHours, t, t, w, w, float64(dist), 0, 0, hourLabel[hour], e.Success)
+		a.trigger(u, kOffHours, t, t, w, w, float64(dist), 0, 0, hourLabel[hour], success)
 	}
 }
 
@@ -618,36 +660,62 @@ func Detect(events []telemetry.Event, cfg Config) []Finding {
 }
 
 // observeByUser observes unsorted events. Every detector's state is per
-// user, so users can be analyzed one after the other: it sorts compact
-// (user, time, index) keys rather than the events, which keeps one user's
-// state hot in the cache; the index keeps equal times in input order. I is
-// the smallest integer type that indexes events.
+// user, so users can be analyzed one after the other: one sequential pass
+// copies what the detectors need of each event into a compact record in
+// its user's bucket (a counting sort by user), each bucket is sorted by
+// time (the index keeps equal times in input order), and the buckets are
+// processed one user at a time, with that user's state hot in the cache.
+// I is the smallest integer type that indexes events.
 func observeByUser[I int32 | int](a *Analyzer, events []telemetry.Event) {
-	type key struct {
-		t    int64
-		i    I
-		user I
+	type keyed struct {
+		rec
+		i I
 	}
 	ids := make(map[string]I)
-	keys := make([]key, len(events))
+	var users []*user
+	userOf := make([]I, len(events))
+	var counts []I
+	last, lastIdx := "", I(-1)
 	for i := range events {
-		u, ok := ids[events[i].UserID]
-		if !ok {
-			u = I(len(ids))
-			ids[events[i].UserID] = u
+		id := events[i].UserID
+		u := lastIdx
+		if u < 0 || id != last {
+			var ok bool
+			if u, ok = ids[id]; !ok {
+				u = I(len(users))
+				ids[id] = u
+				users = append(users, a.user(id))
+				counts = append(counts, 0)
+			}
+			last, lastIdx = id, u
 		}
-		keys[i] = key{events[i].Time.UnixNano(), I(i), u}
+		userOf[i] = u
+		counts[u]++
 	}
-	slices.SortFunc(keys, func(x, y key) int {
-		if x.user != y.user {
-			return cmp.Compare(x.user, y.user)
+	starts := make([]I, len(users)+1)
+	for u, n := range counts {
+		starts[u+1] = starts[u] + n
+	}
+	next := append([]I(nil), starts[:len(users)]...)
+	recs := make([]keyed, len(events))
+	for i := range events {
+		e := &events[i]
+		u := userOf[i]
+		recs[next[u]] = keyed{rec{t: e.Time.UnixNano(), dataID: e.DataID, keyID: e.KeyID, w: int32(min(e.N(), math.MaxInt32)),
+			action: actionCode(e.Action), success: e.Success}, I(i)}
+		next[u]++
+	}
+	userOf = nil
+	for u, usr := range users {
+		bucket := recs[starts[u]:starts[u+1]]
+		slices.SortFunc(bucket, func(x, y keyed) int {
+			if c := cmp.Compare(x.t, y.t); c != 0 {
+				return c
+			}
+			return cmp.Compare(x.i, y.i)
+		})
+		for j := range bucket {
+			a.process(usr, bucket[j].rec)
 		}
-		if c := cmp.Compare(x.t, y.t); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.i, y.i)
-	})
-	for _, k := range keys {
-		a.observe(&events[k.i])
 	}
 }
