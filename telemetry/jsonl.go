@@ -158,15 +158,17 @@ func DecodeAny(ctx context.Context, r io.Reader, fn func(Event) error, bad func(
 	return DecodeEvents(ctx, br, fn, bad)
 }
 
-// looksLikeSpanExport peeks at the start of the input: a span export object
-// starts with the "Name" field and holds "SpanContext" near the start.
+// looksLikeSpanExport peeks at the start of the input: the exporter writes
+// each span object with "Name" first and "SpanContext" next, while an event
+// line starts with "time".
 func looksLikeSpanExport(br *bufio.Reader) bool {
 	head, _ := br.Peek(4096)
 	head = bytes.TrimLeft(head, " \t\r\n")
 	if len(head) == 0 || head[0] != '{' {
 		return false
 	}
-	return bytes.Contains(head, []byte(`"SpanContext"`))
+	head = bytes.TrimLeft(head[1:], " \t\r\n")
+	return bytes.HasPrefix(head, []byte(`"Name"`)) && bytes.Contains(head, []byte(`"SpanContext"`))
 }
 
 func report(bad func(*LineError), line int, err error) {

@@ -94,3 +94,17 @@ func TestWriteEvents(t *testing.T) {
 		t.Errorf("WriteEvents(zero event) = %v, want ErrMalformedEvent", err)
 	}
 }
+
+func TestDecodeAnyEvents(t *testing.T) {
+	// An event whose data ID mentions the exporter's field names is still
+	// read as an event.
+	in := `{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"u","data_id":"{\"Name\":1,\"SpanContext\":2}","success":true}` + "\n" + exampleLine
+	var got []Event
+	err := DecodeAny(context.Background(), strings.NewReader(in), func(e Event) error { got = append(got, e); return nil }, func(le *LineError) { t.Error(le) })
+	if err != nil || len(got) != 2 || got[1].UserID != "u1042" {
+		t.Errorf("DecodeAny = %v, %v", got, err)
+	}
+	if err := DecodeAny(context.Background(), strings.NewReader(""), func(Event) error { return nil }, nil); err != nil {
+		t.Errorf("DecodeAny(empty) = %v", err)
+	}
+}

@@ -429,9 +429,15 @@ func (a *Analyzer) bulk(u *user, t int64, w int, id string) {
 		u.bulkHead++
 	}
 	if u.bulkHead > 64 && u.bulkHead*2 > len(u.bulkQ) {
-		n := copy(u.bulkQ, u.bulkQ[u.bulkHead:])
-		clear(u.bulkQ[n:])
-		u.bulkQ = u.bulkQ[:n]
+		live := u.bulkQ[u.bulkHead:]
+		if cap(u.bulkQ) > 1024 && cap(u.bulkQ) > 8*len(live) {
+			// After a burst, give the memory back.
+			u.bulkQ = append(make([]bulkEntry, 0, 2*len(live)), live...)
+		} else {
+			n := copy(u.bulkQ, live)
+			clear(u.bulkQ[n:])
+			u.bulkQ = u.bulkQ[:n]
+		}
 		u.bulkHead = 0
 	}
 	if u.seen == nil {

@@ -294,6 +294,18 @@ func TestMemoryBounded(t *testing.T) {
 	if n := len(u.bulkQ) - u.bulkHead; n > 601 || len(u.seen) > 601 || cap(u.bulkQ) > 4096 {
 		t.Errorf("bulk state holds %d entries (cap %d), %d seen; want about one window (600)", n, cap(u.bulkQ), len(u.seen))
 	}
+	// After a burst of 100,000 distinct reads in a minute, a quiet hour
+	// gives the memory back.
+	burst := 200_000 * time.Second
+	for i := range 100_000 {
+		a.Observe(ev("u", burst+time.Duration(i)*600*time.Microsecond, telemetry.ActionDecrypt, fmt.Sprintf("b/%d", i), true))
+	}
+	for i := range 7200 {
+		a.Observe(ev("u", burst+time.Hour+time.Duration(i)*time.Second, telemetry.ActionDecrypt, "r/1", true))
+	}
+	if cap(u.bulkQ) > 4096 || len(u.seen) > 10 {
+		t.Errorf("after the burst: queue cap %d, %d seen", cap(u.bulkQ), len(u.seen))
+	}
 }
 
 func TestFindingForms(t *testing.T) {
