@@ -21,6 +21,7 @@ import (
 type Option func(*config) error
 
 type config struct {
+	set      map[string]bool // options given, to refuse one given twice
 	tp       trace.TracerProvider
 	mp       metric.MeterProvider
 	pseudo   *Pseudonymizer
@@ -37,6 +38,9 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 		if tp == nil {
 			return fmt.Errorf("%w: nil tracer provider", ErrInvalidOption)
 		}
+		if err := c.once("WithTracerProvider"); err != nil {
+			return err
+		}
 		c.tp = tp
 		return nil
 	}
@@ -49,6 +53,9 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 		if mp == nil {
 			return fmt.Errorf("%w: nil meter provider", ErrInvalidOption)
 		}
+		if err := c.once("WithMeterProvider"); err != nil {
+			return err
+		}
 		c.mp = mp
 		return nil
 	}
@@ -60,6 +67,9 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // Instrumentation ([SetDefault]) at the time of each call is used.
 func WithPseudonymizer(p *Pseudonymizer) Option {
 	return func(c *config) error {
+		if err := c.once("WithPseudonymizer"); err != nil {
+			return err
+		}
 		c.pseudo, c.pseudoOK = p, true
 		return nil
 	}
@@ -77,6 +87,9 @@ func WithSinks(sinks ...Sink) Option {
 				return fmt.Errorf("%w: nil sink", ErrInvalidOption)
 			}
 		}
+		if err := c.once("WithSinks"); err != nil {
+			return err
+		}
 		c.sinks, c.sinksOK = append([]Sink(nil), sinks...), true
 		return nil
 	}
@@ -92,9 +105,25 @@ func WithErrorClassifier(fn func(error) string) Option {
 		if fn == nil {
 			return fmt.Errorf("%w: nil error classifier", ErrInvalidOption)
 		}
+		if err := c.once("WithErrorClassifier"); err != nil {
+			return err
+		}
 		c.classify = fn
 		return nil
 	}
+}
+
+// once records that an option was given and refuses it a second time: two
+// values for one setting contradict each other.
+func (c *config) once(name string) error {
+	if c.set[name] {
+		return fmt.Errorf("%w: %s given twice", ErrInvalidOption, name)
+	}
+	if c.set == nil {
+		c.set = make(map[string]bool)
+	}
+	c.set[name] = true
+	return nil
 }
 
 // Instrumentation is what an instrumented library creates once, under its
@@ -140,8 +169,8 @@ const maxCachedSets = 4096
 
 // New returns an Instrumentation whose tracer and meter are named scope,
 // which should be the instrumented package's import path (this package's
-// own is [ScopeName]). It fails if an option is invalid or an instrument
-// cannot be created.
+// own is [ScopeName]). It fails with [ErrInvalidOption] if an option is
+// invalid or given twice, or if an instrument cannot be created.
 func New(scope string, opts ...Option) (*Instrumentation, error) {
 	if scope == "" {
 		return nil, fmt.Errorf("%w: empty scope name", ErrInvalidOption)

@@ -271,6 +271,12 @@ func TestNewOptionErrors(t *testing.T) {
 			t.Errorf("New(%s) = %v, want ErrInvalidOption", name, err)
 		}
 	}
+	if _, err := New("x", WithSinks(), WithSinks()); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("New(WithSinks twice) = %v, want ErrInvalidOption", err)
+	}
+	if _, err := New("x", WithPseudonymizer(nil), WithPseudonymizer(nil)); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("New(WithPseudonymizer twice) = %v, want ErrInvalidOption", err)
+	}
 	if _, err := New(""); !errors.Is(err, ErrInvalidOption) {
 		t.Errorf("New(\"\") = %v, want ErrInvalidOption", err)
 	}

@@ -62,6 +62,7 @@ type FileOption func(*fileConfig) error
 type fileConfig struct {
 	maxBytes   int64
 	maxBackups int
+	set        [2]bool // option given: max bytes, max backups
 }
 
 // WithMaxBytes sets the size at which the file is rotated (default
@@ -71,7 +72,10 @@ func WithMaxBytes(n int64) FileOption {
 		if n <= 0 {
 			return fmt.Errorf("%w: max bytes must be positive", ErrInvalidOption)
 		}
-		c.maxBytes = n
+		if c.set[0] {
+			return fmt.Errorf("%w: WithMaxBytes given twice", ErrInvalidOption)
+		}
+		c.maxBytes, c.set[0] = n, true
 		return nil
 	}
 }
@@ -83,7 +87,10 @@ func WithMaxBackups(n int) FileOption {
 		if n < 0 {
 			return fmt.Errorf("%w: max backups must not be negative", ErrInvalidOption)
 		}
-		c.maxBackups = n
+		if c.set[1] {
+			return fmt.Errorf("%w: WithMaxBackups given twice", ErrInvalidOption)
+		}
+		c.maxBackups, c.set[1] = n, true
 		return nil
 	}
 }

@@ -121,9 +121,10 @@ func TestFileSinkConcurrent(t *testing.T) {
 
 func TestFileSinkOptions(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x")
-	for _, o := range []FileOption{WithMaxBytes(0), WithMaxBytes(-1), WithMaxBackups(-1)} {
-		if _, err := NewFileSink(path, o); !errors.Is(err, ErrInvalidOption) {
-			t.Errorf("NewFileSink(bad option) = %v, want ErrInvalidOption", err)
+	for _, opts := range [][]FileOption{{WithMaxBytes(0)}, {WithMaxBytes(-1)}, {WithMaxBackups(-1)},
+		{WithMaxBytes(10), WithMaxBytes(20)}, {WithMaxBackups(1), WithMaxBackups(1)}} {
+		if _, err := NewFileSink(path, opts...); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("NewFileSink(bad options) = %v, want ErrInvalidOption", err)
 		}
 	}
 	if _, err := NewFileSink(filepath.Join(t.TempDir(), "no", "such", "dir", "f")); err == nil {

@@ -27,14 +27,20 @@ const (
 )
 
 // AnalyzerOption configures an [Analyzer].
-type AnalyzerOption func(*Analyzer)
+type AnalyzerOption func(*Analyzer) error
 
 // WithAlert sets a function called once per incident, as soon as it
 // qualifies as a finding (the counts are those at that moment; End and
 // Events may still grow). It is called without the analyzer's lock held,
 // on the goroutine that observed the event.
 func WithAlert(fn func(Finding)) AnalyzerOption {
-	return func(a *Analyzer) { a.alert = fn }
+	return func(a *Analyzer) error {
+		if fn == nil || a.alert != nil {
+			return fmt.Errorf("%w: WithAlert nil or given twice", ErrInvalidOption)
+		}
+		a.alert = fn
+		return nil
+	}
 }
 
 // WithReport sets a function called once per incident when it is closed
@@ -42,7 +48,13 @@ func WithAlert(fn func(Finding)) AnalyzerOption {
 // finding, without the analyzer's lock held. Without it, closed findings
 // are kept until Flush returns them.
 func WithReport(fn func(Finding)) AnalyzerOption {
-	return func(a *Analyzer) { a.report = fn }
+	return func(a *Analyzer) error {
+		if fn == nil || a.report != nil {
+			return fmt.Errorf("%w: WithReport nil or given twice", ErrInvalidOption)
+		}
+		a.report = fn
+		return nil
+	}
 }
 
 // Analyzer is the incremental detector behind [Detect] and [Processor]: it
@@ -65,7 +77,7 @@ type Analyzer struct {
 var _ telemetry.Sink = (*Analyzer)(nil)
 
 // NewAnalyzer returns an Analyzer for cfg, or an error wrapping
-// [ErrInvalidConfig].
+// [ErrInvalidConfig] or [ErrInvalidOption].
 func NewAnalyzer(cfg Config, opts ...AnalyzerOption) (*Analyzer, error) {
 	r, err := cfg.resolve()
 	if err != nil {
@@ -73,7 +85,9 @@ func NewAnalyzer(cfg Config, opts ...AnalyzerOption) (*Analyzer, error) {
 	}
 	a := &Analyzer{cfg: r, users: make(map[string]*user)}
 	for _, o := range opts {
-		o(a)
+		if err := o(a); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }

@@ -45,18 +45,20 @@ var _ sdktrace.SpanProcessor = (*Processor)(nil)
 // NewProcessor returns a Processor analyzing with cfg. alert (may be nil)
 // is called once per incident as soon as it qualifies (see [WithAlert]);
 // opts may add [WithReport] for the final findings, which are otherwise
-// dropped once alerted. It fails with
-// [ErrInvalidConfig] for an invalid cfg.
+// dropped once alerted. It fails with [ErrInvalidConfig] for an invalid cfg
+// and [ErrInvalidOption] for an invalid option (a WithAlert in opts as well
+// as alert is one).
 func NewProcessor(cfg Config, alert func(Finding), opts ...AnalyzerOption) (*Processor, error) {
-	// Closed findings are not kept in live use (they would pile up); a
-	// WithReport in opts replaces this no-op.
-	opts = append([]AnalyzerOption{WithReport(func(Finding) {})}, opts...)
 	if alert != nil {
 		opts = append([]AnalyzerOption{WithAlert(alert)}, opts...)
 	}
 	a, err := NewAnalyzer(cfg, opts...)
 	if err != nil {
 		return nil, err
+	}
+	if a.report == nil {
+		// Closed findings are not kept in live use: they would pile up.
+		a.report = func(Finding) {}
 	}
 	p := &Processor{a: a}
 	p.pool.New = func() any { return new(scratch) }

@@ -2,6 +2,7 @@ package anomaly
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -77,9 +78,16 @@ func TestProcessorLive(t *testing.T) {
 	p.OnEnd(nil)
 }
 
-func TestProcessorInvalidConfig(t *testing.T) {
-	if _, err := NewProcessor(Config{FailureMin: -3}, nil); err == nil {
-		t.Error("NewProcessor(invalid) = nil error")
+func TestProcessorInvalid(t *testing.T) {
+	if _, err := NewProcessor(Config{FailureMin: -3}, nil); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("NewProcessor(invalid config) = %v, want ErrInvalidConfig", err)
+	}
+	alert := func(Finding) {}
+	if _, err := NewProcessor(Config{}, alert, WithAlert(alert)); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("NewProcessor(two alerts) = %v, want ErrInvalidOption", err)
+	}
+	if _, err := NewAnalyzer(Config{}, WithReport(nil)); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("NewAnalyzer(WithReport(nil)) = %v, want ErrInvalidOption", err)
 	}
 }
 
