@@ -39,5 +39,6 @@
 //
 // # Errors
 //
-// Configuration problems wrap [ErrInvalidConfig]; test with errors.Is.
+// Configuration problems wrap [ErrInvalidConfig], option problems
+// [ErrInvalidOption]; test with errors.Is.
 package anomaly
