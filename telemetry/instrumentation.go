@@ -170,7 +170,8 @@ const maxCachedSets = 4096
 // New returns an Instrumentation whose tracer and meter are named scope,
 // which should be the instrumented package's import path (this package's
 // own is [ScopeName]). It fails with [ErrInvalidOption] if an option is
-// invalid or given twice, or if an instrument cannot be created.
+// invalid or given twice, and with the meter's error if it refuses an
+// instrument.
 func New(scope string, opts ...Option) (*Instrumentation, error) {
 	if scope == "" {
 		return nil, fmt.Errorf("%w: empty scope name", ErrInvalidOption)
