@@ -61,12 +61,15 @@ func WithReport(fn func(Finding)) AnalyzerOption {
 // observes events one at a time, in time order per user (an event older than
 // the user's latest is taken as happening at the latest), and keeps per user
 // only what its windows and baselines need, so its memory is bounded by users
-// x window, not by the number of events. It is safe for concurrent use.
+// x window, not by the number of events; a user idle for longer than the
+// baseline history is forgotten. It is safe for concurrent use.
 type Analyzer struct {
 	mu       sync.Mutex
 	cfg      *resolved
 	users    map[string]*user
 	lastUser *user // of the previous event: runs of one user skip the map
+	seen     int   // events since the last sweep of idle users
+	latest   int64 // latest event time seen
 	alert    func(Finding)
 	report   func(Finding)
 	done     []Finding
@@ -83,7 +86,7 @@ func NewAnalyzer(cfg Config, opts ...AnalyzerOption) (*Analyzer, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Analyzer{cfg: r, users: make(map[string]*user)}
+	a := &Analyzer{cfg: r, users: make(map[string]*user), latest: math.MinInt64}
 	for _, o := range opts {
 		if err := o(a); err != nil {
 			return nil, err
@@ -296,6 +299,10 @@ func (a *Analyzer) process(u *user, r rec) {
 		t = u.last
 	}
 	u.last = t
+	a.latest = max(a.latest, t)
+	if a.seen++; a.seen >= sweepEvery {
+		a.sweep(u)
+	}
 	for k := range u.inc {
 		if u.inc[k].open && t-u.inc[k].end > c.gap {
 			a.close(u, k)
@@ -328,6 +335,30 @@ func (a *Analyzer) process(u *user, r rec) {
 		}
 	}
 	a.offHours(u, r.success, t, w, hour)
+}
+
+// sweepEvery is how many events pass between sweeps of idle users.
+const sweepEvery = 1 << 16
+
+// sweep forgets users idle for longer than the baseline history (their
+// state would no longer count), so that memory follows the users active
+// recently rather than every user ever seen. keep is the user being
+// processed.
+func (a *Analyzer) sweep(keep *user) {
+	a.seen = 0
+	idle := a.latest - int64(a.cfg.baseDays)*24*int64(time.Hour)
+	for id, u := range a.users {
+		if u == keep || u.last >= idle {
+			continue
+		}
+		for k := range u.inc {
+			a.close(u, k)
+		}
+		delete(a.users, id)
+		if a.lastUser == u {
+			a.lastUser = nil
+		}
+	}
 }
 
 // localDay returns the day number and hour of t in the configured zone.
@@ -692,7 +723,7 @@ func observeByUser[I int32 | int](a *Analyzer, events []telemetry.Event) {
 		i I
 	}
 	ids := make(map[string]I)
-	var users []*user
+	var users []string
 	userOf := make([]I, len(events))
 	var counts []I
 	last, lastIdx := "", I(-1)
@@ -704,7 +735,7 @@ func observeByUser[I int32 | int](a *Analyzer, events []telemetry.Event) {
 			if u, ok = ids[id]; !ok {
 				u = I(len(users))
 				ids[id] = u
-				users = append(users, a.user(id))
+				users = append(users, id)
 				counts = append(counts, 0)
 			}
 			last, lastIdx = id, u
@@ -726,7 +757,10 @@ func observeByUser[I int32 | int](a *Analyzer, events []telemetry.Event) {
 		next[u]++
 	}
 	userOf = nil
-	for u, usr := range users {
+	for u, id := range users {
+		// Created only now: a sweep of idle users while earlier users are
+		// processed must not see (and drop) users not started yet.
+		usr := a.user(id)
 		bucket := recs[starts[u]:starts[u+1]]
 		slices.SortFunc(bucket, func(x, y keyed) int {
 			if c := cmp.Compare(x.t, y.t); c != 0 {

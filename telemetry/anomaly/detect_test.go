@@ -371,3 +371,38 @@ func TestDur(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleUsersForgotten: users who stopped long ago do not stay in memory.
+func TestIdleUsersForgotten(t *testing.T) {
+	a, _ := NewAnalyzer(Config{BaselineDays: 2})
+	for i := range 1000 {
+		a.Observe(ev(fmt.Sprintf("old%d", i), 0, telemetry.ActionDecrypt, "r", true))
+	}
+	for i := range sweepEvery {
+		a.Observe(ev("current", 72*time.Hour+time.Duration(i)*time.Second, telemetry.ActionDecrypt, "r", true))
+	}
+	if n := len(a.users); n != 1 {
+		t.Errorf("%d users kept, want 1", n)
+	}
+}
+
+// TestDetectUnsortedManyUsers: on unsorted input, users analyzed late are
+// not lost to the sweep of idle users, and users who went idle long ago
+// still get their findings.
+func TestDetectUnsortedManyUsers(t *testing.T) {
+	var events []telemetry.Event
+	cfg := Config{CanaryDataIDs: []string{"honey"}, BaselineDays: 1}
+	for i := range 300 {
+		user := fmt.Sprintf("u%03d", i)
+		for j := range 300 { // 90,000 events, more than a sweep period
+			events = append(events, ev(user, time.Duration(i)*72*time.Hour+time.Duration(j)*time.Second, telemetry.ActionEncrypt, "r", true))
+		}
+		events = append(events, ev(user, time.Duration(i)*72*time.Hour+time.Hour, telemetry.ActionDecrypt, "honey", true))
+	}
+	sorted := Detect(events, cfg)
+	rand.New(rand.NewPCG(2, 2)).Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+	shuffled := Detect(events, cfg)
+	if len(sorted) != 300 || !reflect.DeepEqual(sorted, shuffled) {
+		t.Errorf("sorted input: %d findings, shuffled: %d; want 300 each, equal", len(sorted), len(shuffled))
+	}
+}
