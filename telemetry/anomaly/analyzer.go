@@ -68,8 +68,7 @@ type Analyzer struct {
 	cfg      *resolved
 	users    map[string]*user
 	lastUser *user // of the previous event: runs of one user skip the map
-	seen     int   // events since the last sweep of idle users
-	latest   int64 // latest event time seen
+	seen     int // events since the last sweep of idle users
 	alert    func(Finding)
 	report   func(Finding)
 	done     []Finding
@@ -86,7 +85,7 @@ func NewAnalyzer(cfg Config, opts ...AnalyzerOption) (*Analyzer, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Analyzer{cfg: r, users: make(map[string]*user), latest: math.MinInt64}
+	a := &Analyzer{cfg: r, users: make(map[string]*user)}
 	for _, o := range opts {
 		if err := o(a); err != nil {
 			return nil, err
@@ -299,9 +298,8 @@ func (a *Analyzer) process(u *user, r rec) {
 		t = u.last
 	}
 	u.last = t
-	a.latest = max(a.latest, t)
 	if a.seen++; a.seen >= sweepEvery {
-		a.sweep(u)
+		a.sweep(u, t)
 	}
 	for k := range u.inc {
 		if u.inc[k].open && t-u.inc[k].end > c.gap {
@@ -343,10 +341,12 @@ const sweepEvery = 1 << 16
 // sweep forgets users idle for longer than the baseline history (their
 // state would no longer count), so that memory follows the users active
 // recently rather than every user ever seen. keep is the user being
-// processed.
-func (a *Analyzer) sweep(keep *user) {
+// processed, now the time of its event. (Taking the current event's time,
+// not the latest ever seen, keeps one event dated far in the future from
+// making everyone idle for good.)
+func (a *Analyzer) sweep(keep *user, now int64) {
 	a.seen = 0
-	idle := a.latest - int64(a.cfg.baseDays)*24*int64(time.Hour)
+	idle := now - int64(a.cfg.baseDays)*24*int64(time.Hour)
 	for id, u := range a.users {
 		if u == keep || u.last >= idle {
 			continue
