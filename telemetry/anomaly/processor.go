@@ -23,7 +23,10 @@ import (
 //
 // Spans reach it from every instance when it runs behind the OpenTelemetry
 // Collector (as a processor in an analysis service fed by OTLP); inside one
-// application it sees that application's spans.
+// application it sees that application's spans. A batch span carries a count
+// but not the batch's data IDs; an Analyzer used as the application's event
+// sink (telemetry.WithSinks) sees each value instead. Use one or the other
+// for the same traffic: both would count it twice.
 //
 // OnEnd runs on the goroutine that ended the span; spans that are neither
 // named like a keyward action nor carry span events cost a name check and
