@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -431,7 +432,11 @@ func eventAttrs(e *Event) []attribute.KeyValue {
 		attrs = append(attrs, AttrUserRoles.StringSlice([]string{e.Role}))
 	}
 	if e.KeyID != "" {
-		attrs = append(attrs, AttrKeyID.String(e.KeyID))
+		if id, err := strconv.ParseUint(e.KeyID, 10, 32); err == nil {
+			attrs = append(attrs, AttrKeyID.Int64(int64(id))) // as on spans
+		} else {
+			attrs = append(attrs, AttrKeyID.String(e.KeyID))
+		}
 	}
 	if e.Source != "" {
 		attrs = append(attrs, AttrSource.String(e.Source))
