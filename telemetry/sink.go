@@ -19,6 +19,8 @@ type Sink interface {
 // SinkFunc adapts a function to [Sink].
 type SinkFunc func(ctx context.Context, e Event) error
 
+var _ Sink = SinkFunc(nil)
+
 // WriteEvent calls f.
 func (f SinkFunc) WriteEvent(ctx context.Context, e Event) error { return f(ctx, e) }
 
