@@ -68,7 +68,7 @@ type Analyzer struct {
 	cfg      *resolved
 	users    map[string]*user
 	lastUser *user // of the previous event: runs of one user skip the map
-	seen     int // events since the last sweep of idle users
+	seen     int   // events since the last sweep of idle users
 	alert    func(Finding)
 	report   func(Finding)
 	done     []Finding
