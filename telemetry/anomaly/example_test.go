@@ -1,10 +1,13 @@
 package anomaly_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/keyward/keyward/telemetry"
 	"github.com/keyward/keyward/telemetry/anomaly"
@@ -46,4 +49,30 @@ func ExampleLoadConfig() {
 	// Output:
 	// [patients/0/ssn] [1] 5 10 10m0s
 	// anomaly: invalid config: unknown field "canary_ids"
+}
+
+// The live analyzer as an OpenTelemetry span processor: an exfiltration
+// through one request raises one alert.
+func ExampleNewProcessor() {
+	cfg := anomaly.Config{WorkHours: "0-24"} // every hour is a working hour here
+	p, err := anomaly.NewProcessor(cfg, func(f anomaly.Finding) {
+		fmt.Println("ALERT", f.Severity, f.Kind, f.UserID, f.Events)
+	})
+	if err != nil {
+		panic(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p)) // plus the exporter's processor
+	defer tp.Shutdown(context.Background())
+	in, err := telemetry.New("example.com/app", telemetry.WithTracerProvider(tp), telemetry.WithSinks())
+	if err != nil {
+		panic(err)
+	}
+
+	ctx, span := tp.Tracer("example.com/app").Start(context.Background(), "GET /export")
+	for i := range 120 {
+		in.LogDecryptionEvent(ctx, fmt.Sprintf("patients/%d/ssn", i), "u2077")
+	}
+	span.End()
+	// Output:
+	// ALERT low bulk_read u2077 100
 }
