@@ -5,6 +5,7 @@
 //	keyward encrypt -k PATH [--aad TEXT] [--store PATH [--keyring NAME]] [PLAINTEXT]
 //	keyward decrypt -k PATH [--aad TEXT] [--store PATH [--keyring NAME]] [TOKEN]
 //	keyward inspect [TOKEN]
+//	keyward analyze [--json] [--config FILE] FILE...
 //	keyward audit verify -k PATH --store PATH [--keyring NAME] [--checkpoint JSON] FILE...
 //
 // Install it with `go install github.com/keyward/keyward/examples/keyward@latest`.
