@@ -9,7 +9,6 @@ import (
 	"github.com/keyward/keyward/keyring"
 )
 
-
 const keyRing = "projects/test/locations/europe-west1/keyRings/keyward"
 
 func TestConformance(t *testing.T) {
