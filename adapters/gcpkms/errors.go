@@ -36,15 +36,15 @@ func classify(ctx context.Context, op string, err error) error {
 	case codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded, codes.Internal, codes.Aborted, codes.Unknown:
 		class = keyring.ErrKEKUnavailable
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
+	// A definitive answer stands even if the context ended meanwhile;
+	// otherwise the context's end is the cause.
+	if ctxErr := ctx.Err(); ctxErr != nil && (class == nil || class == keyring.ErrKEKUnavailable) {
 		if !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w: %w", ctxErr, err)
 		}
-		switch {
-		case errors.Is(ctxErr, context.DeadlineExceeded):
+		class = nil
+		if errors.Is(ctxErr, context.DeadlineExceeded) {
 			class = keyring.ErrKEKUnavailable
-		case status.Code(err) == codes.Canceled || status.Code(err) == codes.Unknown:
-			class = nil
 		}
 	}
 	if class == nil {

@@ -124,7 +124,7 @@ func (s *Source) Wrap(ctx context.Context, dek, aad []byte) ([]byte, error) {
 			return resp.GetCiphertext(), nil
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("gcpkms: wrap: %w", err)
 		}
 	}
 	return nil, fmt.Errorf("gcpkms: wrap: %w: %w: %w", keyring.ErrKEKUnavailable, ErrIntegrity, last)
@@ -162,7 +162,7 @@ func (s *Source) Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, error
 		}
 		clear(pt)
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("gcpkms: unwrap: %w", err)
 		}
 	}
 	return nil, fmt.Errorf("gcpkms: unwrap: %w: %w: the plaintext does not match its checksum", keyring.ErrKEKUnavailable, ErrIntegrity)
