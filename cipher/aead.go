@@ -108,19 +108,38 @@ func (c *AEAD) Open(dst, token, aad []byte) ([]byte, error) {
 	return ret, nil
 }
 
+// OpenToken is Open for a token already split by Parse (it saves parsing
+// twice when the caller read the header first to pick the key).
+func (c *AEAD) OpenToken(dst []byte, t Token, aad []byte) ([]byte, error) {
+	if err := c.belongs(t); err != nil {
+		return nil, err
+	}
+	ret, out, ad := grow(dst, len(t.Ciphertext)-TagSize, len(aad))
+	if err := c.openInto(out, ad, t, aad); err != nil {
+		return nil, err
+	}
+	return ret, nil
+}
+
+// belongs checks that a parsed token was made under c's key ID and
+// algorithm.
+func (c *AEAD) belongs(t Token) error {
+	if t.KeyID != c.KeyID() {
+		return fmt.Errorf("%w (token key ID %d, key ID %d)", ErrKeyIDMismatch, t.KeyID, c.KeyID())
+	}
+	if t.Algorithm != c.alg || t.Version != Version || len(t.Nonce) != c.alg.NonceSize() || len(t.Ciphertext) < TagSize {
+		return ErrDecrypt
+	}
+	return nil
+}
+
 // check parses token and checks that it belongs to c.
 func (c *AEAD) check(token []byte) (Token, error) {
 	t, err := Parse(token)
 	if err != nil {
 		return Token{}, err
 	}
-	if t.KeyID != c.KeyID() {
-		return Token{}, fmt.Errorf("%w (token key ID %d, key ID %d)", ErrKeyIDMismatch, t.KeyID, c.KeyID())
-	}
-	if t.Algorithm != c.alg {
-		return Token{}, ErrDecrypt
-	}
-	return t, nil
+	return t, c.belongs(t)
 }
 
 // openInto decrypts t into out (exactly the plaintext length), with ad as

@@ -398,3 +398,26 @@ func TestParseTextHeader(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenToken(t *testing.T) {
+	c := mustAEAD(t, AES256GCM, testKey(1), 9)
+	tok, _ := Parse(c.Seal(nil, []byte("v"), []byte("a")))
+	if pt, err := c.OpenToken(nil, tok, []byte("a")); err != nil || string(pt) != "v" {
+		t.Fatalf("OpenToken = %q, %v", pt, err)
+	}
+	other := tok
+	other.KeyID = 10
+	if _, err := c.OpenToken(nil, other, []byte("a")); !errors.Is(err, ErrKeyIDMismatch) {
+		t.Errorf("OpenToken(other key ID) = %v", err)
+	}
+	for _, bad := range []Token{
+		{Header: Header{Version, XChaCha20Poly1305, 9}, Nonce: tok.Nonce, Ciphertext: tok.Ciphertext},
+		{Header: Header{2, AES256GCM, 9}, Nonce: tok.Nonce, Ciphertext: tok.Ciphertext},
+		{Header: tok.Header, Nonce: tok.Nonce[:5], Ciphertext: tok.Ciphertext},
+		{Header: tok.Header, Nonce: tok.Nonce, Ciphertext: tok.Ciphertext[:3]},
+	} {
+		if _, err := c.OpenToken(nil, bad, []byte("a")); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("OpenToken(%+v) = %v, want ErrDecrypt", bad.Header, err)
+		}
+	}
+}

@@ -47,13 +47,13 @@ func (k *Keyring) DeriveKey(ctx context.Context, label string) (DerivedKey, erro
 	if err := k.authorize(ctx, ActionDerive); err != nil {
 		return DerivedKey{}, err
 	}
-	sl := k.current().primary[PurposeDerive]
+	sl := k.current().primaryDerive
 	if sl == nil {
 		// The first derivation creates the root; it is part of deriving.
 		if _, err := k.rotate(ctx, PurposeDerive, ActionDerive); err != nil {
 			return DerivedKey{}, err
 		}
-		if sl = k.snap.Load().primary[PurposeDerive]; sl == nil {
+		if sl = k.snap.Load().primaryDerive; sl == nil {
 			return DerivedKey{}, fmt.Errorf("keyring: keyring %q has no derive key", k.name)
 		}
 	}

@@ -60,9 +60,26 @@ type Keyring struct {
 
 // snapshot is an immutable view of the keyset with its cache entries.
 type snapshot struct {
-	ks      Keyset
-	byID    map[uint32]*slot
-	primary map[Purpose]*slot
+	ks                         Keyset
+	byID                       map[uint32]*slot
+	primaryData, primaryDerive *slot    // the active key of each purpose
+	ids                        []uint32 // key IDs, newest first, for a lookup cheaper than the map
+	slots                      []*slot  // slots[i] has ids[i]
+}
+
+// lookup finds a key by ID: a scan of the few IDs a keyset usually has,
+// newest (most used) first, and the map beyond that.
+func (s *snapshot) lookup(id uint32) (*slot, bool) {
+	if len(s.ids) <= 16 {
+		for i, x := range s.ids {
+			if x == id {
+				return s.slots[i], true
+			}
+		}
+		return nil, false
+	}
+	sl, ok := s.byID[id]
+	return sl, ok
 }
 
 type slot struct {
@@ -118,7 +135,7 @@ func New(ctx context.Context, name string, src KeySource, store Store, opts ...O
 		return nil, err
 	}
 	k.install(ks)
-	if _, _, err := k.aead(ctx, k.snap.Load().primary[PurposeData]); err != nil {
+	if _, _, err := k.aead(ctx, k.snap.Load().primaryData); err != nil {
 		k.Close()
 		return nil, err
 	}
@@ -154,7 +171,7 @@ func (k *Keyring) Name() string { return k.name }
 func (k *Keyring) KeySource() KeySource { return k.src }
 
 // Primary returns the key ID of the primary data key.
-func (k *Keyring) Primary() uint32 { return k.snap.Load().primary[PurposeData].key.ID }
+func (k *Keyring) Primary() uint32 { return k.snap.Load().primaryData.key.ID }
 
 // Keys returns every key version with its metadata; Wrapped is left out.
 func (k *Keyring) Keys() []Key {
@@ -190,16 +207,16 @@ func (k *Keyring) Encrypt(ctx context.Context, plaintext, aad []byte) (tok []byt
 // Decrypt opens a binary token made by Encrypt with the same aad.
 func (k *Keyring) Decrypt(ctx context.Context, token, aad []byte) (pt []byte, err error) {
 	ctx, o := k.begin(ctx, telemetry.ActionDecrypt)
-	h, err := cipher.ParseHeader(token)
+	t, err := cipher.Parse(token)
 	if err == nil {
 		var c *cipher.AEAD
-		if c, err = k.forToken(ctx, h, &o); err == nil {
-			if pt, err = c.Open(nil, token, aad); err != nil {
-				err = decryptError(h.KeyID, err)
+		if c, err = k.forToken(ctx, t.Header, &o); err == nil {
+			if pt, err = c.OpenToken(nil, t, aad); err != nil {
+				err = decryptError(t.KeyID, err)
 			}
 		}
 	}
-	k.end(ctx, o, h.KeyID, err)
+	k.end(ctx, o, t.KeyID, err)
 	return pt, err
 }
 
@@ -295,7 +312,7 @@ func (k *Keyring) primary(ctx context.Context, o *op) (*cipher.AEAD, error) {
 		return nil, err
 	}
 	s := k.current()
-	p := s.primary[PurposeData]
+	p := s.primaryData
 	l, hit, err := k.aead(ctx, p)
 	o.hit = hit
 	if err != nil {
@@ -331,12 +348,12 @@ func (k *Keyring) slot(ctx context.Context, id uint32, p Purpose) (*slot, error)
 	if id == 0 {
 		return nil, fmt.Errorf("%w: key ID 0 marks a raw-key token (cipher.DecryptData), not a keyring token", ErrKeyNotFound)
 	}
-	sl, ok := k.current().byID[id]
+	sl, ok := k.current().lookup(id)
 	if !ok {
 		if err := k.reloadForMiss(ctx); err != nil {
 			return nil, err
 		}
-		if sl, ok = k.snap.Load().byID[id]; !ok {
+		if sl, ok = k.snap.Load().lookup(id); !ok {
 			return nil, fmt.Errorf("%w: key ID %d is not in keyring %q", ErrKeyNotFound, id, k.name)
 		}
 	}
@@ -418,7 +435,7 @@ func (k *Keyring) install(ks Keyset) {
 	if old := k.snap.Load(); old != nil && old.ks.Version > ks.Version {
 		return
 	}
-	s := &snapshot{ks: ks, byID: make(map[uint32]*slot, len(ks.Keys)), primary: map[Purpose]*slot{}}
+	s := &snapshot{ks: ks, byID: make(map[uint32]*slot, len(ks.Keys))}
 	for _, key := range ks.Keys {
 		e := k.entries[key.ID]
 		if e == nil {
@@ -430,8 +447,14 @@ func (k *Keyring) install(ks Keyset) {
 		}
 		sl := &slot{key: key, e: e}
 		s.byID[key.ID] = sl
+		s.ids = append([]uint32{key.ID}, s.ids...)
+		s.slots = append([]*slot{sl}, s.slots...)
 		if key.State == StateActive {
-			s.primary[key.Purpose] = sl
+			if key.Purpose == PurposeDerive {
+				s.primaryDerive = sl
+			} else {
+				s.primaryData = sl
+			}
 		}
 	}
 	k.snap.Store(s)

@@ -635,3 +635,26 @@ func TestKeyringFormattingRedacts(t *testing.T) {
 		}
 	}
 }
+
+func TestManyKeyVersions(t *testing.T) {
+	kr := open(t, "default", newSource(t), keyring.NewMemoryStore())
+	var toks []string
+	for range 24 { // past the linear-scan size of the key lookup
+		tok, err := kr.EncryptString(ctx, fmt.Sprint(len(toks)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, tok)
+		if _, err := kr.Rotate(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, tok := range toks {
+		if got, err := kr.DecryptString(ctx, tok); err != nil || got != fmt.Sprint(i) {
+			t.Fatalf("token %d: %q, %v", i, got, err)
+		}
+	}
+	if len(kr.Keys()) != 25 {
+		t.Errorf("%d keys, want 25", len(kr.Keys()))
+	}
+}

@@ -96,10 +96,8 @@ func (k *Keyring) end(ctx context.Context, o op, keyID uint32, err error) {
 		o.batch.Add(o.action, k.name, keyID, outcome, 1)
 		return
 	}
-	k.tel.RecordOp(ctx, o.action, k.name, keyID, outcome, 1)
-	if err == nil && o.hit {
-		k.tel.RecordCache(ctx, k.name, true) // misses are counted per unwrap
-	}
+	// Misses are counted per unwrap (unwrapSpan).
+	k.tel.RecordOpCache(ctx, o.action, k.name, keyID, outcome, err == nil && o.hit)
 	if o.span != nil {
 		attrs := []attribute.KeyValue{telemetry.AttrCacheHit.Bool(o.hit)}
 		if keyID != 0 {

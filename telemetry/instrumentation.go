@@ -338,6 +338,19 @@ func (in *Instrumentation) RecordOp(ctx context.Context, action Action, keyring 
 	in.ops.Add(ctx, count, opt)
 }
 
+// RecordOpCache is RecordOp of one value plus, when hit, one
+// [MetricCacheHits] count: the per-value call of a keyring, with a single
+// enabled check for both instruments (they come from one meter).
+func (in *Instrumentation) RecordOpCache(ctx context.Context, action Action, keyring string, keyID uint32, outcome Outcome, hit bool) {
+	if !in.ops.Enabled(ctx) {
+		return
+	}
+	in.RecordOp(ctx, action, keyring, keyID, outcome, 1)
+	if hit {
+		in.RecordCache(ctx, keyring, true)
+	}
+}
+
 // RecordKMS records the duration of one KMS call in [MetricKMSDuration].
 func (in *Instrumentation) RecordKMS(ctx context.Context, d time.Duration, outcome Outcome) {
 	if !in.kms.Enabled(ctx) {
