@@ -2,6 +2,7 @@ package gormcrypt
 
 import (
 	"context"
+	"encoding/binary"
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
@@ -228,17 +229,60 @@ func appendPK(ctx context.Context, buf []byte, pk []*schema.Field, dst reflect.V
 		return nil, false
 	}
 	for _, pf := range pk {
-		v, zero := pf.ValueOf(ctx, dst)
-		if zero {
+		v := pf.ReflectValueOf(ctx, dst)
+		if !v.IsValid() || v.IsZero() {
 			return nil, false
 		}
-		s, ok := keyString(v)
-		if !ok {
+		var ok bool
+		if buf, ok = appendKey(buf, v); !ok {
 			return nil, false
 		}
-		buf = cipher.AppendAAD(buf, s)
 	}
 	return buf, true
+}
+
+// appendKey appends the canonical bytes of a primary key value,
+// length-prefixed: a byte array (uuid.UUID) as its bytes, a string as
+// itself, an integer in decimal, anything else as the text of its driver
+// value (fmt.Sprint of it when it is not text or a number).
+func appendKey(buf []byte, v reflect.Value) ([]byte, bool) {
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil, false
+		}
+		v = v.Elem()
+	}
+	var scratch [24]byte
+	switch v.Kind() {
+	case reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			if v.CanAddr() {
+				return appendPart(buf, v.Bytes()), true
+			}
+			b := make([]byte, v.Len())
+			reflect.Copy(reflect.ValueOf(b), v)
+			return appendPart(buf, b), true
+		}
+	case reflect.String:
+		return cipher.AppendAAD(buf, v.String()), true
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return appendPart(buf, strconv.AppendInt(scratch[:0], v.Int(), 10)), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return appendPart(buf, strconv.AppendUint(scratch[:0], v.Uint(), 10)), true
+	}
+	if !v.CanInterface() {
+		return nil, false
+	}
+	s, ok := keyString(v.Interface())
+	if !ok {
+		return nil, false
+	}
+	return cipher.AppendAAD(buf, s), true
+}
+
+func appendPart(buf, part []byte) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(part)))
+	return append(buf, part...)
 }
 
 // keyString is the canonical text of a primary key value: its driver value
@@ -367,6 +411,16 @@ func (fi *fieldInfo) set(ctx context.Context, dst reflect.Value, pt string, null
 	if null {
 		target.Set(reflect.Zero(fi.field.FieldType))
 		return nil
+	}
+	if !fi.ptr {
+		switch fi.kind {
+		case kindString:
+			target.SetString(pt)
+			return nil
+		case kindBytes:
+			target.SetBytes([]byte(pt))
+			return nil
+		}
 	}
 	v, err := fi.decode(pt)
 	if err != nil {
