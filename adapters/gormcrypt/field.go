@@ -2,8 +2,8 @@ package gormcrypt
 
 import (
 	"context"
-	"encoding/binary"
 	"database/sql/driver"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"reflect"
