@@ -32,6 +32,10 @@ type benchPlain struct {
 	A, B, C string
 }
 
+// benchPlain90 stores plain values as long as the tokens (about 90 bytes),
+// to separate the cost of longer values from the cost of encryption.
+type benchPlain90 benchPlain
+
 type benchKeyward struct {
 	ID uuid.UUID `gorm:"type:varchar(36);primaryKey"`
 	A  string    `gorm:"serializer:keyward"`
@@ -121,7 +125,7 @@ func benchDBs(b *testing.B, db *gorm.DB) (plain, enc *gorm.DB) {
 	if _, err := gormcrypt.Register(enc, newKeyring(b)); err != nil {
 		b.Fatal(err)
 	}
-	if err := enc.AutoMigrate(&benchPlain{}, &benchKeyward{}, &benchNaive{}); err != nil {
+	if err := enc.AutoMigrate(&benchPlain{}, &benchPlain90{}, &benchKeyward{}, &benchNaive{}); err != nil {
 		b.Fatal(err)
 	}
 	return db, enc
@@ -156,9 +160,9 @@ func variants() []variant {
 			return &r
 		}},
 		{"plain-90B", true, func() any {
-			r := make([]benchPlain, benchRows)
+			r := make([]benchPlain90, benchRows)
 			mk(func(i int, id uuid.UUID, a, b, c string) {
-				r[i] = benchPlain{id, a + strings.Repeat("y", 90-len(a)), b + strings.Repeat("y", 90-len(b)), c + strings.Repeat("y", 90-len(c))}
+				r[i] = benchPlain90{id, a + strings.Repeat("y", 90-len(a)), b + strings.Repeat("y", 90-len(b)), c + strings.Repeat("y", 90-len(c))}
 			})
 			return &r
 		}},
@@ -288,14 +292,14 @@ func BenchmarkRatio(b *testing.B) {
 		})
 		b.Run("Find", func(b *testing.B) {
 			var seeded []any
-			for _, v := range vs[:3] {
+			for _, v := range vs[:4] {
 				rows := v.rows()
 				if err := handle(v).CreateInBatches(rows, 250).Error; err != nil {
 					b.Fatal(err)
 				}
 				seeded = append(seeded, rows)
 			}
-			seeded = append(seeded, seeded[0], seeded[0]) // plain-registered reads the plain table
+			seeded = append(seeded, seeded[0]) // plain-registered reads the plain table
 			times := make([][]time.Duration, len(vs))
 			for b.Loop() {
 				for _, i := range mrand.Perm(len(vs)) {
@@ -311,7 +315,7 @@ func BenchmarkRatio(b *testing.B) {
 				}
 			}
 			report(b, times)
-			for i, rows := range seeded[:3] {
+			for i, rows := range seeded[:4] {
 				clear(handle(vs[i]), rows)
 			}
 		})

@@ -62,17 +62,26 @@ func (st *state) encrypt(ctx context.Context, fi *fieldInfo, dst reflect.Value, 
 	if null {
 		return nil, nil
 	}
-	if err := st.authorize(ctx, fi, keyring.ActionEncrypt); err != nil {
+	tok, err := st.sealText(ctx, fi, dst, pt)
+	if err != nil {
 		return nil, err
+	}
+	return tok, nil
+}
+
+// sealText authorizes and encrypts pt for field fi of the row dst.
+func (st *state) sealText(ctx context.Context, fi *fieldInfo, dst reflect.Value, pt string) (string, error) {
+	if err := st.authorize(ctx, fi, keyring.ActionEncrypt); err != nil {
+		return "", err
 	}
 	var buf [160]byte
 	aad, err := fi.appendAAD(ctx, buf[:0], dst, st.model())
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	tok, err := st.c.kr.EncryptText(ctx, pt, aad)
 	if err != nil {
-		return nil, fmt.Errorf("gormcrypt: encrypt %s.%s: %w", fi.table, fi.column, err)
+		return "", fmt.Errorf("gormcrypt: encrypt %s.%s: %w", fi.table, fi.column, err)
 	}
 	return tok, nil
 }
