@@ -22,6 +22,33 @@ var b64Decode = func() (t [256]byte) {
 	return t
 }()
 
+// b64Pair maps 12 bits to their two characters, so encoding takes one
+// lookup and one 16-bit store per two characters.
+var b64Pair = func() (t [4096][2]byte) {
+	for i := range t {
+		t[i] = [2]byte{b64Alphabet[i>>6], b64Alphabet[i&63]}
+	}
+	return t
+}()
+
+// b64Quad holds, for each of the four positions in a quantum, a
+// character's 6 bits shifted into place, or a mark bit (1<<31) for
+// characters outside the alphabet, so a quantum decodes with four lookups
+// and ORs.
+var b64Quad = func() (t [4][256]uint32) {
+	for pos := range 4 {
+		for c := range 256 {
+			v := b64Decode[c]
+			if v == 0xff {
+				t[pos][c] = 1 << 31
+			} else {
+				t[pos][c] = uint32(v) << (18 - 6*pos)
+			}
+		}
+	}
+	return t
+}()
+
 // b64EncodedLen returns the length of the encoding of n bytes.
 func b64EncodedLen(n int) int { return n/3*4 + (n%3*8+5)/6 }
 
@@ -38,26 +65,19 @@ func b64DecodedLen(n int) int {
 // b64EncodedLen(len(src)) bytes.
 func b64Encode(dst, src []byte) {
 	di, si := 0, 0
-	// Six bytes at a time through one 64-bit load.
+	// Six bytes at a time through one 64-bit load: four 12-bit pairs.
 	for ; si+8 <= len(src) && di+8 <= len(dst); si, di = si+6, di+8 {
 		v := binary.BigEndian.Uint64(src[si:])
 		d := dst[di : di+8 : di+8]
-		d[0] = b64Alphabet[v>>58&63]
-		d[1] = b64Alphabet[v>>52&63]
-		d[2] = b64Alphabet[v>>46&63]
-		d[3] = b64Alphabet[v>>40&63]
-		d[4] = b64Alphabet[v>>34&63]
-		d[5] = b64Alphabet[v>>28&63]
-		d[6] = b64Alphabet[v>>22&63]
-		d[7] = b64Alphabet[v>>16&63]
+		p0, p1, p2, p3 := b64Pair[v>>52&4095], b64Pair[v>>40&4095], b64Pair[v>>28&4095], b64Pair[v>>16&4095]
+		d[0], d[1], d[2], d[3] = p0[0], p0[1], p1[0], p1[1]
+		d[4], d[5], d[6], d[7] = p2[0], p2[1], p3[0], p3[1]
 	}
 	for ; si+3 <= len(src); si, di = si+3, di+4 {
 		v := uint(src[si])<<16 | uint(src[si+1])<<8 | uint(src[si+2])
 		d := dst[di : di+4 : di+4]
-		d[0] = b64Alphabet[v>>18&63]
-		d[1] = b64Alphabet[v>>12&63]
-		d[2] = b64Alphabet[v>>6&63]
-		d[3] = b64Alphabet[v&63]
+		p0, p1 := b64Pair[v>>12&4095], b64Pair[v&4095]
+		d[0], d[1], d[2], d[3] = p0[0], p0[1], p1[0], p1[1]
 	}
 	switch len(src) - si {
 	case 1:
@@ -76,42 +96,33 @@ func b64Encode(dst, src []byte) {
 // bytes, and reports whether src was a strict encoding.
 func b64DecodeTo(dst []byte, src string) bool {
 	di, si := 0, 0
-	var bad byte
-	for ; si+8 <= len(src) && di+6 <= len(dst); si, di = si+8, di+6 {
-		s := src[si : si+8]
-		a, b, c, d := b64Decode[s[0]], b64Decode[s[1]], b64Decode[s[2]], b64Decode[s[3]]
-		e, f, g, h := b64Decode[s[4]], b64Decode[s[5]], b64Decode[s[6]], b64Decode[s[7]]
-		bad |= a | b | c | d | e | f | g | h
-		v := uint64(a)<<42 | uint64(b)<<36 | uint64(c)<<30 | uint64(d)<<24 |
-			uint64(e)<<18 | uint64(f)<<12 | uint64(g)<<6 | uint64(h)
-		o := dst[di : di+6 : di+6]
-		o[0], o[1], o[2] = byte(v>>40), byte(v>>32), byte(v>>24)
-		o[3], o[4], o[5] = byte(v>>16), byte(v>>8), byte(v)
+	var bad uint32
+	for ; si+4 <= len(src) && di+3 <= len(dst); si, di = si+4, di+3 {
+		s := src[si : si+4]
+		v := b64Quad[0][s[0]] | b64Quad[1][s[1]] | b64Quad[2][s[2]] | b64Quad[3][s[3]]
+		bad |= v
+		o := dst[di : di+3 : di+3]
+		o[0], o[1], o[2] = byte(v>>16), byte(v>>8), byte(v)
 	}
-	for ; si+4 <= len(src); si, di = si+4, di+3 {
-		a, b, c, d := b64Decode[src[si]], b64Decode[src[si+1]], b64Decode[src[si+2]], b64Decode[src[si+3]]
-		bad |= a | b | c | d
-		v := uint(a)<<18 | uint(b)<<12 | uint(c)<<6 | uint(d)
-		dst[di], dst[di+1], dst[di+2] = byte(v>>16), byte(v>>8), byte(v)
+	if bad>>31 != 0 {
+		return false
 	}
 	switch len(src) - si {
 	case 0:
 	case 2:
 		a, b := b64Decode[src[si]], b64Decode[src[si+1]]
-		bad |= a | b
-		if b&0x0f != 0 { // unused low bits must be zero
+		if (a|b)&0xc0 != 0 || b&0x0f != 0 { // unused low bits must be zero
 			return false
 		}
 		dst[di] = a<<2 | b>>4
 	case 3:
 		a, b, c := b64Decode[src[si]], b64Decode[src[si+1]], b64Decode[src[si+2]]
-		bad |= a | b | c
-		if c&0x03 != 0 {
+		if (a|b|c)&0xc0 != 0 || c&0x03 != 0 {
 			return false
 		}
 		dst[di], dst[di+1] = a<<2|b>>4, b<<4|c>>2
 	default:
 		return false
 	}
-	return bad&0xc0 == 0
+	return true
 }

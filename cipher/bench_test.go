@@ -9,78 +9,27 @@ import (
 // BenchmarkSeal and BenchmarkOpen put the AEAD next to the plain
 // standard-library baseline in the same run.
 func BenchmarkSeal(b *testing.B) {
-	key := testKey(1)
-	base := benchbase.New(key)
-	c := mustAEAD(b, AES256GCM, key, 1)
-	for _, s := range benchbase.Sizes {
-		pt := make([]byte, s.N)
-		b.Run("stdlib/"+s.Name, func(b *testing.B) {
-			b.SetBytes(int64(s.N))
-			b.ReportAllocs()
-			for b.Loop() {
-				base.Seal(pt)
-			}
-		})
-		b.Run("cipher/"+s.Name, func(b *testing.B) {
-			b.SetBytes(int64(s.N))
-			b.ReportAllocs()
-			for b.Loop() {
-				c.Seal(nil, pt, nil)
-			}
-		})
-	}
+	c := mustAEAD(b, AES256GCM, testKey(1), 1)
+	benchbase.CompareSeal(b, "cipher", benchbase.New(testKey(1)), func(pt []byte) error {
+		c.Seal(nil, pt, nil)
+		return nil
+	})
 }
 
 func BenchmarkOpen(b *testing.B) {
-	key := testKey(1)
-	base := benchbase.New(key)
-	c := mustAEAD(b, AES256GCM, key, 1)
-	for _, s := range benchbase.Sizes {
-		pt := make([]byte, s.N)
-		msg, tok := base.Seal(pt), c.Seal(nil, pt, nil)
-		b.Run("stdlib/"+s.Name, func(b *testing.B) {
-			b.SetBytes(int64(s.N))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := base.Open(msg); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run("cipher/"+s.Name, func(b *testing.B) {
-			b.SetBytes(int64(s.N))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := c.Open(nil, tok, nil); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	c := mustAEAD(b, AES256GCM, testKey(1), 1)
+	benchbase.CompareOpen(b, "cipher", benchbase.New(testKey(1)), func(pt []byte) func() error {
+		tok := c.Seal(nil, pt, nil)
+		return func() error { _, err := c.Open(nil, tok, nil); return err }
+	})
 }
 
 // BenchmarkTextRoundTrip compares a text-token round trip of a 32-byte
 // string with the baseline binary round trip.
 func BenchmarkTextRoundTrip(b *testing.B) {
-	key := testKey(1)
-	base := benchbase.New(key)
-	c := mustAEAD(b, AES256GCM, key, 1)
-	s := "0123456789abcdef0123456789abcdef"
-	pt := []byte(s)
-	b.Run("stdlib-binary", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := base.Open(base.Seal(pt)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("cipher-text", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := OpenText(c, SealText(c, s, nil), nil); err != nil {
-				b.Fatal(err)
-			}
-		}
+	c := mustAEAD(b, AES256GCM, testKey(1), 1)
+	benchbase.CompareTextRoundTrip(b, "cipher", benchbase.New(testKey(1)), func(s string) error {
+		_, err := OpenText(c, SealText(c, s, nil), nil)
+		return err
 	})
 }

@@ -11,81 +11,29 @@ import (
 // standard-library AES-256-GCM baseline in the same run.
 func BenchmarkEncrypt(b *testing.B) {
 	kr := open(b, "bench", newSource(b), keyring.NewMemoryStore())
-	base := benchbase.New(make([]byte, 32))
-	for _, s := range benchbase.Sizes {
-		pt := make([]byte, s.N)
-		b.Run("stdlib/"+s.Name, func(b *testing.B) {
-			b.SetBytes(int64(s.N))
-			b.ReportAllocs()
-			for b.Loop() {
-				base.Seal(pt)
-			}
-		})
-		b.Run("keyring/"+s.Name, func(b *testing.B) {
-			b.SetBytes(int64(s.N))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := kr.Encrypt(ctx, pt, nil); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchbase.CompareSeal(b, "keyring", benchbase.New(make([]byte, 32)), func(pt []byte) error {
+		_, err := kr.Encrypt(ctx, pt, nil)
+		return err
+	})
 }
 
 func BenchmarkDecrypt(b *testing.B) {
 	kr := open(b, "bench", newSource(b), keyring.NewMemoryStore())
-	base := benchbase.New(make([]byte, 32))
-	for _, s := range benchbase.Sizes {
-		pt := make([]byte, s.N)
-		msg := base.Seal(pt)
+	benchbase.CompareOpen(b, "keyring", benchbase.New(make([]byte, 32)), func(pt []byte) func() error {
 		tok, _ := kr.Encrypt(ctx, pt, nil)
-		b.Run("stdlib/"+s.Name, func(b *testing.B) {
-			b.SetBytes(int64(s.N))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := base.Open(msg); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run("keyring/"+s.Name, func(b *testing.B) {
-			b.SetBytes(int64(s.N))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := kr.Decrypt(ctx, tok, nil); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+		return func() error { _, err := kr.Decrypt(ctx, tok, nil); return err }
+	})
 }
 
 // BenchmarkTextRoundTrip compares EncryptString+DecryptString of a 32-byte
 // string with the baseline's binary seal+open of 32 bytes.
 func BenchmarkTextRoundTrip(b *testing.B) {
 	kr := open(b, "bench", newSource(b), keyring.NewMemoryStore())
-	base := benchbase.New(make([]byte, 32))
-	s := "0123456789abcdef0123456789abcdef"
-	pt := []byte(s)
-	b.Run("stdlib-binary", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := base.Open(base.Seal(pt)); err != nil {
-				b.Fatal(err)
-			}
+	benchbase.CompareTextRoundTrip(b, "keyring", benchbase.New(make([]byte, 32)), func(s string) error {
+		tok, err := kr.EncryptString(ctx, s)
+		if err == nil {
+			_, err = kr.DecryptString(ctx, tok)
 		}
-	})
-	b.Run("keyring-text", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			tok, err := kr.EncryptString(ctx, s)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := kr.DecryptString(ctx, tok); err != nil {
-				b.Fatal(err)
-			}
-		}
+		return err
 	})
 }

@@ -12,17 +12,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
 )
 
-// Actions a keyring asks its Authorizer about.
+// Actions a keyring asks its Authorizer about: those of the access package.
 const (
-	ActionEncrypt = "encrypt"
-	ActionDecrypt = "decrypt"
-	ActionDerive  = "derive"
-	ActionRotate  = "rotate"
-	ActionRewrap  = "rewrap"
-	ActionManage  = "manage"
+	ActionEncrypt = access.ActionEncrypt
+	ActionDecrypt = access.ActionDecrypt
+	ActionDerive  = access.ActionDerive
+	ActionRotate  = access.ActionRotate
+	ActionRewrap  = access.ActionRewrap
+	ActionManage  = access.ActionManage
 )
 
 // Keyring is the versioned data keys of one name, wrapped by a KeySource and
@@ -32,10 +33,11 @@ const (
 //
 // A Keyring is safe for concurrent use. Close it to zero its cached keys.
 type Keyring struct {
-	name  string
-	src   KeySource
-	store Store
-	cfg   config
+	name     string
+	resource string // access.KeyringResource(name)
+	src      KeySource
+	store    Store
+	cfg      config
 
 	refreshAt time.Duration // age at which a cached key is refreshed in the background
 	backoff   time.Duration // wait after a transient unwrap failure before the next try
@@ -90,7 +92,7 @@ func New(ctx context.Context, name string, src KeySource, store Store, opts ...O
 		}
 	}
 	k := &Keyring{
-		name: name, src: src, store: store, cfg: cfg,
+		name: name, resource: access.KeyringResource(name), src: src, store: store, cfg: cfg,
 		refreshAt: cfg.ttl * 4 / 5,
 		backoff:   min(cfg.ttl/10, 5*time.Second),
 		entries:   map[uint32]*entry{},
@@ -267,7 +269,7 @@ func (k *Keyring) authorize(ctx context.Context, action string) error {
 	if k.cfg.authz == nil {
 		return nil
 	}
-	return k.cfg.authz.Authorize(ctx, action, k.name)
+	return k.cfg.authz.Authorize(ctx, action, k.resource)
 }
 
 // primary returns the AEAD of the primary data key and counts the

@@ -18,8 +18,8 @@ const (
 )
 
 // Authorizer decides whether the principal in ctx may perform action on
-// resource; a refusal is an error (access.ErrAccessDenied from the access
-// package's Guard). A keyring with an Authorizer asks it before every
+// resource; a refusal is an error (access.ErrAccessDenied from an
+// *access.Guard or *access.Policy). A keyring with an Authorizer asks it before every
 // operation and never unwraps a data key for a refused caller.
 type Authorizer interface {
 	Authorize(ctx context.Context, action, resource string) error
@@ -139,8 +139,10 @@ func WithoutCreate() Option {
 
 // WithAuthorizer makes the keyring ask a before every operation, with the
 // actions ActionEncrypt, ActionDecrypt, ActionDerive, ActionRotate,
-// ActionRewrap and ActionManage and the keyring's name as resource. Refused
-// calls fail closed and never unwrap a data key.
+// ActionRewrap and ActionManage and the resource
+// access.KeyringResource(name) ("keyring:NAME"). Refused calls fail closed
+// and never unwrap a data key. An *access.Guard is an Authorizer that also
+// audits every decision.
 func WithAuthorizer(a Authorizer) Option {
 	return func(c *config) error {
 		if a == nil {

@@ -1,6 +1,3 @@
-// Package storetest is the conformance suite every keyring.Store passes:
-// not-found, create, compare-and-swap, concurrent writers, validation,
-// isolation of names and copies, cancellation.
 package storetest
 
 import (

@@ -1,0 +1,152 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadPolicyFile(t *testing.T) {
+	p, err := LoadPolicyFile(filepath.Join("testdata", "policy.json"))
+	if err != nil {
+		t.Fatalf("LoadPolicyFile: %v", err)
+	}
+	tests := []struct {
+		role, action, resource string
+		want                   bool
+	}{
+		{"support", ActionDecrypt, FieldResource("users", "email"), true},
+		{"support", ActionDecrypt, FieldResource("users", "ssn"), false},
+		{"lead", ActionEncrypt, FieldResource("payments", "iban"), true},
+		{"lead", ActionDerive, FieldResource("payments", "card_number"), true},
+		{"lead", ActionRotate, KeyringResource("pii"), false},
+		{"key-admin", ActionManage, KeyringResource("pii"), true},
+		{"key-admin", ActionDecrypt, KeyringResource("pii"), false},
+		{"service", ActionDecrypt, KeyringResource("pii"), true},
+		{"service", ActionRotate, KeyringResource("pii"), false},
+	}
+	for _, tt := range tests {
+		ctx := WithPrincipal(context.Background(), Principal{UserID: "u", Roles: []string{tt.role}})
+		if got := p.Authorize(ctx, tt.action, tt.resource) == nil; got != tt.want {
+			t.Errorf("Authorize(%s, %s, %s) allowed = %v, want %v", tt.role, tt.action, tt.resource, got, tt.want)
+		}
+	}
+	if !p.CheckAccess("lead", "billing") || p.CheckAccess("billing", "lead") {
+		t.Error("CheckAccess does not follow the file's inheritance")
+	}
+}
+
+func TestParsePolicyErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		doc       string
+		line, col int
+		field     string
+		msg       string
+	}{
+		{"empty", "", 0, 0, "", "empty document"},
+		{"blank", " \n ", 0, 0, "", "empty document"},
+		{"not an object", `[]`, 1, 1, "", "want an object"},
+		{"syntax error", "{\n  \"roles\": [\n    {\"name\": \"a\",}\n  ]\n}", 3, 18, "", "invalid JSON"},
+		{"unterminated", "{\"roles\": [", 1, 12, "", "unexpected end"},
+		{"trailing data", "{\"roles\": []}\n{}", 2, 1, "", "after the document"},
+		{"unknown top field", "{\n  \"roles\": [],\n  \"rolez\": []\n}", 3, 3, "rolez", "unknown field \"rolez\""},
+		{"missing roles", `{"version": 1}`, 1, 1, "roles", "missing field"},
+		{"bad version", `{"version": 2, "roles": []}`, 1, 13, "version", "unsupported version 2"},
+		{"version string", `{"version": "1", "roles": []}`, 1, 13, "version", "want a number"},
+		{"roles not array", `{"roles": {}}`, 1, 11, "roles", "want an array"},
+		{"unknown role field", "{\"roles\": [\n  {\"name\": \"a\", \"inherit\": [\"b\"]}\n]}", 2, 17, "roles[0].inherit", "unknown field \"inherit\""},
+		{"duplicate field", "{\"roles\": [\n  {\"name\": \"a\", \"name\": \"b\"}\n]}", 2, 17, "", "duplicate field \"name\""},
+		{"missing name", "{\"roles\": [\n  {}\n]}", 2, 3, "roles[0].name", "missing field"},
+		{"name not string", "{\"roles\": [\n  {\"name\": 5}\n]}", 2, 12, "roles[0].name", "want a string"},
+		{"unknown inherited role", "{\"roles\": [\n  {\"name\": \"a\"},\n  {\"name\": \"b\",\n   \"inherits\": [\"a\", \"c\"]}\n]}", 4, 22, "roles[1].inherits[1]", "unknown role \"c\""},
+		{"cycle", "{\"roles\": [\n  {\"name\": \"a\", \"inherits\": [\"b\"]},\n  {\"name\": \"b\", \"inherits\": [\"a\"]}\n]}", 3, 30, "roles[1].inherits[0]", "inheritance cycle a -> b -> a"},
+		{"inherits not strings", `{"roles": [{"name": "a", "inherits": [1]}]}`, 1, 39, "roles[0].inherits[0]", "want a string"},
+		{"unknown permission field", "{\"roles\": [{\"name\": \"a\", \"permissions\": [\n  {\"actions\": [\"decrypt\"], \"resource\": [\"*\"]}]}]}", 2, 28, "roles[0].permissions[0].resource", "unknown field"},
+		{"missing resources", "{\"roles\": [{\"name\": \"a\", \"permissions\": [\n  {\"actions\": [\"decrypt\"]}]}]}", 2, 3, "roles[0].permissions[0].resources", "missing field"},
+		{"unknown action", "{\"roles\": [{\"name\": \"a\", \"permissions\": [\n  {\"actions\": [\"decrypt\", \"peek\"], \"resources\": [\"*\"]}]}]}", 2, 27, "roles[0].permissions[0].actions[1]", "unknown action \"peek\""},
+		{"bad resource", "{\"roles\": [{\"name\": \"a\", \"permissions\": [\n  {\"actions\": [\"decrypt\"],\n   \"resources\": [\"users.ssn\"]}]}]}", 3, 18, "roles[0].permissions[0].resources[0]", "resource pattern must be"},
+		{"too deep", `{"roles": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`, 0, 0, "", "nested too deeply"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := ParsePolicy("p.json", []byte(tt.doc))
+			var pe *PolicyError
+			if p != nil || !errors.As(err, &pe) || !errors.Is(err, ErrInvalidPolicy) {
+				t.Fatalf("ParsePolicy = %v, %v, want nil and a *PolicyError", p, err)
+			}
+			if !strings.Contains(pe.Msg, tt.msg) || pe.Field != tt.field || pe.Source != "p.json" {
+				t.Fatalf("ParsePolicy error = %q, want field %q and message containing %q", err, tt.field, tt.msg)
+			}
+			if tt.line != 0 && (pe.Line != tt.line || pe.Column != tt.col) {
+				t.Fatalf("ParsePolicy error at %d:%d (%q), want %d:%d", pe.Line, pe.Column, err, tt.line, tt.col)
+			}
+		})
+	}
+}
+
+func TestPolicyErrorString(t *testing.T) {
+	_, err := ParsePolicy("p.json", []byte("{\"roles\": [\n  {\"name\": \"a\", \"inherits\": [\"zz\"]}\n]}"))
+	want := `access: invalid policy: p.json:2:30: roles[0].inherits[0]: unknown role "zz"`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error = %v, want %s", err, want)
+	}
+	_, err = NewPolicy(Config{Roles: []Role{{Name: "a", Inherits: []string{"zz"}}}})
+	want = `access: invalid policy: roles[0].inherits[0]: unknown role "zz"`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error = %v, want %s", err, want)
+	}
+}
+
+func TestLoadPolicyFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := LoadPolicyFile(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("LoadPolicyFile(missing) = %v, want os.ErrNotExist", err)
+	}
+	big := filepath.Join(dir, "big.json")
+	if err := os.WriteFile(big, []byte(`{"roles": []}`+strings.Repeat(" ", MaxPolicySize)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPolicyFile(big); !errors.Is(err, ErrInvalidPolicy) || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("LoadPolicyFile(big) = %v, want a size error", err)
+	}
+}
+
+func FuzzParsePolicy(f *testing.F) {
+	seed, err := os.ReadFile(filepath.Join("testdata", "policy.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte(`{"roles": [{"name": "a", "inherits": ["a"]}]}`))
+	f.Add([]byte(`{"roles": [{"name": "a", "permissions": [{"actions": ["*"], "resources": ["field:*.x"]}]}]}`))
+	f.Add([]byte(`{"version": 1, "roles": []} x`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParsePolicy("fuzz.json", data)
+		if (p == nil) == (err == nil) {
+			t.Fatalf("ParsePolicy = %v, %v: want exactly one of policy and error", p, err)
+		}
+		if err != nil {
+			var pe *PolicyError
+			if !errors.As(err, &pe) {
+				t.Fatalf("ParsePolicy error %T %v is not a *PolicyError", err, err)
+			}
+			if pe.Line < 0 || pe.Column < 0 {
+				t.Fatalf("negative position in %v", err)
+			}
+			return
+		}
+		// A parsed policy answers without panicking, and every role has
+		// itself as an ancestor.
+		ctx := WithPrincipal(context.Background(), Principal{UserID: "u", Roles: p.Roles()})
+		_ = p.Authorize(ctx, ActionDecrypt, FieldResource("users", "ssn"))
+		for _, r := range p.Roles() {
+			if !p.CheckAccess(r, r) {
+				t.Fatalf("CheckAccess(%q, %q) = false", r, r)
+			}
+		}
+	})
+}
