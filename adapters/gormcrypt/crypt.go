@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/keyring"
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
@@ -276,8 +277,8 @@ func (st *state) authorize(ctx context.Context, fi *fieldInfo, action string) er
 	return err
 }
 
-// fieldResource names a field for the Authorizer. It matches the access
-// package's field resources.
+// fieldResource names a field for the Authorizer, as the access package
+// does.
 func fieldResource(table, column string) string {
-	return "field:" + table + "." + column
+	return access.FieldResource(table, column)
 }

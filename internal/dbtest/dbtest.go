@@ -1,12 +1,3 @@
-// Package dbtest opens fresh databases for tests: a SQLite file in the
-// test's temporary directory always, and a PostgreSQL schema of its own when
-// KEYWARD_PG_DSN is set. With CI set and KEYWARD_PG_DSN missing, the
-// PostgreSQL variant fails instead of skipping, so a CI run cannot silently
-// lose its PostgreSQL coverage.
-//
-// Every database is new and private to one test (a new file, a new schema
-// dropped in t.Cleanup), so test packages that run in parallel never share
-// tables.
 package dbtest
 
 import (
