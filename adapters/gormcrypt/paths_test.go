@@ -105,6 +105,20 @@ func TestPaths(t *testing.T) {
 			for _, p := range ps {
 				want[p.SSN] = true
 			}
+			var batches, seen int
+			err := db.Where("name = ?", "batch").FindInBatches(&[]Patient{}, 10, func(tx *gorm.DB, n int) error {
+				batches++
+				for _, p := range *tx.Statement.Dest.(*[]Patient) {
+					if !want[p.SSN] {
+						t.Errorf("FindInBatches: SSN %q", p.SSN)
+					}
+					seen++
+				}
+				return nil
+			}).Error
+			if err != nil || batches != 3 || seen != 25 {
+				t.Errorf("FindInBatches: %d batches, %d rows, %v", batches, seen, err)
+			}
 			for _, g := range got {
 				if !want[g.SSN] {
 					t.Errorf("unexpected SSN %q", g.SSN)
