@@ -146,7 +146,7 @@ func (e *blindExpr) Build(builder clause.Builder) {
 		return
 	}
 	if !e.resolved {
-		_ = stmt.AddError(fmt.Errorf("%w: condition on encrypted field %q outside a gormcrypt registration", ErrNotRegistered, e.name))
+		_ = stmt.AddError(fmt.Errorf("%w: blind index condition on %q needs the statement's model (db.Model(&T{})) on a *gorm.DB with gormcrypt registered", ErrNotSearchable, e.name))
 		return
 	}
 	if e.err != nil {

@@ -619,7 +619,11 @@ func (c *Crypt) finish(db *gorm.DB) {
 		}
 		st.savedWhere = nil
 	}
-	redactVars(stmt.Vars)
+	if !stmt.DB.DryRun {
+		// A dry run hands its variables to the caller, who may execute
+		// them: there they stay serializer values, which encrypt.
+		redactVars(stmt.Vars)
+	}
 }
 
 // Redacted is what the SQL logger shows for an encrypted value.

@@ -797,3 +797,32 @@ func itoa(i int) string {
 }
 
 var _ = sort.Strings
+
+func TestDryRunAndNoModel(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		setup(t, db)
+		p := newPatient("dry")
+		p.ID = uuid.New()
+		stmt := db.Session(&gorm.Session{DryRun: true}).Create(p).Statement
+		// Executing the dry run's SQL and variables later encrypts.
+		if err := db.Exec(stmt.SQL.String(), stmt.Vars...).Error; err != nil {
+			t.Fatal(err)
+		}
+		assertNoPlaintext(t, db, "patients")
+		var got Patient
+		if err := db.First(&got, "id = ?", p.ID).Error; err != nil || got.SSN != p.SSN {
+			t.Errorf("row written from a dry run: %q, %v", got.SSN, err)
+		}
+		sql := db.ToSQL(func(tx *gorm.DB) *gorm.DB { return tx.Create(newPatient("tosql")) })
+		for _, c := range canaries() {
+			if strings.Contains(sql, c) {
+				t.Errorf("ToSQL shows plaintext %q", c)
+			}
+		}
+		var ms []map[string]any
+		err := gormcrypt.Where(db.Table("patients"), "email", p.Email).Find(&ms).Error
+		if !errors.Is(err, gormcrypt.ErrNotSearchable) {
+			t.Errorf("gormcrypt.Where without a model = %v, want ErrNotSearchable", err)
+		}
+	})
+}
