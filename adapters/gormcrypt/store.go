@@ -100,15 +100,31 @@ func NewStore(ctx context.Context, db *gorm.DB, opts ...StoreOption) (*Store, er
 	}
 	s := &Store{db: db, sets: cfg.prefix + "keysets", keys: cfg.prefix + "keys"}
 	if cfg.migrate {
-		tx := db.WithContext(ctx)
-		if err := tx.Table(s.sets).AutoMigrate(&keysetRow{}); err != nil {
-			return nil, fmt.Errorf("gormcrypt: create table %s: %w", s.sets, err)
-		}
-		if err := tx.Table(s.keys).AutoMigrate(&keyRow{}); err != nil {
-			return nil, fmt.Errorf("gormcrypt: create table %s: %w", s.keys, err)
+		if err := s.migrate(ctx); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// migrate creates or updates the tables. Processes starting together may
+// race to create them; a loser tries again and finds them (up to once per
+// table).
+func (s *Store) migrate(ctx context.Context) error {
+	var err error
+	for range 3 {
+		tx := s.db.WithContext(ctx)
+		if err = tx.Table(s.sets).AutoMigrate(&keysetRow{}); err != nil {
+			err = fmt.Errorf("gormcrypt: create table %s: %w", s.sets, err)
+			continue
+		}
+		if err = tx.Table(s.keys).AutoMigrate(&keyRow{}); err != nil {
+			err = fmt.Errorf("gormcrypt: create table %s: %w", s.keys, err)
+			continue
+		}
+		return nil
+	}
+	return err
 }
 
 // Load implements keyring.Store.

@@ -159,3 +159,25 @@ func TestConcurrentRotation(t *testing.T) {
 		}
 	})
 }
+
+// TestNewStoreConcurrently starts several stores on one empty database at
+// once, as instances of an application starting together would.
+func TestNewStoreConcurrently(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		handles := []*gorm.DB{db, dbtest.Reopen(t, db, nil), dbtest.Reopen(t, db, nil)}
+		errs := make([]error, len(handles))
+		var wg sync.WaitGroup
+		for i, h := range handles {
+			wg.Go(func() { _, errs[i] = gormcrypt.NewStore(t.Context(), h, gormcrypt.WithTablePrefix("app_")) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("NewStore %d: %v", i, err)
+			}
+		}
+		if !db.Migrator().HasTable("app_keysets") || !db.Migrator().HasTable("app_keys") {
+			t.Error("tables app_keysets and app_keys not created")
+		}
+	})
+}
