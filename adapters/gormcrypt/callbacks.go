@@ -72,23 +72,48 @@ func (c *Crypt) beforeCreate(db *gorm.DB) {
 	}
 }
 
+// selected returns whether an insert or update writes fi's column, and adds
+// the blind index column of each written indexed field to an explicit
+// selection.
+func (st *state) selected(info *schemaInfo, create bool) func(*fieldInfo) bool {
+	stmt := st.stmt
+	sel, restricted := stmt.SelectAndOmitColumns(create, !create)
+	include := func(fi *fieldInfo) bool {
+		if v, ok := sel[fi.column]; ok {
+			return v
+		}
+		return !restricted
+	}
+	if restricted {
+		for _, fi := range info.fields {
+			if fi.blind != nil && include(fi) {
+				if v, ok := sel[fi.blind.index.DBName]; !ok || !v {
+					stmt.Selects = append(stmt.Selects, fi.blind.index.DBName)
+				}
+			}
+		}
+	}
+	return include
+}
+
 // indexRows fills the blind index fields of every row in rv (a struct or a
-// slice or array of structs or pointers).
+// slice or array of structs or pointers) for the fields the insert writes.
 func (st *state) indexRows(info *schemaInfo, rv reflect.Value) error {
 	if !hasBlind(info) {
 		return nil
 	}
+	include := st.selected(info, true)
 	rv = reflect.Indirect(rv)
 	switch rv.Kind() {
 	case reflect.Slice, reflect.Array:
 		for i := range rv.Len() {
-			if err := st.indexRow(info, rv.Index(i), nil); err != nil {
+			if err := st.indexRow(info, rv.Index(i), include); err != nil {
 				return err
 			}
 		}
 		return nil
 	case reflect.Struct:
-		return st.indexRow(info, rv, nil)
+		return st.indexRow(info, rv, include)
 	}
 	return nil
 }
@@ -398,17 +423,14 @@ func (st *state) prepareUpdateStruct(info *schemaInfo) error {
 	if !hasBlind(uinfo) {
 		return nil
 	}
-	sel, restricted := stmt.SelectAndOmitColumns(false, true)
 	ctx := stmt.Context
+	written := st.selected(uinfo, false)
+	sel, _ := stmt.SelectAndOmitColumns(false, true)
 	included := func(fi *fieldInfo) bool {
-		v, ok := sel[fi.column]
-		if ok {
-			return v
+		if _, explicit := sel[fi.column]; explicit {
+			return written(fi)
 		}
-		if restricted {
-			return false
-		}
-		return !fi.field.ReflectValueOf(ctx, uv).IsZero()
+		return written(fi) && !fi.field.ReflectValueOf(ctx, uv).IsZero()
 	}
 	if !uv.CanAddr() {
 		cp := reflect.New(uv.Type())
@@ -416,19 +438,7 @@ func (st *state) prepareUpdateStruct(info *schemaInfo) error {
 		uv = cp.Elem()
 		stmt.Dest = cp.Interface()
 	}
-	if err := st.indexRow(uinfo, uv, included); err != nil {
-		return err
-	}
-	if restricted {
-		for _, fi := range uinfo.fields {
-			if fi.blind != nil && included(fi) {
-				if v, ok := sel[fi.blind.index.DBName]; !ok || !v {
-					stmt.Selects = append(stmt.Selects, fi.blind.index.DBName)
-				}
-			}
-		}
-	}
-	return nil
+	return st.indexRow(uinfo, uv, included)
 }
 
 // beforeDelete rewrites conditions on encrypted fields.

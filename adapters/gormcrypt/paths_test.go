@@ -470,6 +470,30 @@ func TestPaths(t *testing.T) {
 			}
 		})
 
+		t.Run("CreateSelectOmit", func(t *testing.T) {
+			p := newPatient("create-select")
+			p.ID = uuid.New()
+			p.Email = "Selected." + canaryEmail
+			if err := db.Select("ID", "Name", "Email").Create(p).Error; err != nil {
+				t.Fatal(err)
+			}
+			var got Patient
+			if err := gormcrypt.Where(db, "email", p.Email).First(&got).Error; err != nil || got.ID != p.ID || got.SSN != "" {
+				t.Errorf("after Select(ID, Name, Email).Create: %+v, %v", got, err)
+			}
+			q := newPatient("create-omit")
+			q.Email = "Omitted." + canaryEmail
+			if err := db.Omit("Email").Create(q).Error; err != nil {
+				t.Fatal(err)
+			}
+			if q.EmailIdx != nil {
+				t.Errorf("index computed for an omitted field")
+			}
+			if err := gormcrypt.Where(db, "email", q.Email).First(&Patient{}).Error; !errors.Is(err, gorm.ErrRecordNotFound) {
+				t.Errorf("lookup of an omitted email = %v, want not found", err)
+			}
+		})
+
 		t.Run("Upsert", func(t *testing.T) {
 			p := newPatient("upsert")
 			if err := db.Create(p).Error; err != nil {
