@@ -79,7 +79,9 @@ func WithAuthorizer(a keyring.Authorizer) Option {
 // WithRedaction sets the value a string or []byte field shows when its
 // decryption is refused by the Authorizer, for every field without a redact
 // tag. Other field types are left at their zero value. Without it (and
-// without a redact tag) a refused decryption fails the query.
+// without a redact tag) a refused decryption fails the query. Writing the
+// redaction value into a field fails with ErrUnsupported, so that a redacted
+// row saved back does not overwrite the stored value.
 func WithRedaction(value string) Option {
 	return func(c *config) error {
 		c.redact = &value

@@ -78,7 +78,9 @@
 // "encrypt" or "decrypt", resource "field:<table>.<column>"), once per field
 // per statement, with the statement's context (db.WithContext(ctx)). A
 // refusal fails the statement, or for reads shows the field's redaction
-// value (tag redact:, or WithRedaction).
+// value (tag redact:, or WithRedaction). Writing a field's redaction value
+// fails with ErrUnsupported, so a redacted row saved back does not
+// overwrite the real value.
 //
 // # Legacy plaintext
 //

@@ -193,6 +193,10 @@ func TestRedaction(t *testing.T) {
 		if err := db.Model(&Record{}).Pluck("secret", &owners).Error; err != nil || len(owners) != 1 || owners[0] != "***" {
 			t.Errorf("Pluck of a denied field = %q, %v", owners, err)
 		}
+		// Saving the redacted record back would overwrite the secret.
+		if err := db.Save(&got).Error; !errors.Is(err, gormcrypt.ErrUnsupported) {
+			t.Errorf("Save of a redacted record = %v, want ErrUnsupported", err)
+		}
 	})
 }
 
