@@ -71,7 +71,7 @@ func (st *state) encrypt(ctx context.Context, fi *fieldInfo, dst reflect.Value, 
 
 // sealText authorizes and encrypts pt for field fi of the row dst.
 func (st *state) sealText(ctx context.Context, fi *fieldInfo, dst reflect.Value, pt string) (string, error) {
-	if fi.redact != nil && pt == *fi.redact && fi.kind != kindJSON {
+	if st.c.cfg.authz != nil && fi.redact != nil && pt == *fi.redact && fi.kind != kindJSON {
 		// Most likely a row read while decryption was refused, saved back:
 		// writing it would replace the real value with the placeholder.
 		return "", fmt.Errorf("%w: %s.%s holds the redaction value; refusing to write it over the stored value", ErrUnsupported, fi.table, fi.column)
