@@ -187,6 +187,21 @@ func (c *Crypt) Initialize(db *gorm.DB) error {
 	return nil
 }
 
+// info returns the schema information of the statement's model, reporting
+// an invalid tag as the statement's error. It returns nil when the
+// statement has no model.
+func (c *Crypt) info(db *gorm.DB) *schemaInfo {
+	if db.Statement.Schema == nil {
+		return nil
+	}
+	info := c.schemaInfo(db.Statement.Schema)
+	if info.err != nil {
+		_ = db.AddError(fmt.Errorf("gormcrypt: %w", info.err))
+		return nil
+	}
+	return info
+}
+
 // fromDB returns the Crypt registered on db.
 func fromDB(db *gorm.DB) (*Crypt, error) {
 	if db == nil || db.Config == nil {

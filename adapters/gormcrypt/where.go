@@ -1,0 +1,160 @@
+package gormcrypt
+
+import (
+	"fmt"
+	"strings"
+
+	"gorm.io/gorm/clause"
+)
+
+// rewriteWhere replaces equality conditions on encrypted fields with blind
+// index conditions and refuses other conditions on them. It reports false
+// after recording an error on the statement.
+func (st *state) rewriteWhere(info *schemaInfo) bool {
+	stmt := st.stmt
+	c, ok := stmt.Clauses["WHERE"]
+	if !ok {
+		return true
+	}
+	w, ok := c.Expression.(clause.Where)
+	if !ok {
+		return true
+	}
+	exprs, changed, err := st.rewriteExprs(info, w.Exprs, false)
+	if err != nil {
+		_ = stmt.AddError(err)
+		return false
+	}
+	if changed {
+		st.savedWhere = &savedClause{present: true, value: c}
+		c.Expression = clause.Where{Exprs: exprs}
+		stmt.Clauses["WHERE"] = c
+	}
+	return true
+}
+
+func (st *state) rewriteExprs(info *schemaInfo, exprs []clause.Expression, negated bool) ([]clause.Expression, bool, error) {
+	var out []clause.Expression
+	for i, e := range exprs {
+		ne, changed, err := st.rewriteExpr(info, e, negated)
+		if err != nil {
+			return nil, false, err
+		}
+		if changed && out == nil {
+			out = make([]clause.Expression, len(exprs))
+			copy(out, exprs[:i])
+		}
+		if out != nil {
+			out[i] = ne
+		}
+	}
+	if out == nil {
+		return exprs, false, nil
+	}
+	return out, true, nil
+}
+
+func (st *state) rewriteExpr(info *schemaInfo, e clause.Expression, negated bool) (clause.Expression, bool, error) {
+	switch x := e.(type) {
+	case *blindExpr:
+		if negated {
+			return nil, false, fmt.Errorf("%w: negated blind index condition on %q", ErrNotSearchable, x.name)
+		}
+		ne := &blindExpr{name: x.name, values: append([]any(nil), x.values...)}
+		st.resolveBlind(ne, info)
+		return ne, true, ne.err
+	case clause.Eq:
+		fi := st.encryptedColumn(info, x.Column)
+		if fi == nil || x.Value == nil {
+			return e, false, nil
+		}
+		if fi.blind == nil || negated {
+			return nil, false, notSearchable(fi, "equality")
+		}
+		ne := &blindExpr{name: fi.column, values: []any{x.Value}}
+		st.resolveBlind(ne, info)
+		return ne, true, ne.err
+	case clause.IN:
+		fi := st.encryptedColumn(info, x.Column)
+		if fi == nil || len(x.Values) == 0 {
+			return e, false, nil
+		}
+		if fi.blind == nil || negated {
+			return nil, false, notSearchable(fi, "IN")
+		}
+		ne := &blindExpr{name: fi.column, values: append([]any(nil), x.Values...)}
+		st.resolveBlind(ne, info)
+		return ne, true, ne.err
+	case clause.Neq:
+		if fi := st.encryptedColumn(info, x.Column); fi != nil && x.Value != nil {
+			return nil, false, notSearchable(fi, "inequality")
+		}
+	case clause.Gt:
+		return e, false, st.refuse(info, x.Column, "ordering")
+	case clause.Gte:
+		return e, false, st.refuse(info, x.Column, "ordering")
+	case clause.Lt:
+		return e, false, st.refuse(info, x.Column, "ordering")
+	case clause.Lte:
+		return e, false, st.refuse(info, x.Column, "ordering")
+	case clause.Like:
+		return e, false, st.refuse(info, x.Column, "LIKE")
+	case clause.AndConditions:
+		exprs, changed, err := st.rewriteExprs(info, x.Exprs, negated)
+		return clause.AndConditions{Exprs: exprs}, changed, err
+	case clause.OrConditions:
+		exprs, changed, err := st.rewriteExprs(info, x.Exprs, negated)
+		return clause.OrConditions{Exprs: exprs}, changed, err
+	case clause.NotConditions:
+		exprs, changed, err := st.rewriteExprs(info, x.Exprs, !negated)
+		return clause.NotConditions{Exprs: exprs}, changed, err
+	}
+	return e, false, nil
+}
+
+func (st *state) refuse(info *schemaInfo, col any, what string) error {
+	if fi := st.encryptedColumn(info, col); fi != nil {
+		return notSearchable(fi, what)
+	}
+	return nil
+}
+
+func notSearchable(fi *fieldInfo, what string) error {
+	if what == "equality" || what == "IN" {
+		if fi.blind == nil {
+			return fmt.Errorf("%w: %s on %s.%s, which has no blind index (keyward:\"blind:<field>\")", ErrNotSearchable, what, fi.table, fi.column)
+		}
+		return fmt.Errorf("%w: negated %s on %s.%s", ErrNotSearchable, what, fi.table, fi.column)
+	}
+	return fmt.Errorf("%w: %s on %s.%s", ErrNotSearchable, what, fi.table, fi.column)
+}
+
+// encryptedColumn returns the encrypted field a condition's column names,
+// if it is one of the statement's model.
+func (st *state) encryptedColumn(info *schemaInfo, col any) *fieldInfo {
+	if len(info.fields) == 0 {
+		return nil
+	}
+	var name, table string
+	switch c := col.(type) {
+	case string:
+		name = c
+	case clause.Column:
+		if c.Raw {
+			return nil
+		}
+		name, table = c.Name, c.Table
+	default:
+		return nil
+	}
+	s := st.stmt.Schema
+	if table == "" {
+		if i := strings.LastIndexByte(name, '.'); i >= 0 {
+			table, name = strings.Trim(name[:i], "`\""), strings.Trim(name[i+1:], "`\"")
+		}
+	}
+	if table != "" && table != clause.CurrentTable && table != s.Table && table != st.stmt.Table {
+		return nil
+	}
+	return info.lookup(s, name)
+}
