@@ -77,6 +77,8 @@ func (st *state) startFilter(info *schemaInfo) *filter {
 		s := reflect.New(reflect.SliceOf(rv.Type()))
 		stmt.Dest, stmt.ReflectValue = s.Interface(), s.Elem()
 	}
+	// Build again: the first build added the destination's own conditions
+	// (its primary key) to the clauses, which the rebuild keeps.
 	stmt.SQL.Reset()
 	stmt.Vars = nil
 	callbacks.BuildQuerySQL(stmt.DB)
