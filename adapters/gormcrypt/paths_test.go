@@ -850,3 +850,54 @@ func TestDryRunAndNoModel(t *testing.T) {
 		}
 	})
 }
+
+// Contact is embedded in Member.
+type Contact struct {
+	Phone string `gorm:"serializer:keyward"`
+	Mail  string `gorm:"serializer:keyward" keyward:"blind:MailIdx"`
+}
+
+// Member has a composite client-assigned key and an embedded struct with
+// encrypted fields.
+type Member struct {
+	Org     string `gorm:"primaryKey;size:32"`
+	Number  int64  `gorm:"primaryKey;autoIncrement:false"`
+	Contact `gorm:"embedded"`
+	MailIdx []byte
+}
+
+func TestCompositeKeyAndEmbedded(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		setup(t, db)
+		if err := db.AutoMigrate(&Member{}); err != nil {
+			t.Fatal(err)
+		}
+		ms := []Member{
+			{Org: "a", Number: 1, Contact: Contact{Phone: "CANARY-p1", Mail: "m1@example.com"}},
+			{Org: "a", Number: 2, Contact: Contact{Phone: "CANARY-p2", Mail: "m2@example.com"}},
+		}
+		if err := db.Create(&ms).Error; err != nil {
+			t.Fatal(err)
+		}
+		assertNoPlaintext(t, db, "members")
+		var got Member
+		if err := gormcrypt.Where(db, "Mail", "m2@example.com").First(&got).Error; err != nil || got.Number != 2 || got.Phone != "CANARY-p2" {
+			t.Errorf("lookup = %+v, %v", got, err)
+		}
+		if err := db.Model(&ms[0]).Update("Phone", "CANARY-p1b").Error; err != nil {
+			t.Fatal(err)
+		}
+		var one Member
+		if err := db.First(&one, "org = ? AND number = ?", "a", 1).Error; err != nil || one.Phone != "CANARY-p1b" {
+			t.Errorf("after Update: %+v, %v", one, err)
+		}
+		// Both key columns are bound: the same org with another number
+		// does not decrypt the value.
+		if err := db.Exec("UPDATE members SET phone = (SELECT phone FROM members WHERE number = 1) WHERE number = 2").Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := db.First(&Member{}, "org = ? AND number = ?", "a", 2).Error; !errors.Is(err, keyring.ErrDecrypt) {
+			t.Errorf("value moved between rows of a composite key: %v, want ErrDecrypt", err)
+		}
+	})
+}
