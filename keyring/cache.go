@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/keyward/keyward/cipher"
 )
 
@@ -128,26 +130,31 @@ func (e *entry) erase() {
 //   - a definitive refusal evicts the key at once.
 //
 // Concurrent callers share one unwrap.
-func (k *Keyring) aead(ctx context.Context, sl *slot) (*loaded, error) {
+//
+// hit reports whether the key was served without waiting for the key source.
+func (k *Keyring) aead(ctx context.Context, sl *slot) (l *loaded, hit bool, err error) {
 	if sl == nil {
-		return nil, fmt.Errorf("keyring: keyring %q has no primary data key", k.name)
+		return nil, false, fmt.Errorf("keyring: keyring %q has no primary data key", k.name)
 	}
-	l := sl.e.cur.Load()
+	l = sl.e.cur.Load()
 	if l == nil {
-		return k.unwrap(ctx, sl, nil)
+		l, err = k.unwrap(ctx, sl, nil)
+		return l, false, err
 	}
 	switch l.stage.Load() {
 	case stageFresh:
-		return l, nil
+		return l, true, nil
 	case stageRefresh:
 		if !sl.e.busy.Load() && !sl.e.backingOff.Load() {
 			k.refreshAsync(sl)
 		}
-		return l, nil
+		return l, true, nil
 	case stageExpired:
-		return k.unwrap(ctx, sl, l)
+		l, err = k.unwrap(ctx, sl, l)
+		return l, false, err
 	}
-	return k.unwrap(ctx, sl, nil)
+	l, err = k.unwrap(ctx, sl, nil)
+	return l, false, err
 }
 
 // unwrap waits for an unwrap of sl (starting one if none is under way). With
@@ -158,7 +165,7 @@ func (k *Keyring) unwrap(ctx context.Context, sl *slot, stale *loaded) (*loaded,
 		return stale, nil // the key source failed moments ago: do not hammer it
 	}
 	e.mu.Lock()
-	f := k.startFlight(e, sl)
+	f := k.startFlight(ctx, e, sl)
 	e.mu.Unlock()
 
 	select {
@@ -183,22 +190,27 @@ func (k *Keyring) refreshAsync(sl *slot) {
 	e := sl.e
 	e.mu.Lock()
 	if e.flight == nil {
-		k.startFlight(e, sl)
+		k.startFlight(context.Background(), e, sl)
 	}
 	e.mu.Unlock()
 }
 
 // startFlight returns the unwrap under way for e, or starts one. The unwrap
-// runs detached from any one caller, bounded by the KMS timeout and Close.
+// runs detached from any one caller, bounded by the KMS timeout and Close;
+// its span continues the trace of caller, the context that started it.
 // e.mu must be held.
-func (k *Keyring) startFlight(e *entry, sl *slot) *flight {
+func (k *Keyring) startFlight(caller context.Context, e *entry, sl *slot) *flight {
 	if e.flight != nil {
 		return e.flight
 	}
 	f := &flight{done: make(chan struct{})}
 	e.flight = f
 	e.busy.Store(true)
+	parent := trace.SpanContextFromContext(caller)
 	started := k.goBackground(func(ctx context.Context) {
+		if parent.IsValid() {
+			ctx = trace.ContextWithSpanContext(ctx, parent)
+		}
 		l, err := k.fetch(ctx, sl.key.ID)
 		e.mu.Lock()
 		switch {
@@ -236,7 +248,9 @@ func (k *Keyring) fetch(ctx context.Context, id uint32) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := src.Unwrap(ctx, key.Wrapped, dekAAD(k.name, key.ID, key.Purpose, key.Algorithm))
+	raw, err := k.unwrapSpan(ctx, key, src, func(ctx context.Context) ([]byte, error) {
+		return src.Unwrap(ctx, key.Wrapped, dekAAD(k.name, key.ID, key.Purpose, key.Algorithm))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("keyring: unwrap key ID %d of keyring %q with %s: %w", key.ID, k.name, src.ID(), err)
 	}

@@ -74,7 +74,7 @@ func (k *Keyring) DeriveKeyVersion(ctx context.Context, keyID uint32, label stri
 }
 
 func (k *Keyring) derive(ctx context.Context, sl *slot, label string) (DerivedKey, error) {
-	l, err := k.aead(ctx, sl)
+	l, _, err := k.aead(ctx, sl)
 	if err != nil {
 		return DerivedKey{}, err
 	}

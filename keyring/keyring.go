@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/telemetry"
 )
 
 // Actions a keyring asks its Authorizer about: those of the access package.
@@ -39,6 +40,7 @@ type Keyring struct {
 	store    Store
 	cfg      config
 
+	tel       *telemetry.Instrumentation
 	refreshAt time.Duration // age at which a cached key is refreshed in the background
 	backoff   time.Duration // wait after a transient unwrap failure before the next try
 
@@ -97,6 +99,11 @@ func New(ctx context.Context, name string, src KeySource, store Store, opts ...O
 		backoff:   min(cfg.ttl/10, 5*time.Second),
 		entries:   map[uint32]*entry{},
 	}
+	tel, err := telemetry.New(scope, cfg.tel...)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: telemetry: %w", err)
+	}
+	k.tel = tel
 	k.bgCtx, k.bgStop = context.WithCancel(context.Background())
 
 	ks, err := store.Load(ctx, name)
@@ -111,7 +118,7 @@ func New(ctx context.Context, name string, src KeySource, store Store, opts ...O
 		return nil, err
 	}
 	k.install(ks)
-	if _, err := k.aead(ctx, k.snap.Load().primary[PurposeData]); err != nil {
+	if _, _, err := k.aead(ctx, k.snap.Load().primary[PurposeData]); err != nil {
 		k.Close()
 		return nil, err
 	}
@@ -170,56 +177,65 @@ func (k *Keyring) Encryptions(keyID uint32) uint64 {
 
 // Encrypt seals plaintext under the primary data key and returns a binary
 // token bound to aad.
-func (k *Keyring) Encrypt(ctx context.Context, plaintext, aad []byte) ([]byte, error) {
-	c, err := k.primary(ctx)
-	if err != nil {
-		return nil, err
+func (k *Keyring) Encrypt(ctx context.Context, plaintext, aad []byte) (tok []byte, err error) {
+	ctx, o := k.begin(ctx, telemetry.ActionEncrypt)
+	c, err := k.primary(ctx, &o)
+	if err == nil {
+		tok = c.Seal(nil, plaintext, aad)
 	}
-	return c.Seal(nil, plaintext, aad), nil
+	k.end(ctx, o, keyIDOf(c), err)
+	return tok, err
 }
 
 // Decrypt opens a binary token made by Encrypt with the same aad.
-func (k *Keyring) Decrypt(ctx context.Context, token, aad []byte) ([]byte, error) {
+func (k *Keyring) Decrypt(ctx context.Context, token, aad []byte) (pt []byte, err error) {
+	ctx, o := k.begin(ctx, telemetry.ActionDecrypt)
 	h, err := cipher.ParseHeader(token)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		var c *cipher.AEAD
+		if c, err = k.forToken(ctx, h, &o); err == nil {
+			if pt, err = c.Open(nil, token, aad); err != nil {
+				err = decryptError(h.KeyID, err)
+			}
+		}
 	}
-	c, err := k.forToken(ctx, h)
-	if err != nil {
-		return nil, err
-	}
-	pt, err := c.Open(nil, token, aad)
-	if err != nil {
-		return nil, decryptError(h.KeyID, err)
-	}
-	return pt, nil
+	k.end(ctx, o, h.KeyID, err)
+	return pt, err
 }
 
 // EncryptText seals plaintext under the primary data key and returns a text
 // token ("kw1." + base64url) bound to aad.
-func (k *Keyring) EncryptText(ctx context.Context, plaintext string, aad []byte) (string, error) {
-	c, err := k.primary(ctx)
-	if err != nil {
-		return "", err
+func (k *Keyring) EncryptText(ctx context.Context, plaintext string, aad []byte) (tok string, err error) {
+	ctx, o := k.begin(ctx, telemetry.ActionEncrypt)
+	c, err := k.primary(ctx, &o)
+	if err == nil {
+		tok = cipher.SealText(c, plaintext, aad)
 	}
-	return cipher.SealText(c, plaintext, aad), nil
+	k.end(ctx, o, keyIDOf(c), err)
+	return tok, err
 }
 
 // DecryptText opens a text token made by EncryptText with the same aad.
-func (k *Keyring) DecryptText(ctx context.Context, token string, aad []byte) (string, error) {
+func (k *Keyring) DecryptText(ctx context.Context, token string, aad []byte) (pt string, err error) {
+	ctx, o := k.begin(ctx, telemetry.ActionDecrypt)
 	h, err := cipher.ParseTextHeader(token)
-	if err != nil {
-		return "", err
+	if err == nil {
+		var c *cipher.AEAD
+		if c, err = k.forToken(ctx, h, &o); err == nil {
+			if pt, err = cipher.OpenText(c, token, aad); err != nil {
+				err = decryptError(h.KeyID, err)
+			}
+		}
 	}
-	c, err := k.forToken(ctx, h)
-	if err != nil {
-		return "", err
+	k.end(ctx, o, h.KeyID, err)
+	return pt, err
+}
+
+func keyIDOf(c *cipher.AEAD) uint32 {
+	if c == nil {
+		return 0
 	}
-	pt, err := cipher.OpenText(c, token, aad)
-	if err != nil {
-		return "", decryptError(h.KeyID, err)
-	}
-	return pt, nil
+	return c.KeyID()
 }
 
 // EncryptString is the specification's encrypt_sensitive_data: it returns
@@ -274,13 +290,14 @@ func (k *Keyring) authorize(ctx context.Context, action string) error {
 
 // primary returns the AEAD of the primary data key and counts the
 // encryption.
-func (k *Keyring) primary(ctx context.Context) (*cipher.AEAD, error) {
+func (k *Keyring) primary(ctx context.Context, o *op) (*cipher.AEAD, error) {
 	if err := k.authorize(ctx, ActionEncrypt); err != nil {
 		return nil, err
 	}
 	s := k.current()
 	p := s.primary[PurposeData]
-	l, err := k.aead(ctx, p)
+	l, hit, err := k.aead(ctx, p)
+	o.hit = hit
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +306,7 @@ func (k *Keyring) primary(ctx context.Context) (*cipher.AEAD, error) {
 }
 
 // forToken returns the AEAD for a token's key ID, after authorization.
-func (k *Keyring) forToken(ctx context.Context, h cipher.Header) (*cipher.AEAD, error) {
+func (k *Keyring) forToken(ctx context.Context, h cipher.Header, o *op) (*cipher.AEAD, error) {
 	if err := k.authorize(ctx, ActionDecrypt); err != nil {
 		return nil, err
 	}
@@ -300,7 +317,8 @@ func (k *Keyring) forToken(ctx context.Context, h cipher.Header) (*cipher.AEAD, 
 	if sl.key.Algorithm != h.Algorithm {
 		return nil, &authError{id: h.KeyID}
 	}
-	l, err := k.aead(ctx, sl)
+	l, hit, err := k.aead(ctx, sl)
+	o.hit = hit
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/keyward/keyward/telemetry"
 )
 
 // maxAttempts bounds the compare-and-swap retries of a keyset change.
@@ -47,14 +49,18 @@ func (k *Keyring) update(ctx context.Context, action string, change func(ks *Key
 // enabled for decryption. It returns the new primary's key ID. When another
 // process rotates at the same moment, both end up with the one new primary
 // that won the compare-and-swap, rather than rotating twice.
-func (k *Keyring) Rotate(ctx context.Context) (uint32, error) {
+func (k *Keyring) Rotate(ctx context.Context) (id uint32, err error) {
+	ctx, span := k.manageSpan(ctx, telemetry.ActionRotate)
+	defer func() { k.endManage(ctx, span, telemetry.ActionRotate, id, err) }()
 	return k.rotate(ctx, PurposeData, ActionRotate)
 }
 
 // RotateDerive makes a new derive root the primary for DeriveKey. Keys
 // derived from the old root stay derivable with DeriveKeyVersion; data
 // indexed with them (blind indexes) must be re-indexed.
-func (k *Keyring) RotateDerive(ctx context.Context) (uint32, error) {
+func (k *Keyring) RotateDerive(ctx context.Context) (id uint32, err error) {
+	ctx, span := k.manageSpan(ctx, telemetry.ActionRotate)
+	defer func() { k.endManage(ctx, span, telemetry.ActionRotate, id, err) }()
 	return k.rotate(ctx, PurposeDerive, ActionRotate)
 }
 
@@ -104,12 +110,12 @@ func (k *Keyring) rotate(ctx context.Context, p Purpose, action string) (uint32,
 // Disable makes a key refuse every use until Enable. The primary key cannot
 // be disabled; rotate first.
 func (k *Keyring) Disable(ctx context.Context, keyID uint32) error {
-	return k.setState(ctx, keyID, StateDisabled)
+	return k.setState(ctx, keyID, StateDisabled, "disable")
 }
 
 // Enable makes a disabled key usable for decryption again.
 func (k *Keyring) Enable(ctx context.Context, keyID uint32) error {
-	return k.setState(ctx, keyID, StateEnabled)
+	return k.setState(ctx, keyID, StateEnabled, "enable")
 }
 
 // Destroy erases a key's material for good: data still encrypted under it
@@ -117,10 +123,14 @@ func (k *Keyring) Enable(ctx context.Context, keyID uint32) error {
 // first and watch for ErrKeyDisabled in your logs), and with a UsageChecker
 // (WithUsageChecker) only one that no data uses.
 func (k *Keyring) Destroy(ctx context.Context, keyID uint32) error {
-	return k.setState(ctx, keyID, StateDestroyed)
+	return k.setState(ctx, keyID, StateDestroyed, telemetry.ActionDestroy)
 }
 
-func (k *Keyring) setState(ctx context.Context, id uint32, to State) error {
+// setState changes a key's state; action names its span and event (only
+// the event actions of the telemetry package become events).
+func (k *Keyring) setState(ctx context.Context, id uint32, to State, action telemetry.Action) (err error) {
+	ctx, span := k.manageSpan(ctx, action)
+	defer func() { k.endManage(ctx, span, action, id, err) }()
 	if to == StateDestroyed && k.cfg.usage != nil {
 		if err := k.authorize(ctx, ActionManage); err != nil {
 			return err
@@ -168,9 +178,15 @@ func (k *Keyring) setState(ctx context.Context, id uint32, to State) error {
 // (WithPreviousKeySources, picked by ID) and wraps it with the current one.
 // Data is not touched: its keys stay the same. It returns how many keys it
 // re-wrapped.
-func (k *Keyring) Rewrap(ctx context.Context) (int, error) {
-	n := 0
-	err := k.update(ctx, ActionRewrap, func(ks *Keyset) (bool, error) {
+func (k *Keyring) Rewrap(ctx context.Context) (n int, err error) {
+	ctx, span := k.manageSpan(ctx, telemetry.ActionRewrap)
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(telemetry.AttrCount.Int(n))
+		}
+		k.endManage(ctx, span, telemetry.ActionRewrap, 0, err)
+	}()
+	err = k.update(ctx, ActionRewrap, func(ks *Keyset) (bool, error) {
 		n = 0
 		for i := range ks.Keys {
 			key := &ks.Keys[i]

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/telemetry"
 )
 
 // Defaults of the data-key cache.
@@ -42,6 +43,7 @@ type config struct {
 	previous                       []KeySource
 	usage                          UsageChecker
 	clock                          Clock
+	tel                            []telemetry.Option
 	set                            map[string]bool
 }
 

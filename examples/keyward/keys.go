@@ -79,11 +79,15 @@ func (f keyFlags) withKeyring(key []byte, use func(context.Context, *keyring.Key
 func runEncrypt(e *env, args []string) error {
 	fs := newFlags(e, "encrypt")
 	kf := addKeyFlags(fs)
+	km := addKMSFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if km.set() {
+		return encryptKMS(e, fs, kf, km)
+	}
 	if *kf.keyPath == "" {
-		return usagef("-k PATH is required")
+		return usagef("-k PATH is required (or --aws-kms KEY or --gcp-kms NAME with --store PATH)")
 	}
 	pt, err := input(e, fs, "plaintext")
 	if err != nil {
@@ -114,11 +118,15 @@ func runEncrypt(e *env, args []string) error {
 func runDecrypt(e *env, args []string) error {
 	fs := newFlags(e, "decrypt")
 	kf := addKeyFlags(fs)
+	km := addKMSFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if km.set() {
+		return decryptKMS(e, fs, kf, km)
+	}
 	if *kf.keyPath == "" {
-		return usagef("-k PATH is required")
+		return usagef("-k PATH is required (or --aws-kms KEY or --gcp-kms NAME with --store PATH)")
 	}
 	in, err := input(e, fs, "token")
 	if err != nil {

@@ -1,0 +1,72 @@
+package gcpkms_test
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/googleapis/gax-go/v2"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc/codes"
+
+	"github.com/keyward/keyward/adapters/gcpkms"
+	"github.com/keyward/keyward/internal/gcpkmstest"
+	"github.com/keyward/keyward/internal/kmstest"
+	"github.com/keyward/keyward/keyring"
+)
+
+// fastRetry keeps the retries of tests quick.
+var fastRetry = gcpkms.WithRetry(3, gax.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2})
+
+// refusedAddr returns a loopback address on which nothing listens.
+func refusedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+func TestKeyringOverKMS(t *testing.T) {
+	kmstest.Run(t, func(t *testing.T) kmstest.Remote {
+		srv := gcpkmstest.New(t)
+		name := srv.CreateKey(t, keyRing, "orders")
+		src, err := gcpkms.New(srv.Client(t), name, fastRetry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kmstest.Remote{
+			Source:  src,
+			Wraps:   func() int64 { return srv.Calls("Encrypt") },
+			Unwraps: func() int64 { return srv.Calls("Decrypt") },
+			Down: func() {
+				srv.Inject(gcpkmstest.Fault{Code: codes.Unavailable, Times: gcpkmstest.Forever})
+			},
+			Up: srv.ClearFaults,
+			Hang: func() (<-chan struct{}, func()) {
+				started, block := make(chan struct{}, 1), make(chan struct{})
+				srv.Inject(gcpkmstest.Fault{Started: started, Block: block, Times: gcpkmstest.Forever})
+				var once bool
+				return started, func() {
+					if !once {
+						once = true
+						srv.ClearFaults()
+						close(block)
+					}
+				}
+			},
+			Throttle: func(n int) { srv.Inject(gcpkmstest.Fault{Code: codes.ResourceExhausted, Times: n}) },
+			Unreachable: func(t *testing.T) keyring.KeySource {
+				c := srv.Client(t, option.WithEndpoint(refusedAddr(t)))
+				s, err := gcpkms.New(c, name, fastRetry)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			},
+		}
+	})
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// eventsFile writes a day of ordinary traffic, a canary read, a retired key
+// use, a bulk read and one malformed line.
+func eventsFile(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	start := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	line := func(at time.Time, user, data, key string) {
+		fmt.Fprintf(&b, `{"time":%q,"action":"decrypt","user_id":%q,"role":"analyst","data_id":%q,"key_id":%q,"success":true}`+"\n",
+			at.Format(time.RFC3339), user, data, key)
+	}
+	for i := range 40 {
+		line(start.Add(time.Duration(i)*10*time.Minute), "u1", fmt.Sprintf("patients/%d/ssn", i%7), "3")
+	}
+	b.WriteString("{not json\n")
+	line(start.Add(2*time.Hour), "u1", "patients/999/ssn", "3") // the canary
+	line(start.Add(3*time.Hour), "u3", "patients/5/ssn", "7")   // a retired key
+	for i := range 400 {                                        // a bulk read
+		line(start.Add(4*time.Hour+time.Duration(i)*time.Second), "u2077", fmt.Sprintf("patients/%d/ssn", 1000+i), "3")
+	}
+	p := filepath.Join(dir, "events.jsonl")
+	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestAnalyze(t *testing.T) {
+	dir := t.TempDir()
+	events := eventsFile(t, dir)
+	cfg := filepath.Join(dir, "analyzer.json")
+	os.WriteFile(cfg, []byte(`{"canary_data_ids":["patients/999/ssn"],"retired_key_ids":["7"]}`), 0o600)
+
+	r := keyward(t, dir, "", "analyze", "--json", "--config", cfg, events)
+	if r.code != 0 {
+		t.Fatalf("analyze = %+v", r)
+	}
+	if !strings.Contains(r.stderr, "events.jsonl:41: skipped") {
+		t.Errorf("malformed line not reported with its number: %q", r.stderr)
+	}
+	kinds := map[string]map[string]any{}
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var f map[string]any
+		if err := json.Unmarshal([]byte(l), &f); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		for _, k := range []string{"kind", "user_id", "start", "end", "severity", "score", "events", "detail"} {
+			if _, ok := f[k]; !ok {
+				t.Errorf("finding lacks %q: %s", k, l)
+			}
+		}
+		kinds[f["kind"].(string)] = f
+	}
+	for kind, user := range map[string]string{"canary_access": "u1", "retired_key_use": "u3", "bulk_read": "u2077"} {
+		f, ok := kinds[kind]
+		if !ok || f["user_id"] != user {
+			t.Errorf("no %s finding for %s: %v", kind, user, kinds)
+		}
+	}
+	if kinds["canary_access"]["severity"] != "high" {
+		t.Errorf("canary severity = %v", kinds["canary_access"]["severity"])
+	}
+
+	// The same from stdin, as a table.
+	data, _ := os.ReadFile(events)
+	r = keyward(t, dir, string(data), "analyze", "--config", cfg, "-")
+	if r.code != 0 || !strings.Contains(r.stdout, "SEVERITY") || !strings.Contains(r.stdout, "canary_access") {
+		t.Fatalf("analyze - = %+v", r)
+	}
+	// Without the config there is no canary and no retired key; exit 0 all the same.
+	r = keyward(t, dir, "", "analyze", events)
+	if r.code != 0 || strings.Contains(r.stdout, "canary_access") || !strings.Contains(r.stdout, "bulk_read") {
+		t.Fatalf("analyze without config = %+v", r)
+	}
+	clean := filepath.Join(dir, "clean.jsonl")
+	os.WriteFile(clean, []byte(`{"time":"2026-11-02T10:00:00Z","action":"decrypt","user_id":"u1","data_id":"a","success":true}`+"\n"), 0o600)
+	if r := keyward(t, dir, "", "analyze", clean); r.code != 0 || r.stdout != "no findings\n" {
+		t.Fatalf("analyze clean = %+v", r)
+	}
+	// Errors: exit 1; usage: exit 2.
+	os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"canary_data_ids":["x"],"nope":1}`), 0o600)
+	for _, args := range [][]string{{"analyze", "missing.jsonl"}, {"analyze", "--config", "bad.json", events}} {
+		if r := keyward(t, dir, "", args...); r.code != 1 || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("keyward %v = %+v, want exit 1 with one line", args, r)
+		}
+	}
+	if r := keyward(t, dir, "", "analyze"); r.code != 2 {
+		t.Errorf("analyze without files = %+v, want exit 2", r)
+	}
+}

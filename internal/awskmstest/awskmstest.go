@@ -1,0 +1,368 @@
+package awskmstest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	localkms "github.com/nsmithuk/local-kms/src"
+	"github.com/nsmithuk/local-kms/src/cmk"
+	"github.com/nsmithuk/local-kms/src/config"
+	"github.com/nsmithuk/local-kms/src/data"
+	"github.com/nsmithuk/local-kms/src/service"
+)
+
+// The region and account of every Server. local-kms keeps them in package
+// variables, so all Servers of a process share them.
+const (
+	Region    = "eu-west-1"
+	AccountID = "111122223333"
+)
+
+var configure sync.Once
+
+// Forever makes a Fault apply to every matching request until ClearFaults.
+const Forever = -1
+
+// Fault changes the Server's answer to matching requests.
+type Fault struct {
+	// Op is the KMS operation it applies to ("Encrypt", "Decrypt",
+	// "DescribeKey", ...); empty for every operation.
+	Op string
+	// Code is the error type to answer with (the "__type" of an AWS JSON
+	// error, e.g. "ThrottlingException"); empty to answer normally after
+	// Block.
+	Code string
+	// Status is the HTTP status of the error answer; 0 means 400.
+	Status int
+	// Started, if set, receives a value (without blocking) when a request
+	// takes the fault.
+	Started chan<- struct{}
+	// Block, if set, makes the request wait until it is closed or the
+	// client goes away.
+	Block <-chan struct{}
+	// Times is how many requests the fault applies to: 0 means once,
+	// Forever means until ClearFaults.
+	Times int
+}
+
+// Server is local-kms served over loopback HTTP.
+type Server struct {
+	// URL is the endpoint to give the SDK (kms.Options.BaseEndpoint).
+	URL string
+
+	db   *data.Database
+	hs   *http.Server
+	ln   net.Listener
+	dir  string
+	temp bool // dir is ours to remove
+
+	mu     sync.Mutex
+	faults []*Fault
+	calls  map[string]int64
+}
+
+// New starts a Server for t, with its data in t.TempDir(), stopped by
+// t.Cleanup.
+func New(t testing.TB) *Server {
+	t.Helper()
+	s, err := Start("127.0.0.1:0", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start serves local-kms on addr (use a loopback address) with its data in
+// dir; an empty dir means a new temporary directory removed by Close.
+func Start(addr, dir string) (*Server, error) {
+	configure.Do(func() {
+		config.AWSRegion = Region
+		config.AWSAccountId = AccountID
+	})
+	s := &Server{calls: map[string]int64{}, dir: dir}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "awskmstest-")
+		if err != nil {
+			return nil, err
+		}
+		s.dir, s.temp = d, true
+	}
+	db, err := openDatabase(s.dir)
+	if err != nil {
+		s.removeDir()
+		return nil, err
+	}
+	s.db = db
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		db.Close()
+		s.removeDir()
+		return nil, err
+	}
+	s.ln = ln
+	s.URL = "http://" + ln.Addr().String()
+	s.hs = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.hs.Serve(ln) }()
+	return s, nil
+}
+
+func openDatabase(dir string) (db *data.Database, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("awskmstest: open database: %v", r)
+		}
+	}()
+	return data.NewDatabase(dir), nil
+}
+
+func (s *Server) removeDir() {
+	if s.temp {
+		_ = os.RemoveAll(s.dir)
+	}
+}
+
+// Close stops the server: from then on connections are refused. Requests
+// blocked by a fault are cut off.
+func (s *Server) Close() {
+	_ = s.hs.Close()
+	s.db.Close()
+	s.removeDir()
+}
+
+// Client returns a KMS client of the real SDK for the server, with static
+// credentials and the SDK's standard retryer with a 10 ms maximum backoff
+// (so that retries in tests are quick). optFns adjust it further.
+func (s *Server) Client(optFns ...func(*kms.Options)) *kms.Client {
+	o := kms.Options{
+		Region:       Region,
+		BaseEndpoint: aws.String(s.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "test-secret", ""),
+		Retryer:      retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 10 * time.Millisecond }),
+	}
+	return kms.New(o, optFns...)
+}
+
+// CreateKey creates a symmetric encryption key and returns its ARN.
+func (s *Server) CreateKey(t testing.TB) string {
+	t.Helper()
+	out, err := s.Client().CreateKey(context.Background(), &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatalf("CreateKey: %v", err)
+	}
+	return aws.ToString(out.KeyMetadata.Arn)
+}
+
+// CreateAlias points alias ("alias/...") at the key.
+func (s *Server) CreateAlias(t testing.TB, alias, keyARN string) {
+	t.Helper()
+	_, err := s.Client().CreateAlias(context.Background(), &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(keyARN)})
+	if err != nil {
+		t.Fatalf("CreateAlias: %v", err)
+	}
+}
+
+// Rotate rotates the key's material on the server: later encryptions use a
+// new backing key, earlier ciphertexts still decrypt. (local-kms has no
+// RotateKeyOnDemand; its rotation runs when a key is loaded after its
+// NextKeyRotation.)
+func (s *Server) Rotate(t testing.TB, keyARN string) {
+	t.Helper()
+	if err := s.rotate(keyARN); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *Server) rotate(keyARN string) error {
+	k, err := s.aesKey(keyARN)
+	if err != nil {
+		return err
+	}
+	before := len(k.BackingKeys)
+	k.NextKeyRotation = time.Now().Add(-time.Minute)
+	if err := s.db.SaveKey(k); err != nil {
+		return err
+	}
+	if k, err = s.aesKey(keyARN); err != nil { // loading rotates it
+		return err
+	}
+	if len(k.BackingKeys) != before+1 {
+		return fmt.Errorf("awskmstest: key did not rotate: %d backing keys, want %d", len(k.BackingKeys), before+1)
+	}
+	return nil
+}
+
+// Versions returns how many backing keys (rotations + 1) the key has.
+func (s *Server) Versions(t testing.TB, keyARN string) int {
+	t.Helper()
+	k, err := s.aesKey(keyARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(k.BackingKeys)
+}
+
+func (s *Server) aesKey(keyARN string) (*cmk.AesKey, error) {
+	k, err := s.db.LoadKey(keyARN)
+	if err != nil {
+		return nil, fmt.Errorf("awskmstest: load %s: %w", keyARN, err)
+	}
+	a, ok := k.(*cmk.AesKey)
+	if !ok {
+		return nil, fmt.Errorf("awskmstest: %s is not a symmetric key", keyARN)
+	}
+	return a, nil
+}
+
+// BlobVersion returns the index of the backing key a local-kms ciphertext
+// blob was made with.
+func BlobVersion(blob []byte) (uint32, bool) {
+	_, v, _, ok := service.UnpackCiphertextBlob(blob)
+	return v, ok
+}
+
+// Delete removes the key as if its deletion window had passed.
+func (s *Server) Delete(t testing.TB, keyARN string) {
+	t.Helper()
+	if err := s.db.DeleteObject(keyARN); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Inject adds a fault; faults apply in the order they were added.
+func (s *Server) Inject(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.Times == 0 {
+		f.Times = 1
+	}
+	s.faults = append(s.faults, &f)
+}
+
+// ClearFaults removes every fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+// Calls returns how many requests of the operation (e.g. "Decrypt") the
+// server received, faults included.
+func (s *Server) Calls(op string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[op]
+}
+
+// take counts a request of op and returns the fault that applies to it.
+func (s *Server) take(op string) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls[op]++
+	for i, f := range s.faults {
+		if f.Op != "" && f.Op != op {
+			continue
+		}
+		if f.Times != Forever {
+			if f.Times--; f.Times == 0 {
+				s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
+			}
+		}
+		return f
+	}
+	return nil
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	op := r.Header.Get("X-Amz-Target")
+	if i := strings.LastIndexByte(op, '.'); i >= 0 {
+		op = op[i+1:]
+	}
+	if f := s.take(op); f != nil {
+		if f.Started != nil {
+			select {
+			case f.Started <- struct{}{}:
+			default:
+			}
+		}
+		if f.Block != nil {
+			select {
+			case <-f.Block:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if f.Code != "" {
+			status := f.Status
+			if status == 0 {
+				status = http.StatusBadRequest
+			}
+			writeError(w, status, f.Code, "injected fault")
+			return
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil { // local-kms's ciphertext parsing panicked
+			writeError(w, http.StatusBadRequest, "InvalidCiphertextException", "")
+		}
+	}()
+	if op == "Decrypt" && s.decryptKeyState(w, body) {
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	localkms.HandleRequest(w, r, s.db)
+}
+
+// decryptKeyState answers, as AWS KMS does, a Decrypt naming a key that
+// cannot decrypt or that is not the blob's key, and reports whether it
+// answered.
+func (s *Server) decryptKeyState(w http.ResponseWriter, body []byte) bool {
+	var in struct {
+		KeyId          *string
+		CiphertextBlob []byte
+	}
+	if json.Unmarshal(body, &in) != nil || in.KeyId == nil || strings.Contains(*in.KeyId, "alias/") {
+		return false
+	}
+	arn := config.EnsureArn("key/", *in.KeyId)
+	k, err := s.db.LoadKey(arn)
+	blobARN, _, _, ok := service.UnpackCiphertextBlob(in.CiphertextBlob)
+	switch {
+	case err != nil || k == nil:
+		writeError(w, http.StatusBadRequest, "NotFoundException", fmt.Sprintf("Key '%s' does not exist", arn))
+	case k.GetMetadata().DeletionDate != 0:
+		writeError(w, http.StatusBadRequest, "KMSInvalidStateException", arn+" is pending deletion.")
+	case !k.GetMetadata().Enabled:
+		writeError(w, http.StatusBadRequest, "DisabledException", arn+" is disabled.")
+	case ok && blobARN != k.GetArn():
+		writeError(w, http.StatusBadRequest, "IncorrectKeyException", "The key ID in the request does not identify a KMS key that can perform this operation.")
+	default:
+		return false
+	}
+	return true
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]string{"__type": code, "message": msg})
+	_, _ = w.Write(b)
+}

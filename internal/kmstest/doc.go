@@ -1,0 +1,14 @@
+// Package kmstest checks how a Keyring behaves over a remote KMS, counting
+// requests at the KMS emulator: the KMS is called per data key version per
+// cache TTL, never per record; concurrent misses share one call; cached
+// keys carry the keyring through a KMS outage for the stale window and no
+// longer; a KMS that is down or hangs at start gives a clear error within
+// the caller's deadline; throttled calls are retried.
+//
+// An adapter's test calls Run with a function that starts an emulator and
+// returns a Remote over it:
+//
+//	func TestKeyringOverKMS(t *testing.T) {
+//		kmstest.Run(t, func(t *testing.T) kmstest.Remote { ... })
+//	}
+package kmstest

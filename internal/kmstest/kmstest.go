@@ -1,0 +1,283 @@
+package kmstest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/keyring"
+)
+
+// Remote is a key source over one key of a KMS emulator, with the
+// emulator's controls.
+type Remote struct {
+	// Source is a key source over the emulator's key.
+	Source keyring.KeySource
+
+	// Wraps and Unwraps return how many wrap and unwrap requests (Encrypt
+	// and Decrypt) the emulator received, failed ones included.
+	Wraps, Unwraps func() int64
+
+	// Down makes the emulator answer every request with a transient error
+	// (a 5xx, UNAVAILABLE) until Up.
+	Down, Up func()
+
+	// Hang makes every request wait until release is called (or the
+	// request's context ends); started receives a value when the first
+	// request arrives. Run calls release before the test ends.
+	Hang func() (started <-chan struct{}, release func())
+
+	// Throttle makes the next n requests fail as throttled.
+	Throttle func(n int)
+
+	// Unreachable returns a key source over the same key whose KMS
+	// endpoint refuses connections.
+	Unreachable func(t *testing.T) keyring.KeySource
+}
+
+// Run runs the suite; newRemote is called once per subtest.
+func Run(t *testing.T, newRemote func(t *testing.T) Remote) {
+	t.Run("CallsPerVersionPerTTL", func(t *testing.T) { callsPerVersionPerTTL(t, newRemote(t)) })
+	t.Run("ColdCacheOneCall", func(t *testing.T) { coldCacheOneCall(t, newRemote(t)) })
+	t.Run("DownAfterWarmUp", func(t *testing.T) { downAfterWarmUp(t, newRemote(t)) })
+	t.Run("DownAtStart", func(t *testing.T) { downAtStart(t, newRemote(t)) })
+	t.Run("HangAtStart", func(t *testing.T) { hangAtStart(t, newRemote(t)) })
+	t.Run("ThrottledThenOK", func(t *testing.T) { throttledThenOK(t, newRemote(t)) })
+}
+
+const (
+	name  = "orders"
+	ttl   = time.Minute
+	stale = 5 * time.Minute
+)
+
+var (
+	ctx = context.Background()
+	aad = []byte("orders.card_number")
+)
+
+func open(t *testing.T, src keyring.KeySource, store keyring.Store, opts ...keyring.Option) *keyring.Keyring {
+	t.Helper()
+	kr, err := keyring.New(ctx, name, src, store, opts...)
+	if err != nil {
+		t.Fatalf("keyring.New: %v", err)
+	}
+	t.Cleanup(func() { _ = kr.Close() })
+	return kr
+}
+
+// seed makes a keyring in a new store with two data key versions, and
+// returns the store and a token under the first (now non-primary) version.
+// The keyring that made them is closed: later keyrings over the store start
+// with a cold cache, like another process.
+func seed(t *testing.T, r Remote) (keyring.Store, []byte) {
+	t.Helper()
+	store := keyring.NewMemoryStore()
+	kr, err := keyring.New(ctx, name, r.Source, store)
+	if err != nil {
+		t.Fatalf("keyring.New: %v", err)
+	}
+	defer kr.Close()
+	old, err := kr.Encrypt(ctx, []byte("first version"), aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kr.Rotate(ctx); err != nil {
+		t.Fatalf("Rotate: %v", err)
+	}
+	return store, old
+}
+
+func decrypt(t *testing.T, kr *keyring.Keyring, tok []byte, want string) {
+	t.Helper()
+	got, err := kr.Decrypt(ctx, tok, aad)
+	if err != nil || string(got) != want {
+		t.Fatalf("Decrypt = %q, %v, want %q", got, err, want)
+	}
+}
+
+func callsPerVersionPerTTL(t *testing.T, r Remote) {
+	store, old := seed(t, r)
+	clk := NewClock()
+	u0 := r.Unwraps()
+	kr := open(t, r.Source, store, keyring.WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale))
+	if got := r.Unwraps() - u0; got != 1 {
+		t.Fatalf("opening a keyring: %d unwraps, want 1 (the primary version)", got)
+	}
+	pt := bytes.Repeat([]byte{'x'}, 64)
+	roundTrips := func(n int) {
+		t.Helper()
+		for range n {
+			tok, err := kr.Encrypt(ctx, pt, aad)
+			if err != nil {
+				t.Fatalf("Encrypt: %v", err)
+			}
+			if _, err := kr.Decrypt(ctx, tok, aad); err != nil {
+				t.Fatalf("Decrypt: %v", err)
+			}
+		}
+		decrypt(t, kr, old, "first version")
+	}
+	roundTrips(100_000)
+	if got := r.Unwraps() - u0; got != 2 {
+		t.Fatalf("100,000 Encrypt+Decrypt over 2 key versions within one TTL: %d unwraps at the KMS, want 2", got)
+	}
+	if w := r.Wraps(); w != 2 {
+		t.Errorf("wraps = %d, want 2 (one per version, when made)", w)
+	}
+	for period := int64(1); period <= 3; period++ {
+		clk.Advance(ttl)
+		roundTrips(1000)
+		if got, want := r.Unwraps()-u0, 2+2*period; got != want {
+			t.Fatalf("after %d TTLs: %d unwraps at the KMS, want %d (one per version per TTL)", period, got, want)
+		}
+	}
+}
+
+func coldCacheOneCall(t *testing.T, r Remote) {
+	store, old := seed(t, r)
+	kr := open(t, r.Source, store)
+	u0 := r.Unwraps()
+	started, release := r.Hang()
+	t.Cleanup(release)
+
+	const n = 64
+	var ready sync.WaitGroup
+	ready.Add(n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			ready.Done()
+			got, err := kr.Decrypt(ctx, old, aad)
+			if err == nil && string(got) != "first version" {
+				err = errors.New("wrong plaintext")
+			}
+			errs <- err
+		}()
+	}
+	ready.Wait()
+	<-started
+	release()
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("Decrypt: %v", err)
+		}
+	}
+	if got := r.Unwraps() - u0; got != 1 {
+		t.Errorf("%d goroutines on a cold key: %d unwraps at the KMS, want 1", n, got)
+	}
+}
+
+func downAfterWarmUp(t *testing.T, r Remote) {
+	store, old := seed(t, r)
+	clk := NewClock()
+	kr := open(t, r.Source, store, keyring.WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale))
+	decrypt(t, kr, old, "first version")
+	tok, err := kr.Encrypt(ctx, []byte("warm"), aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Down()
+	u0 := r.Unwraps()
+
+	clk.Advance(ttl) // the cached keys expire; the KMS is asked, fails, the stale keys serve
+	decrypt(t, kr, old, "first version")
+	decrypt(t, kr, tok, "warm")
+	if _, err := kr.Encrypt(ctx, []byte("during the outage"), aad); err != nil {
+		t.Fatalf("Encrypt during the stale window: %v", err)
+	}
+	if r.Unwraps() == u0 {
+		t.Fatal("the expired keys were served without asking the KMS")
+	}
+
+	clk.Advance(stale - time.Second) // still within the stale window
+	decrypt(t, kr, tok, "warm")
+
+	clk.Advance(2 * time.Second) // past it
+	if _, err := kr.Decrypt(ctx, tok, aad); !errors.Is(err, keyring.ErrKEKUnavailable) {
+		t.Fatalf("Decrypt past the stale window = %v, want ErrKEKUnavailable", err)
+	}
+	if _, err := kr.Encrypt(ctx, []byte("x"), aad); !errors.Is(err, keyring.ErrKEKUnavailable) {
+		t.Fatalf("Encrypt past the stale window = %v, want ErrKEKUnavailable", err)
+	}
+
+	r.Up()
+	decrypt(t, kr, tok, "warm")
+}
+
+func downAtStart(t *testing.T, r Remote) {
+	store, _ := seed(t, r)
+	src := r.Unreachable(t)
+	for _, tc := range []struct {
+		name  string
+		store keyring.Store
+	}{{"NewKeyring", keyring.NewMemoryStore()}, {"ExistingKeyring", store}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			kr, err := keyring.New(cctx, name, src, tc.store)
+			if err == nil {
+				kr.Close()
+				t.Fatal("keyring.New over an unreachable KMS succeeded")
+			}
+			if !errors.Is(err, keyring.ErrKEKUnavailable) {
+				t.Errorf("keyring.New over an unreachable KMS = %v, want ErrKEKUnavailable", err)
+			}
+			if cctx.Err() != nil {
+				t.Errorf("keyring.New over an unreachable KMS used up its deadline: %v", err)
+			}
+		})
+	}
+}
+
+func hangAtStart(t *testing.T, r Remote) {
+	store, _ := seed(t, r)
+	_, release := r.Hang()
+	t.Cleanup(release)
+	for _, tc := range []struct {
+		name  string
+		store keyring.Store
+	}{{"NewKeyring", keyring.NewMemoryStore()}, {"ExistingKeyring", store}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const deadline = 300 * time.Millisecond
+			cctx, cancel := context.WithTimeout(ctx, deadline)
+			defer cancel()
+			start := time.Now()
+			kr, err := keyring.New(cctx, name, r.Source, tc.store)
+			took := time.Since(start)
+			if err == nil {
+				kr.Close()
+				t.Fatal("keyring.New over a hanging KMS succeeded")
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("keyring.New over a hanging KMS = %v, want context.DeadlineExceeded", err)
+			}
+			if took > deadline+2*time.Second {
+				t.Errorf("keyring.New over a hanging KMS returned after %v, deadline %v", took, deadline)
+			}
+		})
+	}
+}
+
+func throttledThenOK(t *testing.T, r Remote) {
+	r.Throttle(2)
+	store := keyring.NewMemoryStore()
+	kr := open(t, r.Source, store)
+	if got := r.Wraps(); got != 3 {
+		t.Errorf("creating a keyring with 2 throttled answers: %d wrap requests, want 3", got)
+	}
+	tok, err := kr.Encrypt(ctx, []byte("throttled"), aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u0 := r.Unwraps()
+	r.Throttle(2)
+	kr2 := open(t, r.Source, store)
+	if got := r.Unwraps() - u0; got != 3 {
+		t.Errorf("opening a keyring with 2 throttled answers: %d unwrap requests, want 3", got)
+	}
+	decrypt(t, kr2, tok, "throttled")
+}

@@ -1,0 +1,178 @@
+package keyring
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/keyward/keyward/access"
+	"github.com/keyward/keyward/telemetry"
+)
+
+// scope is the keyring's instrumentation scope: its import path.
+const scope = "github.com/keyward/keyward/keyring"
+
+// AttrKEK names the key-encryption key of a KMS call (its KeySource ID).
+const AttrKEK attribute.Key = "keyward.kek"
+
+// SpanUnwrap is the span of one key-source call that unwraps a data key.
+const SpanUnwrap = "keyward.kms.unwrap"
+
+// WithTracerProvider sets the tracer provider of the keyring's spans
+// (default: the global one when New runs).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) error {
+		c.tel = append(c.tel, telemetry.WithTracerProvider(tp))
+		return c.once("WithTracerProvider")
+	}
+}
+
+// WithMeterProvider sets the meter provider of the keyring's metrics
+// (default: the global one when New runs).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) error {
+		c.tel = append(c.tel, telemetry.WithMeterProvider(mp))
+		return c.once("WithMeterProvider")
+	}
+}
+
+// WithTelemetry passes further telemetry options (event sinks, a
+// pseudonymizer, an error classifier) to the keyring's instrumentation.
+// Without them it follows telemetry.Default().
+func WithTelemetry(opts ...telemetry.Option) Option {
+	return func(c *config) error {
+		c.tel = append(c.tel, opts...)
+		return c.once("WithTelemetry")
+	}
+}
+
+// What the keyring records (see the README's telemetry section):
+//
+//   - Encrypt and Decrypt (binary, text, string) add one value to the
+//     keyward.operations counter with operation, keyring, key ID and outcome,
+//     and count cache hits. They start a span (keyward.encrypt,
+//     keyward.decrypt) only under a recording parent span, so an untraced
+//     call costs no span. Inside a statement that carries a telemetry.Batch
+//     (the GORM layer) they only add to the batch: one span per statement.
+//   - Every key-source unwrap is a keyward.kms.unwrap span with the KMS
+//     latency, recorded in keyward.kms.duration and counted in
+//     keyward.cache.misses (callers that share an unwrap count one miss).
+//   - Failed decryptions, and with event sinks configured every operation,
+//     become usage events (user from the access principal, key ID).
+//   - Rotate, Rewrap, Disable, Enable and Destroy are spans and events.
+//
+// Spans and events never carry plaintext, key material, ciphertext or
+// associated data.
+
+// op is one instrumented operation under way.
+type op struct {
+	action telemetry.Action
+	span   trace.Span // nil when no span was started
+	batch  *telemetry.Batch
+	hit    bool // the data key came from the cache
+}
+
+// begin starts the telemetry of one encrypt or decrypt.
+func (k *Keyring) begin(ctx context.Context, action telemetry.Action) (context.Context, op) {
+	o := op{action: action, hit: true}
+	if o.batch = telemetry.BatchFrom(ctx); o.batch != nil {
+		return ctx, o
+	}
+	if trace.SpanFromContext(ctx).IsRecording() {
+		ctx, o.span = k.tel.Start(ctx, action, telemetry.AttrKeyring.String(k.name))
+	}
+	return ctx, o
+}
+
+// end records the outcome of o under key keyID (0 = none known).
+func (k *Keyring) end(ctx context.Context, o op, keyID uint32, err error) {
+	outcome := outcomeOf(err)
+	if o.batch != nil {
+		o.batch.Add(o.action, k.name, keyID, outcome, 1)
+		return
+	}
+	k.tel.RecordOp(ctx, o.action, k.name, keyID, outcome, 1)
+	if err == nil && o.hit {
+		k.tel.RecordCache(ctx, k.name, true) // misses are counted per unwrap
+	}
+	if o.span != nil {
+		attrs := []attribute.KeyValue{telemetry.AttrCacheHit.Bool(o.hit)}
+		if keyID != 0 {
+			attrs = append(attrs, telemetry.KeyID(keyID))
+		}
+		if p, ok := access.PrincipalFrom(ctx); ok {
+			attrs = append(attrs, k.tel.UserID(p.UserID))
+		}
+		o.span.SetAttributes(attrs...)
+		k.tel.End(o.span, outcome, 1, err)
+	}
+	// Failures feed the analyzer (decrypt failure bursts, retired keys);
+	// successes only when someone reads events. Refusals are the access
+	// layer's events.
+	if outcome == telemetry.OutcomeError || (outcome == telemetry.OutcomeOK && k.tel.HasSinks()) {
+		k.event(ctx, o.action, keyID, err == nil)
+	}
+}
+
+// event records a usage event of the principal in ctx.
+func (k *Keyring) event(ctx context.Context, action telemetry.Action, keyID uint32, success bool) {
+	e := telemetry.Event{Action: action, Success: success}
+	if p, ok := access.PrincipalFrom(ctx); ok {
+		e.UserID = p.UserID
+		if len(p.Roles) > 0 {
+			e.Role = p.Roles[0]
+		}
+	}
+	if keyID != 0 {
+		e.KeyID = strconv.FormatUint(uint64(keyID), 10)
+	}
+	k.tel.Record(ctx, e)
+}
+
+func outcomeOf(err error) telemetry.Outcome {
+	switch {
+	case err == nil:
+		return telemetry.OutcomeOK
+	case errors.Is(err, access.ErrAccessDenied):
+		return telemetry.OutcomeDenied
+	}
+	return telemetry.OutcomeError
+}
+
+// manageSpan starts the span of a key-management operation.
+func (k *Keyring) manageSpan(ctx context.Context, action telemetry.Action) (context.Context, trace.Span) {
+	return k.tel.Start(ctx, action, telemetry.AttrKeyring.String(k.name))
+}
+
+// endManage ends a key-management span and records its event.
+func (k *Keyring) endManage(ctx context.Context, span trace.Span, action telemetry.Action, keyID uint32, err error) {
+	if keyID != 0 && span.IsRecording() {
+		span.SetAttributes(telemetry.KeyID(keyID))
+	}
+	k.tel.End(span, outcomeOf(err), 1, err)
+	if action.Valid() && !errors.Is(err, access.ErrAccessDenied) {
+		k.event(ctx, action, keyID, err == nil)
+	}
+}
+
+// unwrapSpan instruments one key-source unwrap.
+func (k *Keyring) unwrapSpan(ctx context.Context, key Key, src KeySource, unwrap func(context.Context) ([]byte, error)) ([]byte, error) {
+	ctx, span := k.tel.Tracer().Start(ctx, SpanUnwrap, trace.WithSpanKind(trace.SpanKindClient))
+	start := time.Now()
+	raw, err := unwrap(ctx)
+	d := time.Since(start)
+	outcome := outcomeOf(err)
+	k.tel.RecordKMS(ctx, d, outcome)
+	k.tel.RecordCache(ctx, k.name, false)
+	if span.IsRecording() {
+		span.SetAttributes(telemetry.AttrKeyring.String(k.name), telemetry.KeyID(key.ID),
+			AttrKEK.String(src.ID()), telemetry.KMSLatency(d))
+	}
+	k.tel.End(span, outcome, 1, err)
+	return raw, err
+}

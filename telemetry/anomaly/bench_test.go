@@ -1,0 +1,153 @@
+package anomaly
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/keyward/keyward/telemetry"
+)
+
+var (
+	millionOnce sync.Once
+	million     scenario
+)
+
+// millionEvents returns 1,000,000 events of 120 users over two months,
+// with incidents of every kind.
+func millionEvents(b *testing.B) scenario {
+	millionOnce.Do(func() {
+		million = generate(genConfig{seed: 1, users: 120, heavy: 4, days: 60, perKind: 30, firstDay: 7,
+			canaryIDs: qualityScenario.canaryIDs, retiredID: "1"})
+		if len(million.events) < 1_000_000 {
+			panic("scenario too small for the benchmark")
+		}
+		million.events = million.events[:1_000_000]
+	})
+	return million
+}
+
+// BenchmarkDetect1M analyzes one million time-ordered events (the usual
+// case: a JSON Lines file is written in time order).
+func BenchmarkDetect1M(b *testing.B) {
+	sc := millionEvents(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	for b.Loop() {
+		if fs := Detect(sc.events, sc.cfg); len(fs) == 0 {
+			b.Fatal("no findings")
+		}
+	}
+	reportCPU(b, cpu)
+}
+
+// reportCPU adds the process CPU time per operation: with -cpu 1 it is the
+// cost on one core, whatever else the machine is running.
+func reportCPU(b *testing.B, since time.Duration) {
+	if c := cpuTime(); c > 0 {
+		b.ReportMetric(float64((c-since).Milliseconds())/float64(b.N), "cpu-ms/op")
+	}
+}
+
+// BenchmarkDetect1MShuffled is the same with the events in random order,
+// so Detect sorts them first.
+func BenchmarkDetect1MShuffled(b *testing.B) {
+	sc := millionEvents(b)
+	shuffled := append([]telemetry.Event(nil), sc.events...)
+	rng := rand.New(rand.NewPCG(1, 2))
+	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	for b.Loop() {
+		if fs := Detect(shuffled, sc.cfg); len(fs) == 0 {
+			b.Fatal("no findings")
+		}
+	}
+	reportCPU(b, cpu)
+}
+
+// discard is a span exporter that drops everything.
+type discard struct{}
+
+func (discard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discard) Shutdown(context.Context) error                             { return nil }
+
+// BenchmarkStatement measures keyward's telemetry for one GORM-like
+// statement of 1000 rows x 3 encrypted fields: one span carrying the count,
+// one metric update and, per value, one Emit. "off" is the same code with no
+// SDK and no sinks. The other two record every span through a batch
+// processor into a discarding exporter and attach the analyzer in one of
+// its two ways (never both for the same traffic, which would count it
+// twice): "sink" as the event sink, seeing every value with its data ID;
+// "processor" as span processor, seeing the statement's span with its
+// count. The decryption work itself is not included: this is the added
+// cost per statement.
+func BenchmarkStatement(b *testing.B) {
+	ids := make([]string, 3000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("users/%d/%s", i/3, fields[i%3])
+	}
+	run := func(b *testing.B, in *telemetry.Instrumentation) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			c, span := in.Start(ctx, telemetry.ActionDecrypt, telemetry.AttrKeyring.String("pii"), in.UserID("u1042"), in.DataID("users/*"))
+			now := time.Now()
+			for _, id := range ids {
+				in.Emit(c, telemetry.Event{Time: now, Action: telemetry.ActionDecrypt, UserID: "u1042", DataID: id, KeyID: "3", Success: true})
+			}
+			in.End(span, telemetry.OutcomeOK, len(ids), nil)
+			in.RecordOp(c, telemetry.ActionDecrypt, "pii", 3, telemetry.OutcomeOK, int64(len(ids)))
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(ids)), "ns/value")
+	}
+	// High thresholds: the benchmark's user reads the same rows over and
+	// over, and alerts are not what is measured.
+	quiet := Config{BulkReadMinDistinct: 1 << 30, VolumeMinEvents: 1 << 30, WorkHours: "0-24"}
+	withSDK := func(b *testing.B, sinks []telemetry.Sink, procs ...sdktrace.SpanProcessor) *telemetry.Instrumentation {
+		opts := []sdktrace.TracerProviderOption{sdktrace.WithBatcher(discard{})}
+		for _, p := range procs {
+			opts = append(opts, sdktrace.WithSpanProcessor(p))
+		}
+		tp := sdktrace.NewTracerProvider(opts...)
+		b.Cleanup(func() { tp.Shutdown(context.Background()) })
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		in, err := telemetry.New("bench", telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp), telemetry.WithSinks(sinks...))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return in
+	}
+	b.Run("off", func(b *testing.B) {
+		in, err := telemetry.New("bench", telemetry.WithTracerProvider(tracenoop.NewTracerProvider()),
+			telemetry.WithMeterProvider(metricnoop.NewMeterProvider()), telemetry.WithSinks())
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, in)
+	})
+	b.Run("sink", func(b *testing.B) {
+		a, err := NewAnalyzer(quiet)
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, withSDK(b, []telemetry.Sink{a}))
+	})
+	b.Run("processor", func(b *testing.B) {
+		p, err := NewProcessor(quiet, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, withSDK(b, nil, p))
+	})
+}

@@ -1,0 +1,62 @@
+// Package telemetry holds keyward's OpenTelemetry instrumentation names and
+// helpers, the usage [Event] model with its one JSON Lines form, event sinks,
+// and the spec's LogEncryptionEvent and LogDecryptionEvent.
+//
+// # Instrumentation
+//
+// A keyward library creates one [Instrumentation] under its own import path
+// and uses it for every operation:
+//
+//	in, err := telemetry.New("github.com/keyward/keyward/keyring",
+//		telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp))
+//	...
+//	ctx, span := in.Start(ctx, telemetry.ActionDecrypt, telemetry.KeyID(id))
+//	// one span per operation or per batch, never per field; per value:
+//	in.Emit(ctx, telemetry.Event{Action: telemetry.ActionDecrypt, UserID: u, DataID: d, Success: true})
+//	in.End(span, telemetry.OutcomeOK, n, nil)
+//	in.RecordOp(ctx, telemetry.ActionDecrypt, "pii", id, telemetry.OutcomeOK, int64(n))
+//
+// Without [WithTracerProvider] and [WithMeterProvider] the global providers
+// are used. Attribute keys ([AttrUserID], [AttrDataID], ...), metric names
+// ([MetricOperations], ...) and span names ([SpanDecrypt], ...) are exported
+// constants. Spans, metrics and events never carry plaintext, key material
+// or ciphertext; user and data IDs can be replaced by keyed pseudonyms
+// ([Pseudonymizer], [WithPseudonymizer]).
+//
+// # Events and sinks
+//
+// An [Event] is one use of keys or data. [Event.AppendJSON] and
+// [DecodeEvents] are its JSON Lines form; [DecodeSpanExport] turns the
+// stdouttrace exporter's JSON spans into events; [DecodeAny] reads either.
+// Readers skip a malformed line, report it as a [*LineError] with its line
+// number, and go on.
+//
+// A [Sink] receives events: [FileSink] (JSON Lines, size-based rotation),
+// [WriterSink], [SinkFunc], and the anomaly analyzer
+// (github.com/keyward/keyward/telemetry/anomaly).
+//
+// # The one global
+//
+// The spec's LogEncryptionEvent(ctx, dataID, userID) has no parameter for
+// sinks, so this package keeps one global, the default Instrumentation
+// ([SetDefault], [Default]), in the way log/slog keeps its default logger
+// and OpenTelemetry its global providers. A program sets it once in main;
+// every Instrumentation made without [WithSinks] or [WithPseudonymizer]
+// follows its sinks and pseudonymizer, so events from all keyward libraries
+// reach the same places with the same pseudonymization. Sinks are not
+// carried in the context: they are process configuration, not request
+// data, a forgotten context value would drop events silently, and a context
+// lookup per event costs a walk up the context chain. Code that needs its
+// own sinks (a test, a tenant) creates its own Instrumentation.
+//
+// # Concurrency
+//
+// Instrumentation, Pseudonymizer and the sinks are safe for concurrent use.
+// Sinks run synchronously on the caller's goroutine.
+//
+// # Errors
+//
+// Errors wrap [ErrMalformedEvent], [ErrUnknownAction], [ErrMalformedSpan],
+// [ErrLineTooLong], [ErrKeySize], [ErrClosed] or [ErrInvalidOption]; test
+// them with errors.Is. Messages never echo secrets.
+package telemetry

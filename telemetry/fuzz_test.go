@@ -1,0 +1,57 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzDecodeEvents: no input makes the reader fail or panic; every event it
+// accepts encodes to a line it accepts again as the same event.
+func FuzzDecodeEvents(f *testing.F) {
+	f.Add([]byte(exampleLine + "\n"))
+	f.Add([]byte(exampleLine + "\nnot json\n{}\n"))
+	f.Add([]byte(`{"time":"2026-11-01T09:00:00.5+02:00","action":"access","user_id":"\u0000","data_id":"","success":false,"attempted":"rewrap","count":9}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		events, _, err := ReadEvents(context.Background(), bytes.NewReader(in))
+		if err != nil {
+			t.Fatalf("ReadEvents error = %v", err)
+		}
+		for _, e := range events {
+			if err := e.Validate(); err != nil {
+				t.Fatalf("accepted an invalid event: %v", err)
+			}
+			line := e.AppendJSON(nil)
+			var back Event
+			if err := back.UnmarshalJSON(line); err != nil {
+				t.Fatalf("re-reading %s: %v", line, err)
+			}
+			if !back.Time.Equal(e.Time) {
+				t.Fatalf("time changed: %v -> %v", e.Time, back.Time)
+			}
+		}
+	})
+}
+
+// FuzzDecodeSpanExport: no input makes the span-export reader fail or
+// panic, and whatever it returns is a valid event.
+func FuzzDecodeSpanExport(f *testing.F) {
+	if b, err := os.ReadFile(filepath.Join(testdataDir, "stdouttrace.json")); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"Name":"keyward.decrypt","StartTime":"2026-11-01T09:00:00Z","Attributes":[{"Key":"keyward.count","Value":{"Type":"INT64","Value":3}}]}`))
+	f.Add([]byte("{\"Name\":\"x\",\"Events\":[{\"Name\":\"keyward.access\",\"Time\":\"2026-11-01T09:00:00Z\"}]}\n}{]["))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		events, _, err := ReadSpanExport(context.Background(), bytes.NewReader(in))
+		if err != nil {
+			t.Fatalf("ReadSpanExport error = %v", err)
+		}
+		for _, e := range events {
+			if err := e.Validate(); err != nil {
+				t.Fatalf("produced an invalid event: %v", err)
+			}
+		}
+	})
+}

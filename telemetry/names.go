@@ -1,0 +1,96 @@
+package telemetry
+
+import (
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+)
+
+// ScopeName is the instrumentation scope (tracer and meter name) of this
+// package. Other keyward packages name their own scope after their own import
+// path and pass it to [New].
+const ScopeName = "github.com/keyward/keyward/telemetry"
+
+// SchemaURL is the OpenTelemetry semantic-conventions schema that the
+// attribute keys below follow where a convention exists.
+const SchemaURL = semconv.SchemaURL
+
+// Attribute keys that keyward puts on spans, span events and metrics. Where
+// the OpenTelemetry semantic conventions define a key (user ID, roles, error
+// type, client address) that key is used; everything else is keyward.*.
+//
+// None of them ever carries plaintext, key material or ciphertext.
+const (
+	// AttrOperation is the keyward operation, one of the [Action] values.
+	AttrOperation attribute.Key = "keyward.operation"
+	// AttrKeyring is the name of the keyring used.
+	AttrKeyring attribute.Key = "keyward.keyring"
+	// AttrKeyID is the 32-bit ID of the data key used (an int64 attribute;
+	// readers also accept its decimal string form).
+	AttrKeyID attribute.Key = "keyward.key_id"
+	// AttrOutcome is the [Outcome] of an operation: ok, denied or error.
+	AttrOutcome attribute.Key = "keyward.outcome"
+	// AttrDataID names the protected value, for GORM "table/pk/column".
+	AttrDataID attribute.Key = "keyward.data_id"
+	// AttrCacheHit tells whether the unwrapped data key came from the cache.
+	AttrCacheHit attribute.Key = "keyward.cache_hit"
+	// AttrKMSLatency is the time spent in KMS calls, in seconds (float64).
+	AttrKMSLatency attribute.Key = "keyward.kms.latency"
+	// AttrCount is the number of values one span or event stands for, when
+	// one statement handled many (a GORM Find of 1000 rows x 3 fields is one
+	// span with count 3000).
+	AttrCount attribute.Key = "keyward.count"
+	// AttrAttempted is the action an access decision was about.
+	AttrAttempted attribute.Key = "keyward.attempted"
+
+	// AttrUserID is the semantic-convention user ID key.
+	AttrUserID = semconv.UserIDKey
+	// AttrUserRoles is the semantic-convention roles key (a string slice);
+	// keyward writes the principal's role as its one element.
+	AttrUserRoles = semconv.UserRolesKey
+	// AttrErrorType is the semantic-convention error type key, set on
+	// failed operations to a low-cardinality class, never a message.
+	AttrErrorType = semconv.ErrorTypeKey
+	// AttrSource is the semantic-convention client address key, the
+	// network source of a request.
+	AttrSource = semconv.ClientAddressKey
+)
+
+// Metric instrument names.
+const (
+	// MetricOperations counts values processed, by operation, keyring,
+	// key ID and outcome (unit "{value}"). User and data IDs are never metric
+	// attributes: their cardinality is unbounded; they go on spans and events.
+	MetricOperations = "keyward.operations"
+	// MetricKMSDuration is the duration of KMS calls in seconds, by outcome.
+	MetricKMSDuration = "keyward.kms.duration"
+	// MetricCacheHits counts data-key lookups served from the cache, by keyring.
+	MetricCacheHits = "keyward.cache.hits"
+	// MetricCacheMisses counts data-key lookups that had to unwrap, by keyring.
+	MetricCacheMisses = "keyward.cache.misses"
+)
+
+// Span and span-event names: "keyward." followed by the action, e.g.
+// "keyward.decrypt". The same name is used for the span of an operation and
+// for the span event that [LogDecryptionEvent] adds to the current span.
+const (
+	SpanEncrypt = "keyward.encrypt"
+	SpanDecrypt = "keyward.decrypt"
+	SpanAccess  = "keyward.access"
+	SpanRotate  = "keyward.rotate"
+	SpanRewrap  = "keyward.rewrap"
+	SpanDestroy = "keyward.destroy"
+)
+
+// Outcome is the result class of an operation, the value of [AttrOutcome].
+type Outcome string
+
+// Outcomes.
+const (
+	// OutcomeOK is a successful operation.
+	OutcomeOK Outcome = "ok"
+	// OutcomeDenied is an operation refused by the access policy.
+	OutcomeDenied Outcome = "denied"
+	// OutcomeError is a failed operation: a token that does not
+	// authenticate, an unknown or destroyed key, a KMS failure.
+	OutcomeError Outcome = "error"
+)
