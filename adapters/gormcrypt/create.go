@@ -14,7 +14,7 @@ import (
 // primary key) and before GORM builds the INSERT: it fills blind indexes,
 // encrypts map values, and refuses upserts that would bypass encryption.
 func (c *Crypt) beforeCreate(db *gorm.DB) {
-	st := c.attach(db)
+	st := c.attach(db, "create")
 	if db.Error != nil {
 		return
 	}

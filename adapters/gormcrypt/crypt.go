@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/telemetry"
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
 )
@@ -34,6 +36,7 @@ const PluginName = "keyward"
 type Crypt struct {
 	kr      *keyring.Keyring
 	cfg     config
+	tel     *telemetry.Instrumentation
 	schemas sync.Map // *schema.Schema -> *schemaInfo
 }
 
@@ -47,6 +50,7 @@ type config struct {
 	redact *string
 	legacy bool
 	bits   int
+	tel    []telemetry.Option
 	set    map[string]bool
 }
 
@@ -128,7 +132,11 @@ func New(kr *keyring.Keyring, opts ...Option) (*Crypt, error) {
 	if cfg.redact != nil && cfg.authz == nil {
 		return nil, errors.New("gormcrypt: WithRedaction needs WithAuthorizer")
 	}
-	return &Crypt{kr: kr, cfg: cfg}, nil
+	tel, err := telemetry.New(ScopeName, cfg.tel...)
+	if err != nil {
+		return nil, fmt.Errorf("gormcrypt: telemetry: %w", err)
+	}
+	return &Crypt{kr: kr, cfg: cfg, tel: tel}, nil
 }
 
 // Register makes a Crypt over kr and installs it on db: it registers the
@@ -224,6 +232,10 @@ type stateKey struct{}
 type state struct {
 	c    *Crypt
 	stmt *gorm.Statement // nil outside callbacks (ScanRows)
+	kind string          // the callback chain: create, query, update, delete, row, raw
+
+	batch *telemetry.Batch // counts the keyring's operations of the statement
+	start time.Time        // when the statement started, under a recording span
 
 	mu     sync.Mutex
 	authz  map[authKey]error
@@ -245,8 +257,8 @@ type savedClause struct {
 }
 
 // attach installs a fresh state for db's statement in its context, unless
-// the statement already has one of c.
-func (c *Crypt) attach(db *gorm.DB) *state {
+// the statement already has one of c. kind names the callback chain.
+func (c *Crypt) attach(db *gorm.DB, kind string) *state {
 	stmt := db.Statement
 	ctx := stmt.Context
 	if ctx == nil {
@@ -255,7 +267,8 @@ func (c *Crypt) attach(db *gorm.DB) *state {
 	if st, ok := ctx.Value(stateKey{}).(*state); ok && st.c == c && st.stmt == stmt {
 		return st
 	}
-	st := &state{c: c, stmt: stmt}
+	st := &state{c: c, stmt: stmt, kind: kind}
+	ctx = st.startTelemetry(ctx)
 	stmt.Context = context.WithValue(ctx, stateKey{}, st)
 	return st
 }

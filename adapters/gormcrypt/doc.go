@@ -82,6 +82,15 @@
 // fails with ErrUnsupported, so a redacted row saved back does not
 // overwrite the real value.
 //
+// # Telemetry
+//
+// Each statement carries a telemetry.Batch, so the keyring counts into it
+// instead of starting a span and recording a metric per value; at the end
+// of the statement gormcrypt records the counts in keyward.operations, one
+// span SpanStatement+kind under a recording parent, and usage events with
+// Count (failures always, every value when event sinks are configured).
+// WithTracerProvider, WithMeterProvider and WithTelemetry configure it.
+//
 // # Legacy plaintext
 //
 // WithLegacyPlaintext reads column values that are not tokens as plaintext;

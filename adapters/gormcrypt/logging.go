@@ -12,16 +12,20 @@ import (
 )
 
 // finish runs last in every chain: it restores rewritten conditions (so
-// FirstOrCreate assigns the plaintext it searched for) and replaces
+// FirstOrCreate assigns the plaintext it searched for), records the
+// statement's telemetry, and replaces
 // encrypted values in the statement's variables with a placeholder, so the
 // SQL logger neither logs them nor calls the serializer a second time.
 func (c *Crypt) finish(db *gorm.DB) {
 	stmt := db.Statement
-	if st := stateFrom(stmt.Context); st != nil && st.stmt == stmt && st.savedWhere != nil {
-		if cl, ok := st.savedWhere.value.(clause.Clause); ok {
-			stmt.Clauses["WHERE"] = cl
+	if st := stateFrom(stmt.Context); st != nil && st.stmt == stmt {
+		if st.savedWhere != nil {
+			if cl, ok := st.savedWhere.value.(clause.Clause); ok {
+				stmt.Clauses["WHERE"] = cl
+			}
+			st.savedWhere = nil
 		}
-		st.savedWhere = nil
+		st.endTelemetry(db)
 	}
 	if !stmt.DB.DryRun {
 		// A dry run hands its variables to the caller, who may execute

@@ -17,7 +17,7 @@ import (
 // values GORM scans without the serializer (Pluck, maps) decrypted or
 // refused, and blind index collisions dropped.
 func (c *Crypt) query(db *gorm.DB) {
-	st := c.attach(db)
+	st := c.attach(db, "query")
 	if db.Error != nil {
 		return
 	}

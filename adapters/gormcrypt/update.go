@@ -12,7 +12,7 @@ import (
 // on encrypted fields, encrypts map values, fills blind indexes and refuses
 // SET clauses that bypass encryption.
 func (c *Crypt) beforeUpdate(db *gorm.DB) {
-	st := c.attach(db)
+	st := c.attach(db, "update")
 	if db.Error != nil {
 		return
 	}
@@ -104,7 +104,7 @@ func (st *state) prepareUpdateStruct(info *schemaInfo) error {
 
 // beforeDelete rewrites conditions on encrypted fields.
 func (c *Crypt) beforeDelete(db *gorm.DB) {
-	st := c.attach(db)
+	st := c.attach(db, "delete")
 	if db.Error == nil {
 		if info := c.info(db); info != nil {
 			st.rewriteWhere(info)
@@ -115,7 +115,7 @@ func (c *Crypt) beforeDelete(db *gorm.DB) {
 // beforeRow rewrites conditions on encrypted fields of Row, Rows and
 // Scan.
 func (c *Crypt) beforeRow(db *gorm.DB) {
-	st := c.attach(db)
+	st := c.attach(db, "row")
 	if db.Error == nil {
 		if info := c.info(db); info != nil {
 			st.rewriteWhere(info)
@@ -124,4 +124,4 @@ func (c *Crypt) beforeRow(db *gorm.DB) {
 }
 
 // beforeRaw attaches the state: Raw(...).Scan(&model) decrypts through it.
-func (c *Crypt) beforeRaw(db *gorm.DB) { c.attach(db) }
+func (c *Crypt) beforeRaw(db *gorm.DB) { c.attach(db, "raw") }
