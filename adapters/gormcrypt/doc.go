@@ -43,13 +43,15 @@
 // Updates with a map or struct, UpdateColumn(s), FirstOrCreate/FirstOrInit
 // with Attrs and Assign, Pluck, Find into maps, Select, upserts
 // (clause.OnConflict), soft delete and transactions. Struct and map
-// conditions on an indexed field become blind index lookups; on a field
-// without an index, and ranges, LIKE or negations on any encrypted field,
-// fail with ErrNotSearchable. What GORM writes without the serializer (map
-// values, Update(column, value)) is encrypted by gormcrypt's callbacks; what
-// it reads without it (Pluck, maps) is decrypted by them, or refused with
-// ErrUnsupported when the row's key is not available. Exec and Raw with
-// hand-written SQL are the caller's: they see what is stored.
+// conditions on an indexed field, and the SQL conditions "col = ?" and
+// "col IN ?", become blind index lookups; on a field without an index, and
+// ranges, LIKE or negations on any encrypted field, they fail with
+// ErrNotSearchable. Other SQL text is not inspected. What GORM writes
+// without the serializer (map values, Update(column, value)) is encrypted by
+// gormcrypt's callbacks; what it reads without it (Pluck, maps) is decrypted
+// by them, or refused with ErrUnsupported when the row's key is not
+// available. Exec and Raw with hand-written SQL are the caller's: they see
+// what is stored.
 //
 // GORM's serializer registry is global, so the serializer holds no keyring:
 // Crypt's callbacks put the Crypt of the *gorm.DB running a statement into

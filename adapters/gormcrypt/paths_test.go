@@ -188,6 +188,18 @@ func TestPaths(t *testing.T) {
 			if !errors.Is(err, gormcrypt.ErrNotSearchable) {
 				t.Errorf("LIKE on ssn = %v, want ErrNotSearchable", err)
 			}
+			// Simple SQL text conditions on encrypted columns are understood.
+			var bySQL Patient
+			if err := db.First(&bySQL, "email = ?", p.Email).Error; err != nil || bySQL.ID != p.ID {
+				t.Errorf("First(email = ?) = %v, %v", bySQL.ID, err)
+			}
+			found = nil
+			if err := db.Where("patients.email IN ?", []string{p.Email, "x@example.com"}).Find(&found).Error; err != nil || len(found) != 1 {
+				t.Errorf("Where(patients.email IN ?) = %d rows, %v", len(found), err)
+			}
+			if err := db.Where("ssn = ?", canarySSN).Find(&found).Error; !errors.Is(err, gormcrypt.ErrNotSearchable) {
+				t.Errorf("Where(ssn = ?) = %v, want ErrNotSearchable", err)
+			}
 			// First with an inline struct condition.
 			if err := db.First(&got, Patient{Email: p.Email}).Error; err != nil || got.ID != p.ID {
 				t.Errorf("First(inline struct) = %v, %v", got.ID, err)

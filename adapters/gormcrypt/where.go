@@ -2,6 +2,8 @@ package gormcrypt
 
 import (
 	"fmt"
+	"reflect"
+	"regexp"
 	"strings"
 
 	"gorm.io/gorm/clause"
@@ -99,6 +101,8 @@ func (st *state) rewriteExpr(info *schemaInfo, e clause.Expression, negated bool
 		return e, false, st.refuse(info, x.Column, "ordering")
 	case clause.Like:
 		return e, false, st.refuse(info, x.Column, "LIKE")
+	case clause.Expr:
+		return st.rewriteSQL(info, x, negated)
 	case clause.AndConditions:
 		exprs, changed, err := st.rewriteExprs(info, x.Exprs, negated)
 		return clause.AndConditions{Exprs: exprs}, changed, err
@@ -110,6 +114,54 @@ func (st *state) rewriteExpr(info *schemaInfo, e clause.Expression, negated bool
 		return clause.NotConditions{Exprs: exprs}, changed, err
 	}
 	return e, false, nil
+}
+
+// simpleCond matches the SQL conditions rewriteSQL understands:
+// "column = ?" and "column IN ?", the column optionally quoted and
+// qualified by its table.
+var simpleCond = regexp.MustCompile("(?i)^\\s*([`\"]?[A-Za-z_][A-Za-z0-9_]*[`\"]?\\.)?[`\"]?([A-Za-z_][A-Za-z0-9_]*)[`\"]?\\s*(=|in)\\s*\\(?\\s*\\?\\s*\\)?\\s*$")
+
+// rewriteSQL handles a condition written as SQL text on an encrypted
+// column: "email = ?" and "email IN ?" become blind index lookups (or fail
+// with ErrNotSearchable without an index) instead of comparing ciphertext
+// with plaintext. Other SQL is left alone.
+func (st *state) rewriteSQL(info *schemaInfo, x clause.Expr, negated bool) (clause.Expression, bool, error) {
+	if len(info.fields) == 0 || len(x.Vars) != 1 {
+		return x, false, nil
+	}
+	m := simpleCond.FindStringSubmatch(x.SQL)
+	if m == nil {
+		return x, false, nil
+	}
+	col := clause.Column{Name: m[2]}
+	if m[1] != "" {
+		col.Table = strings.Trim(strings.TrimSuffix(m[1], "."), "`\"")
+	}
+	if strings.EqualFold(m[3], "in") {
+		vals, ok := asSlice(x.Vars[0])
+		if !ok {
+			return x, false, nil
+		}
+		return st.rewriteExpr(info, clause.IN{Column: col, Values: vals}, negated)
+	}
+	ne, changed, err := st.rewriteExpr(info, clause.Eq{Column: col, Value: x.Vars[0]}, negated)
+	if !changed {
+		return x, false, err
+	}
+	return ne, true, err
+}
+
+// asSlice returns the elements of a slice or array value (not []byte).
+func asSlice(v any) ([]any, bool) {
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() || (rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array) || rv.Type().Elem().Kind() == reflect.Uint8 {
+		return nil, false
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		out[i] = rv.Index(i).Interface()
+	}
+	return out, true
 }
 
 func (st *state) refuse(info *schemaInfo, col any, what string) error {
