@@ -197,8 +197,10 @@ func TestPaths(t *testing.T) {
 			if err := db.Where("patients.email IN ?", []string{p.Email, "x@example.com"}).Find(&found).Error; err != nil || len(found) != 1 {
 				t.Errorf("Where(patients.email IN ?) = %d rows, %v", len(found), err)
 			}
-			if err := db.Where("ssn = ?", canarySSN).Find(&found).Error; !errors.Is(err, gormcrypt.ErrNotSearchable) {
-				t.Errorf("Where(ssn = ?) = %v, want ErrNotSearchable", err)
+			for _, cond := range []string{"ssn = ?", "email <> ?", "ssn LIKE ?"} {
+				if err := db.Where(cond, canarySSN).Find(&found).Error; !errors.Is(err, gormcrypt.ErrNotSearchable) {
+					t.Errorf("Where(%s) = %v, want ErrNotSearchable", cond, err)
+				}
 			}
 			// First with an inline struct condition.
 			if err := db.First(&got, Patient{Email: p.Email}).Error; err != nil || got.ID != p.ID {

@@ -117,14 +117,17 @@ func (st *state) rewriteExpr(info *schemaInfo, e clause.Expression, negated bool
 }
 
 // simpleCond matches the SQL conditions rewriteSQL understands:
-// "column = ?" and "column IN ?", the column optionally quoted and
-// qualified by its table.
-var simpleCond = regexp.MustCompile("(?i)^\\s*([`\"]?[A-Za-z_][A-Za-z0-9_]*[`\"]?\\.)?[`\"]?([A-Za-z_][A-Za-z0-9_]*)[`\"]?\\s*(=|in)\\s*\\(?\\s*\\?\\s*\\)?\\s*$")
+// "column = ?", "column IN ?", "column <> ?" and "column LIKE ?", the column
+// optionally quoted and qualified by its table.
+const quotedIdent = "[`\"]?([A-Za-z_][A-Za-z0-9_]*)[`\"]?"
+
+var simpleCond = regexp.MustCompile(`(?i)^\s*(?:` + quotedIdent + `\.)?` + quotedIdent +
+	`(?:\s*(=|<>|!=)\s*|\s+(in|like)\s+)\(?\s*\?\s*\)?\s*$`)
 
 // rewriteSQL handles a condition written as SQL text on an encrypted
 // column: "email = ?" and "email IN ?" become blind index lookups (or fail
-// with ErrNotSearchable without an index) instead of comparing ciphertext
-// with plaintext. Other SQL is left alone.
+// with ErrNotSearchable without an index), "<>" and LIKE fail, instead of
+// comparing ciphertext with plaintext. Other SQL is left alone.
 func (st *state) rewriteSQL(info *schemaInfo, x clause.Expr, negated bool) (clause.Expression, bool, error) {
 	if len(info.fields) == 0 || len(x.Vars) != 1 {
 		return x, false, nil
@@ -133,16 +136,21 @@ func (st *state) rewriteSQL(info *schemaInfo, x clause.Expr, negated bool) (clau
 	if m == nil {
 		return x, false, nil
 	}
-	col := clause.Column{Name: m[2]}
-	if m[1] != "" {
-		col.Table = strings.Trim(strings.TrimSuffix(m[1], "."), "`\"")
-	}
-	if strings.EqualFold(m[3], "in") {
+	col := clause.Column{Table: m[1], Name: m[2]}
+	op := m[3] + m[4]
+	switch strings.ToLower(op) {
+	case "in":
 		vals, ok := asSlice(x.Vars[0])
 		if !ok {
 			return x, false, nil
 		}
 		return st.rewriteExpr(info, clause.IN{Column: col, Values: vals}, negated)
+	case "<>", "!=":
+		_, _, err := st.rewriteExpr(info, clause.Neq{Column: col, Value: x.Vars[0]}, negated)
+		return x, false, err
+	case "like":
+		_, _, err := st.rewriteExpr(info, clause.Like{Column: col, Value: x.Vars[0]}, negated)
+		return x, false, err
 	}
 	ne, changed, err := st.rewriteExpr(info, clause.Eq{Column: col, Value: x.Vars[0]}, negated)
 	if !changed {
