@@ -116,11 +116,13 @@ func (st *state) rewriteExpr(info *schemaInfo, e clause.Expression, negated bool
 	return e, false, nil
 }
 
+// quotedIdent matches an SQL identifier, optionally quoted, and captures
+// it without quotes.
+const quotedIdent = "[`\"]?([A-Za-z_][A-Za-z0-9_]*)[`\"]?"
+
 // simpleCond matches the SQL conditions rewriteSQL understands:
 // "column = ?", "column IN ?", "column <> ?" and "column LIKE ?", the column
 // optionally quoted and qualified by its table.
-const quotedIdent = "[`\"]?([A-Za-z_][A-Za-z0-9_]*)[`\"]?"
-
 var simpleCond = regexp.MustCompile(`(?i)^\s*(?:` + quotedIdent + `\.)?` + quotedIdent +
 	`(?:\s*(=|<>|!=)\s*|\s+(in|like)\s+)\(?\s*\?\s*\)?\s*$`)
 
