@@ -4,38 +4,110 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keyward/keyward/internal/dbtest"
+	"gorm.io/driver/postgres"
 )
 
-func TestQuickstart(t *testing.T) {
-	dir := t.TempDir()
-	var out bytes.Buffer
-	if err := run(context.Background(), &out, dir); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
+// checkOutput checks one run's output.
+func checkOutput(t *testing.T, out string, first bool) {
+	t.Helper()
+	want := []string{
+		"lookup Email = \"  ADA@Example.com \" (blind index):",
+		"  Ada Lovelace, SSN 123-45-6789, ada@example.com, hypertension",
+		"the stored row:",
+		"  ssn       kw1.",
+		"  email     kw1.",
+		"  diagnosis kw1.",
+		"tampered token:             refused (gormcrypt: decrypt patients.ssn:",
+		"token moved to another row: refused (gormcrypt: decrypt patients.ssn: keyring: decryption failed",
 	}
-	s := out.String()
-	for _, want := range []string{"created", "crypto.key", "stored", "kw1.", "read     patients/1/ssn         123-45-6789", "tampered token:          refused", "another row: refused"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("output lacks %q:\n%s", want, s)
+	if first {
+		want = append(want, "stored patient", "created ")
+	} else {
+		want = append(want, "found  patient", "using ")
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
 		}
 	}
-	fi, err := os.Stat(filepath.Join(dir, "crypto.key"))
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("crypto.key mode = %v, %v", fi.Mode(), err)
+	// The raw row shows tokens only.
+	_, after, _ := strings.Cut(out, "the stored row:")
+	row, _, _ := strings.Cut(after, "tampered")
+	for _, secret := range []string{"123-45-6789", "ada@example.com", "hypertension"} {
+		if strings.Contains(row, secret) {
+			t.Errorf("the stored row shows %q", secret)
+		}
 	}
-	// A second run reuses the key and the keyring.
-	out.Reset()
-	if err := run(context.Background(), &out, dir); err != nil {
-		t.Fatalf("second run: %v", err)
+}
+
+func TestRun(t *testing.T) {
+	kinds := []string{dbtest.SQLite, dbtest.Postgres}
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			dsn := ""
+			if kind == dbtest.Postgres {
+				db := dbtest.Open(t, kind, nil)
+				dsn = db.Dialector.(*postgres.Dialector).Config.DSN
+			}
+			for i, first := range []bool{true, false} {
+				var out bytes.Buffer
+				if err := run(context.Background(), &out, dir, dsn); err != nil {
+					t.Fatalf("run %d: %v\n%s", i+1, err, out.String())
+				}
+				checkOutput(t, out.String(), first)
+			}
+			fi, err := os.Stat(filepath.Join(dir, "crypto.key"))
+			if err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("crypto.key: %v, %v", fi, err)
+			}
+			if kind == dbtest.SQLite {
+				raw, err := os.ReadFile(filepath.Join(dir, "quickstart.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, secret := range []string{"123-45-6789", "ada@example.com", "hypertension", "asthma"} {
+					if bytes.Contains(raw, []byte(secret)) {
+						t.Errorf("quickstart.db contains %q", secret)
+					}
+				}
+			}
+		})
 	}
-	if !strings.Contains(out.String(), "using") {
-		t.Errorf("second run made a new key:\n%s", out.String())
+}
+
+// TestCommand builds the program and runs it as a user would, in an empty
+// working directory, with no PostgreSQL configured.
+func TestCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command")
 	}
-	// The stored file holds no plaintext.
-	raw, _ := os.ReadFile(filepath.Join(dir, "keyward-keys.json"))
-	if bytes.Contains(raw, []byte("123-45-6789")) {
-		t.Error("plaintext in the key store")
+	bin := filepath.Join(t.TempDir(), "quickstart")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	work := t.TempDir()
+	for i, first := range []bool{true, false} {
+		cmd := exec.Command(bin)
+		cmd.Dir = work
+		cmd.Env = append(os.Environ(), "KEYWARD_PG_DSN=")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", i+1, err, out)
+		}
+		checkOutput(t, string(out), first)
+	}
+	for _, f := range []string{"crypto.key", "quickstart.db"} {
+		fi, err := os.Stat(filepath.Join(work, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, %v; want mode 0600", f, fi, err)
+		}
 	}
 }

@@ -1,0 +1,314 @@
+package gormcrypt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/access"
+	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/telemetry"
+	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
+)
+
+// SerializerName is the GORM serializer that encrypts a field:
+// `gorm:"serializer:keyward"`.
+const SerializerName = "keyward"
+
+// PluginName is the name Crypt has among a *gorm.DB's plugins.
+const PluginName = "keyward"
+
+// Crypt encrypts and decrypts the encrypted fields of the *gorm.DB it is
+// registered on, with one keyring. It is a gorm.Plugin: Register makes one
+// and installs it; db.Use(crypt) installs it on further handles.
+//
+// GORM keeps serializers in one process-wide registry, so the "keyward"
+// serializer carries no keyring: it finds the Crypt of the statement being
+// run through the statement's context, where Crypt's callbacks put it. Two
+// handles registered with different keyrings therefore never use each
+// other's keys, and a handle without a registration fails with
+// ErrNotRegistered instead of writing plaintext.
+//
+// A Crypt is safe for concurrent use.
+type Crypt struct {
+	kr      *keyring.Keyring
+	cfg     config
+	tel     *telemetry.Instrumentation
+	schemas sync.Map // *schema.Schema -> *schemaInfo
+}
+
+var _ gorm.Plugin = (*Crypt)(nil)
+
+// Option configures New and Register.
+type Option func(*config) error
+
+type config struct {
+	authz  keyring.Authorizer
+	redact *string
+	legacy bool
+	bits   int
+	tel    []telemetry.Option
+	set    map[string]bool
+}
+
+func (c *config) once(name string) error {
+	if c.set[name] {
+		return fmt.Errorf("gormcrypt: option %s given twice", name)
+	}
+	c.set[name] = true
+	return nil
+}
+
+// WithAuthorizer makes Crypt ask a before it encrypts or decrypts a field,
+// with the action keyring.ActionEncrypt or keyring.ActionDecrypt and the
+// resource "field:<table>.<column>". The principal is whatever a carries in
+// the statement's context (db.WithContext(ctx)). It is asked once per field
+// per statement, not per row. A refused encryption fails the statement; a
+// refused decryption fails it too, unless the field or the registration has
+// a redaction value (the tag's redact: or WithRedaction), which is then
+// shown instead.
+func WithAuthorizer(a keyring.Authorizer) Option {
+	return func(c *config) error {
+		if a == nil {
+			return errors.New("gormcrypt: nil authorizer")
+		}
+		c.authz = a
+		return c.once("WithAuthorizer")
+	}
+}
+
+// WithRedaction sets the value a string or []byte field shows when its
+// decryption is refused by the Authorizer, for every field without a redact
+// tag. Other field types are left at their zero value. Without it (and
+// without a redact tag) a refused decryption fails the query. Writing the
+// redaction value into a field fails with ErrUnsupported, so that a redacted
+// row saved back does not overwrite the stored value.
+func WithRedaction(value string) Option {
+	return func(c *config) error {
+		c.redact = &value
+		return c.once("WithRedaction")
+	}
+}
+
+// WithLegacyPlaintext turns on the migration mode: an encrypted column that
+// holds a value that is not a keyward token is read as plaintext (and, like
+// every value, written back encrypted on the next save). Off by default:
+// such a value fails with ErrNotEncrypted. Turn it off again once the
+// existing rows are encrypted.
+func WithLegacyPlaintext() Option {
+	return func(c *config) error {
+		c.legacy = true
+		return c.once("WithLegacyPlaintext")
+	}
+}
+
+// WithBlindIndexBits sets the length of blind indexes whose tag has no
+// bits: entry (default DefaultBlindBits).
+func WithBlindIndexBits(bits int) Option {
+	return func(c *config) error {
+		if bits < MinBlindBits || bits > MaxBlindBits {
+			return fmt.Errorf("gormcrypt: blind index bits must be from %d to %d", MinBlindBits, MaxBlindBits)
+		}
+		c.bits = bits
+		return c.once("WithBlindIndexBits")
+	}
+}
+
+// New returns a Crypt over kr. Install it with db.Use(crypt), or use
+// Register.
+func New(kr *keyring.Keyring, opts ...Option) (*Crypt, error) {
+	if kr == nil {
+		return nil, errors.New("gormcrypt: nil keyring")
+	}
+	cfg := config{bits: DefaultBlindBits, set: map[string]bool{}}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.redact != nil && cfg.authz == nil {
+		return nil, errors.New("gormcrypt: WithRedaction needs WithAuthorizer")
+	}
+	tel, err := telemetry.New(ScopeName, cfg.tel...)
+	if err != nil {
+		return nil, fmt.Errorf("gormcrypt: telemetry: %w", err)
+	}
+	return &Crypt{kr: kr, cfg: cfg, tel: tel}, nil
+}
+
+// Register makes a Crypt over kr and installs it on db: it registers the
+// "keyward" serializer and the callbacks that encrypt, decrypt, maintain
+// blind indexes and refuse the paths that would bypass encryption. Call it
+// once per *gorm.DB, before use; it is not an init-time side effect.
+func Register(db *gorm.DB, kr *keyring.Keyring, opts ...Option) (*Crypt, error) {
+	c, err := New(kr, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Use(c); err != nil {
+		return nil, fmt.Errorf("gormcrypt: register: %w", err)
+	}
+	return c, nil
+}
+
+// Keyring returns the keyring c encrypts with.
+func (c *Crypt) Keyring() *keyring.Keyring { return c.kr }
+
+// Name implements gorm.Plugin.
+func (c *Crypt) Name() string { return PluginName }
+
+// Initialize implements gorm.Plugin: it registers the serializer (once per
+// process; the registration carries no keyring) and c's callbacks on db.
+func (c *Crypt) Initialize(db *gorm.DB) error {
+	if s, ok := schema.GetSerializer(SerializerName); ok {
+		if _, ours := s.(serializer); !ours {
+			return fmt.Errorf("gormcrypt: another serializer is registered as %q", SerializerName)
+		}
+	} else {
+		schema.RegisterSerializer(SerializerName, serializer{})
+	}
+	cb := db.Callback()
+	steps := []struct {
+		err error
+	}{
+		{cb.Create().Before("gorm:create").Register("keyward:before_create", c.beforeCreate)},
+		{cb.Create().After("*").Register("keyward:finish", c.finish)},
+		{cb.Query().Replace("gorm:query", c.query)},
+		{cb.Query().After("*").Register("keyward:finish", c.finish)},
+		{cb.Update().Before("gorm:update").Register("keyward:before_update", c.beforeUpdate)},
+		{cb.Update().After("*").Register("keyward:finish", c.finish)},
+		{cb.Delete().Before("gorm:delete").Register("keyward:before_delete", c.beforeDelete)},
+		{cb.Delete().After("*").Register("keyward:finish", c.finish)},
+		{cb.Row().Before("gorm:row").Register("keyward:before_row", c.beforeRow)},
+		{cb.Row().After("*").Register("keyward:finish", c.finish)},
+		{cb.Raw().Before("gorm:raw").Register("keyward:before_raw", c.beforeRaw)},
+		{cb.Raw().After("*").Register("keyward:finish", c.finish)},
+	}
+	for _, s := range steps {
+		if s.err != nil {
+			return fmt.Errorf("gormcrypt: register callbacks: %w", s.err)
+		}
+	}
+	return nil
+}
+
+// info returns the schema information of the statement's model, reporting
+// an invalid tag as the statement's error. It returns nil when the
+// statement has no model.
+func (c *Crypt) info(db *gorm.DB) *schemaInfo {
+	if db.Statement.Schema == nil {
+		return nil
+	}
+	info := c.schemaInfo(db.Statement.Schema)
+	if info.err != nil {
+		_ = db.AddError(fmt.Errorf("gormcrypt: %w", info.err))
+		return nil
+	}
+	return info
+}
+
+// fromDB returns the Crypt registered on db.
+func fromDB(db *gorm.DB) (*Crypt, error) {
+	if db == nil || db.Config == nil {
+		return nil, ErrNotRegistered
+	}
+	if p, ok := db.Config.Plugins[PluginName]; ok {
+		if c, ok := p.(*Crypt); ok {
+			return c, nil
+		}
+	}
+	return nil, ErrNotRegistered
+}
+
+// stateKey is the context key of the per-statement state.
+type stateKey struct{}
+
+// state is what one statement's execution knows: its Crypt, the statement,
+// and caches (authorization decisions, blind index keys) so that they are
+// made once per field per statement, not per row.
+type state struct {
+	c    *Crypt
+	stmt *gorm.Statement // nil outside callbacks (ScanRows)
+	kind string          // the callback chain: create, query, update, delete, row, raw
+
+	batch *telemetry.Batch // counts the keyring's operations of the statement
+	start time.Time        // when the statement started, under a recording span
+
+	mu     sync.Mutex
+	authz  map[authKey]error
+	macs   map[*fieldInfo]*macKey
+	lookup map[*fieldInfo][]*macKey
+
+	savedWhere *savedClause
+	filters    []*blindExpr
+}
+
+type authKey struct {
+	fi     *fieldInfo
+	action string
+}
+
+type savedClause struct {
+	present bool
+	value   any // clause.Clause
+}
+
+// attach installs a fresh state for db's statement in its context, unless
+// the statement already has one of c. kind names the callback chain.
+func (c *Crypt) attach(db *gorm.DB, kind string) *state {
+	stmt := db.Statement
+	ctx := stmt.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if st, ok := ctx.Value(stateKey{}).(*state); ok && st.c == c && st.stmt == stmt {
+		return st
+	}
+	st := &state{c: c, stmt: stmt, kind: kind}
+	ctx = st.startTelemetry(ctx)
+	stmt.Context = context.WithValue(ctx, stateKey{}, st)
+	return st
+}
+
+func stateFrom(ctx context.Context) *state {
+	if ctx == nil {
+		return nil
+	}
+	st, _ := ctx.Value(stateKey{}).(*state)
+	return st
+}
+
+// authorize asks the Authorizer once per field and action per statement.
+func (st *state) authorize(ctx context.Context, fi *fieldInfo, action string) error {
+	a := st.c.cfg.authz
+	if a == nil {
+		return nil
+	}
+	k := authKey{fi, action}
+	st.mu.Lock()
+	err, ok := st.authz[k]
+	st.mu.Unlock()
+	if ok {
+		return err
+	}
+	err = a.Authorize(ctx, action, fieldResource(fi.table, fi.column))
+	if err != nil {
+		err = fmt.Errorf("gormcrypt: %s %s.%s: %w", action, fi.table, fi.column, err)
+	}
+	st.mu.Lock()
+	if st.authz == nil {
+		st.authz = map[authKey]error{}
+	}
+	st.authz[k] = err
+	st.mu.Unlock()
+	return err
+}
+
+// fieldResource names a field for the Authorizer, as the access package
+// does.
+func fieldResource(table, column string) string {
+	return access.FieldResource(table, column)
+}

@@ -1,0 +1,483 @@
+package gormcrypt
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/keyward/keyward/cipher"
+	"gorm.io/gorm/schema"
+)
+
+// aadVersion names the layout of the associated data gormcrypt binds a
+// value with: AppendAAD("gormcrypt/v1", table, column[, primary key...]).
+const aadVersion = "gormcrypt/v1"
+
+type valueKind uint8
+
+const (
+	kindString valueKind = iota // string (named string types too)
+	kindBytes                   // []byte
+	kindJSON                    // anything else, as JSON
+)
+
+// fieldInfo is what gormcrypt knows about one encrypted field.
+type fieldInfo struct {
+	field    *schema.Field
+	table    string
+	column   string
+	aad      []byte // the associated data without the primary key
+	kind     valueKind
+	ptr      bool            // *string or *[]byte
+	pk       []*schema.Field // primary key fields bound into the AAD; nil = not bound
+	blind    *blindInfo
+	redact   *string
+	elemType reflect.Type // FieldType without the pointer for ptr kinds
+}
+
+// blindInfo describes a field's blind index.
+type blindInfo struct {
+	index *schema.Field // the []byte field that holds it
+	bits  int
+	lower bool
+	trim  bool
+	label string
+}
+
+// schemaInfo is what gormcrypt knows about one model.
+type schemaInfo struct {
+	err      error
+	fields   []*fieldInfo
+	byField  map[*schema.Field]*fieldInfo
+	byColumn map[string]*fieldInfo
+	indexes  map[string]*fieldInfo // blind index column -> its source field
+	pkBound  bool
+	keyNames map[string]bool // primary key columns of the model and its relations
+}
+
+// isOurs reports whether f is encrypted by gormcrypt.
+func isOurs(f *schema.Field) bool {
+	_, ok := f.Serializer.(serializer)
+	return ok
+}
+
+// schemaInfo returns (building once) the information on s.
+func (c *Crypt) schemaInfo(s *schema.Schema) *schemaInfo {
+	if v, ok := c.schemas.Load(s); ok {
+		return v.(*schemaInfo)
+	}
+	info := c.buildSchemaInfo(s)
+	v, _ := c.schemas.LoadOrStore(s, info)
+	return v.(*schemaInfo)
+}
+
+// fieldInfo returns the information on an encrypted field.
+func (c *Crypt) fieldInfo(f *schema.Field) (*fieldInfo, error) {
+	if f == nil || f.Schema == nil {
+		return nil, fmt.Errorf("%w: field without a schema", ErrTag)
+	}
+	info := c.schemaInfo(f.Schema)
+	if info.err != nil {
+		return nil, info.err
+	}
+	fi, ok := info.byField[f]
+	if !ok {
+		return nil, fmt.Errorf("%w: field %s.%s is not an encrypted field of its schema", ErrTag, f.Schema.Name, f.Name)
+	}
+	return fi, nil
+}
+
+func (c *Crypt) buildSchemaInfo(s *schema.Schema) *schemaInfo {
+	info := &schemaInfo{
+		byField:  map[*schema.Field]*fieldInfo{},
+		byColumn: map[string]*fieldInfo{},
+		indexes:  map[string]*fieldInfo{},
+		keyNames: map[string]bool{},
+	}
+	fail := func(err error) *schemaInfo {
+		info.err = fmt.Errorf("model %s: %w", s.Name, err)
+		return info
+	}
+	info.pkBound = len(s.PrimaryFields) > 0
+	for _, pf := range s.PrimaryFields {
+		if pf.AutoIncrement || pf.HasDefaultValue {
+			info.pkBound = false
+		}
+		info.keyNames[pf.DBName] = true
+	}
+	for _, rel := range s.Relationships.Relations {
+		if rel.FieldSchema != nil {
+			for _, pf := range rel.FieldSchema.PrimaryFields {
+				info.keyNames[pf.DBName] = true
+			}
+		}
+	}
+	for _, f := range s.Fields {
+		tag, hasTag := f.Tag.Lookup(TagName)
+		if !isOurs(f) {
+			if hasTag {
+				return fail(fmt.Errorf("%w: field %s has a keyward tag but not gorm:\"serializer:keyward\"", ErrTag, f.Name))
+			}
+			continue
+		}
+		if f.DBName == "" {
+			return fail(fmt.Errorf("%w: field %s is not a column", ErrTag, f.Name))
+		}
+		if f.PrimaryKey {
+			return fail(fmt.Errorf("%w: primary key %s cannot be encrypted", ErrTag, f.Name))
+		}
+		opts, err := parseTag(tag)
+		if err != nil {
+			return fail(fmt.Errorf("field %s: %w", f.Name, err))
+		}
+		fi := &fieldInfo{
+			field:  f,
+			table:  s.Table,
+			column: f.DBName,
+			aad:    cipher.AppendAAD(nil, aadVersion, s.Table, f.DBName),
+			redact: c.cfg.redact,
+		}
+		if opts.hasRedact {
+			fi.redact = opts.redact
+		}
+		t := f.FieldType
+		fi.elemType = t
+		if t.Kind() == reflect.Pointer && (t.Elem().Kind() == reflect.String || isBytes(t.Elem())) {
+			fi.ptr, fi.elemType = true, t.Elem()
+		}
+		switch {
+		case fi.elemType.Kind() == reflect.String:
+			fi.kind = kindString
+		case isBytes(fi.elemType):
+			fi.kind = kindBytes
+		default:
+			fi.kind = kindJSON
+		}
+		if info.pkBound {
+			fi.pk = s.PrimaryFields
+		}
+		if opts.blind != "" {
+			idx := s.LookUpField(opts.blind)
+			switch {
+			case idx == nil:
+				return fail(fmt.Errorf("%w: field %s: blind index field %q not found", ErrTag, f.Name, opts.blind))
+			case idx == f || isOurs(idx) || idx.DBName == "":
+				return fail(fmt.Errorf("%w: field %s: blind index %q must be a plain column of its own", ErrTag, f.Name, opts.blind))
+			case !isBytes(idx.FieldType):
+				return fail(fmt.Errorf("%w: field %s: blind index field %s must be []byte", ErrTag, f.Name, idx.Name))
+			case info.indexes[idx.DBName] != nil:
+				return fail(fmt.Errorf("%w: blind index %s is named by two fields", ErrTag, idx.Name))
+			}
+			bits := opts.bits
+			if bits == 0 {
+				bits = c.cfg.bits
+			}
+			fi.blind = &blindInfo{
+				index: idx, bits: bits, lower: opts.lower, trim: opts.trim,
+				label: string(cipher.AppendAAD(nil, "gormcrypt.blind/v1", s.Table, f.DBName)),
+			}
+			info.indexes[idx.DBName] = fi
+		}
+		info.fields = append(info.fields, fi)
+		info.byField[f] = fi
+		info.byColumn[f.DBName] = fi
+	}
+	return info
+}
+
+func isBytes(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8
+}
+
+// lookup finds an encrypted field by field or column name.
+func (info *schemaInfo) lookup(s *schema.Schema, name string) *fieldInfo {
+	if fi := info.byColumn[name]; fi != nil {
+		return fi
+	}
+	if f := s.LookUpField(name); f != nil {
+		return info.byField[f]
+	}
+	return nil
+}
+
+// appendAAD appends the associated data of fi for the row dst. With a bound
+// primary key it needs the key's value: from dst, or else from fallback
+// (the statement's model, for Updates with a struct of changes).
+func (fi *fieldInfo) appendAAD(ctx context.Context, buf []byte, dst, fallback reflect.Value) ([]byte, error) {
+	buf = append(buf, fi.aad...)
+	if fi.pk == nil {
+		return buf, nil
+	}
+	out, ok := appendPK(ctx, buf, fi.pk, dst)
+	if !ok && fallback.IsValid() && fallback.Kind() == reflect.Struct && fallback.Type() == fi.field.Schema.ModelType {
+		out, ok = appendPK(ctx, buf, fi.pk, fallback)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %s.%s is bound to its row's primary key, which is zero or was not read: assign the key before saving, and select it when reading", ErrPrimaryKey, fi.table, fi.column)
+	}
+	return out, nil
+}
+
+func appendPK(ctx context.Context, buf []byte, pk []*schema.Field, dst reflect.Value) ([]byte, bool) {
+	dst = reflect.Indirect(dst)
+	if !dst.IsValid() || dst.Kind() != reflect.Struct || len(pk) == 0 || dst.Type() != pk[0].Schema.ModelType {
+		return nil, false
+	}
+	for _, pf := range pk {
+		v := pf.ReflectValueOf(ctx, dst)
+		if !v.IsValid() || v.IsZero() {
+			return nil, false
+		}
+		var ok bool
+		if buf, ok = appendKey(buf, v); !ok {
+			return nil, false
+		}
+	}
+	return buf, true
+}
+
+// appendKey appends the canonical bytes of a primary key value,
+// length-prefixed: a byte array (uuid.UUID) as its bytes, a string as
+// itself, an integer in decimal, anything else as the text of its driver
+// value (fmt.Sprint of it when it is not text or a number).
+func appendKey(buf []byte, v reflect.Value) ([]byte, bool) {
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil, false
+		}
+		v = v.Elem()
+	}
+	var scratch [24]byte
+	switch v.Kind() {
+	case reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			if v.CanAddr() {
+				return appendPart(buf, v.Bytes()), true
+			}
+			b := make([]byte, v.Len())
+			reflect.Copy(reflect.ValueOf(b), v)
+			return appendPart(buf, b), true
+		}
+	case reflect.String:
+		return cipher.AppendAAD(buf, v.String()), true
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return appendPart(buf, strconv.AppendInt(scratch[:0], v.Int(), 10)), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return appendPart(buf, strconv.AppendUint(scratch[:0], v.Uint(), 10)), true
+	}
+	if !v.CanInterface() {
+		return nil, false
+	}
+	s, ok := keyString(v.Interface())
+	if !ok {
+		return nil, false
+	}
+	return cipher.AppendAAD(buf, s), true
+}
+
+func appendPart(buf, part []byte) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(part)))
+	return append(buf, part...)
+}
+
+// keyString is the canonical text of a primary key value: its driver value
+// (uuid.UUID and ULID types give their text form).
+func keyString(v any) (string, bool) {
+	if vl, ok := v.(driver.Valuer); ok {
+		dv, err := vl.Value()
+		if err != nil || dv == nil {
+			return "", false
+		}
+		v = dv
+	}
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case []byte:
+		return string(x), true
+	case int:
+		return strconv.FormatInt(int64(x), 10), true
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case int32:
+		return strconv.FormatInt(int64(x), 10), true
+	case uint:
+		return strconv.FormatUint(uint64(x), 10), true
+	case uint64:
+		return strconv.FormatUint(x, 10), true
+	case uint32:
+		return strconv.FormatUint(uint64(x), 10), true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.FormatInt(rv.Int(), 10), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.FormatUint(rv.Uint(), 10), true
+	case reflect.String:
+		return rv.String(), true
+	}
+	return fmt.Sprint(v), true
+}
+
+// plaintext returns the bytes to encrypt for a field value, or null for
+// a nil pointer, slice or map.
+func (fi *fieldInfo) plaintext(v any) (pt string, null bool, err error) {
+	switch fi.kind {
+	case kindString:
+		switch x := v.(type) {
+		case string:
+			return x, false, nil
+		case *string:
+			if x == nil {
+				return "", true, nil
+			}
+			return *x, false, nil
+		}
+		rv := reflect.ValueOf(v)
+		if !rv.IsValid() {
+			return "", true, nil
+		}
+		if rv.Kind() == reflect.Pointer {
+			if rv.IsNil() {
+				return "", true, nil
+			}
+			rv = rv.Elem()
+		}
+		if rv.Kind() != reflect.String {
+			return "", false, fmt.Errorf("%w: %s.%s: value of type %T for a string field", ErrUnsupported, fi.table, fi.column, v)
+		}
+		return rv.String(), false, nil
+	case kindBytes:
+		switch x := v.(type) {
+		case []byte:
+			if x == nil {
+				return "", true, nil
+			}
+			return string(x), false, nil
+		case *[]byte:
+			if x == nil || *x == nil {
+				return "", true, nil
+			}
+			return string(*x), false, nil
+		}
+		rv := reflect.ValueOf(v)
+		if !rv.IsValid() {
+			return "", true, nil
+		}
+		if rv.Kind() == reflect.Pointer {
+			if rv.IsNil() {
+				return "", true, nil
+			}
+			rv = rv.Elem()
+		}
+		if !isBytes(rv.Type()) {
+			return "", false, fmt.Errorf("%w: %s.%s: value of type %T for a []byte field", ErrUnsupported, fi.table, fi.column, v)
+		}
+		if rv.IsNil() {
+			return "", true, nil
+		}
+		return string(rv.Bytes()), false, nil
+	}
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() {
+		return "", true, nil
+	}
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
+		if rv.IsNil() {
+			return "", true, nil
+		}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		// The encoder's message names types only, never values.
+		return "", false, fmt.Errorf("gormcrypt: encode %s.%s as JSON: %w", fi.table, fi.column, err)
+	}
+	return string(b), false, nil
+}
+
+// set stores plaintext pt into the field of dst (null: its zero value).
+func (fi *fieldInfo) set(ctx context.Context, dst reflect.Value, pt string, null bool) error {
+	target := fi.field.ReflectValueOf(ctx, dst)
+	if !target.CanSet() {
+		return fmt.Errorf("gormcrypt: %s.%s: destination field cannot be set", fi.table, fi.column)
+	}
+	if null {
+		target.Set(reflect.Zero(fi.field.FieldType))
+		return nil
+	}
+	if !fi.ptr {
+		switch fi.kind {
+		case kindString:
+			target.SetString(pt)
+			return nil
+		case kindBytes:
+			target.SetBytes([]byte(pt))
+			return nil
+		}
+	}
+	v, err := fi.decode(pt)
+	if err != nil {
+		return err
+	}
+	target.Set(v)
+	return nil
+}
+
+// decode turns plaintext into a value of the field's type.
+func (fi *fieldInfo) decode(pt string) (reflect.Value, error) {
+	var v reflect.Value
+	switch fi.kind {
+	case kindString:
+		v = reflect.New(fi.elemType).Elem()
+		v.SetString(pt)
+	case kindBytes:
+		v = reflect.New(fi.elemType).Elem()
+		v.SetBytes([]byte(pt))
+	default:
+		p := reflect.New(fi.field.FieldType)
+		if err := json.Unmarshal([]byte(pt), p.Interface()); err != nil {
+			return reflect.Value{}, fmt.Errorf("gormcrypt: decode %s.%s from JSON: %s", fi.table, fi.column, jsonErrorClass(err))
+		}
+		return p.Elem(), nil
+	}
+	if fi.ptr {
+		p := reflect.New(fi.elemType)
+		p.Elem().Set(v)
+		return p, nil
+	}
+	return v, nil
+}
+
+// jsonErrorClass describes a JSON decoding error without quoting the
+// (decrypted) input, which encoding/json syntax errors may do.
+func jsonErrorClass(err error) string {
+	var msg string
+	switch e := err.(type) {
+	case *json.SyntaxError:
+		msg = "invalid JSON at offset " + strconv.FormatInt(e.Offset, 10)
+	case *json.UnmarshalTypeError:
+		msg = "JSON " + e.Value + " cannot be stored in " + e.Type.String()
+	default:
+		msg = "invalid JSON"
+	}
+	return strings.TrimSpace(msg)
+}
+
+// redacted returns the value shown for a refused decryption.
+func (fi *fieldInfo) redacted() (reflect.Value, bool) {
+	if fi.redact == nil {
+		return reflect.Value{}, false
+	}
+	if fi.kind == kindJSON {
+		return reflect.Zero(fi.field.FieldType), true
+	}
+	v, _ := fi.decode(*fi.redact)
+	return v, true
+}

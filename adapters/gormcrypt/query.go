@@ -1,0 +1,492 @@
+package gormcrypt
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/keyward/keyward/cipher"
+	"gorm.io/gorm"
+	"gorm.io/gorm/callbacks"
+	"gorm.io/gorm/clause"
+)
+
+// query replaces GORM's query callback: it is GORM's (build, query, scan)
+// with gormcrypt's steps around the scan: conditions on encrypted fields
+// rewritten, the primary key read before the encrypted columns bound to it,
+// values GORM scans without the serializer (Pluck, maps) decrypted or
+// refused, and blind index collisions dropped.
+func (c *Crypt) query(db *gorm.DB) {
+	st := c.attach(db, "query")
+	if db.Error != nil {
+		return
+	}
+	info := c.info(db)
+	if db.Error != nil {
+		return
+	}
+	if info != nil && !st.prepareQuery(info) {
+		return
+	}
+	callbacks.BuildQuerySQL(db)
+	if db.DryRun || db.Error != nil {
+		return
+	}
+	stmt := db.Statement
+	f := st.startFilter(info)
+	rows, err := stmt.ConnPool.QueryContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
+	if err != nil {
+		f.restore(st)
+		_ = db.AddError(err)
+		return
+	}
+	gorm.Scan(keyFirst(rows, stmt, info), db, 0)
+	_ = db.AddError(rows.Close())
+	f.finish(st)
+	if stmt.Result != nil {
+		stmt.Result.RowsAffected = db.RowsAffected
+	}
+	if db.Error == nil {
+		_ = db.AddError(st.afterQuery(info))
+	}
+}
+
+// filter is the state of a query whose blind index conditions may match
+// colliding rows: it runs without LIMIT and OFFSET (and into a slice for a
+// single-row destination), drops the collisions, then applies them.
+type filter struct {
+	active bool
+	limit  *clause.Clause
+	single reflect.Value // the caller's struct for First, Take, Last
+	dest   any
+}
+
+func (st *state) startFilter(info *schemaInfo) *filter {
+	stmt := st.stmt
+	f := &filter{}
+	if info == nil || len(st.filters) == 0 || !st.filterable() {
+		return f
+	}
+	f.active = true
+	if cl, ok := stmt.Clauses["LIMIT"]; ok {
+		f.limit = &cl
+		delete(stmt.Clauses, "LIMIT")
+	}
+	if rv := reflect.Indirect(stmt.ReflectValue); rv.Kind() == reflect.Struct {
+		f.single, f.dest = rv, stmt.Dest
+		s := reflect.New(reflect.SliceOf(rv.Type()))
+		stmt.Dest, stmt.ReflectValue = s.Interface(), s.Elem()
+	}
+	// Build again: the first build added the destination's own conditions
+	// (its primary key) to the clauses, which the rebuild keeps.
+	stmt.SQL.Reset()
+	stmt.Vars = nil
+	callbacks.BuildQuerySQL(stmt.DB)
+	return f
+}
+
+// filterable reports whether the destination holds rows of the model that
+// a blind index condition can be checked on.
+func (st *state) filterable() bool {
+	stmt := st.stmt
+	t := stmt.ReflectValue.Type()
+	for t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != stmt.Schema.ModelType {
+		return false
+	}
+	for _, e := range st.filters {
+		if e.fi != nil && e.fi.field.Schema == stmt.Schema && st.readField(e.fi) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *filter) restore(st *state) {
+	if !f.active {
+		return
+	}
+	stmt := st.stmt
+	if f.limit != nil {
+		stmt.Clauses["LIMIT"] = *f.limit
+	}
+	if f.single.IsValid() {
+		stmt.Dest, stmt.ReflectValue = f.dest, f.single
+	}
+}
+
+func (f *filter) finish(st *state) {
+	if !f.active {
+		return
+	}
+	stmt := st.stmt
+	rv := stmt.ReflectValue
+	if stmt.DB.Error == nil && rv.Kind() == reflect.Slice {
+		st.dropCollisions(rv)
+		if f.limit != nil {
+			if l, ok := f.limit.Expression.(clause.Limit); ok {
+				off := min(max(l.Offset, 0), rv.Len())
+				end := rv.Len()
+				if l.Limit != nil && *l.Limit >= 0 {
+					end = min(end, off+*l.Limit)
+				}
+				for i := off; i < end; i++ {
+					rv.Index(i - off).Set(rv.Index(i))
+				}
+				rv.SetLen(end - off)
+			}
+		}
+		stmt.DB.RowsAffected = int64(rv.Len())
+	}
+	f.restore(st)
+	if f.single.IsValid() && stmt.DB.Error == nil {
+		if rv.Len() > 0 {
+			f.single.Set(rv.Index(0))
+			stmt.DB.RowsAffected = 1
+		} else {
+			stmt.DB.RowsAffected = 0
+			if stmt.RaiseErrorOnNotFound {
+				_ = stmt.AddError(gorm.ErrRecordNotFound)
+			}
+		}
+	}
+}
+
+// prepareQuery rewrites conditions, checks the destination type and makes
+// an explicit selection include the primary key that encrypted fields are
+// bound to.
+func (st *state) prepareQuery(info *schemaInfo) bool {
+	stmt := st.stmt
+	if !st.rewriteWhere(info) {
+		return false
+	}
+	if len(info.fields) == 0 {
+		return true
+	}
+	if err := st.checkDest(info); err != nil {
+		_ = stmt.AddError(err)
+		return false
+	}
+	if info.pkBound && len(stmt.Selects) > 0 {
+		needKey, hasStar := false, false
+		have := map[string]bool{}
+		for _, s := range stmt.Selects {
+			if s == "*" {
+				hasStar = true
+			}
+			if fi := info.lookup(stmt.Schema, s); fi != nil {
+				needKey = true
+			}
+			if f := stmt.Schema.LookUpField(s); f != nil {
+				have[f.DBName] = true
+			}
+		}
+		if needKey && !hasStar {
+			for _, pf := range stmt.Schema.PrimaryFields {
+				if !have[pf.DBName] {
+					stmt.Selects = append(stmt.Selects, pf.DBName)
+				}
+			}
+		}
+	}
+	return true
+}
+
+// checkDest refuses a destination struct of another type than the model
+// that would receive encrypted columns without decrypting them, or decrypt
+// them for another table.
+func (st *state) checkDest(info *schemaInfo) error {
+	stmt := st.stmt
+	t := reflect.TypeOf(stmt.Dest)
+	for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct || t == stmt.Schema.ModelType {
+		return nil
+	}
+	ds := &gorm.Statement{DB: stmt.DB, Context: stmt.Context}
+	if err := ds.Parse(stmt.Dest); err != nil || ds.Schema == nil {
+		return nil
+	}
+	dinfo := st.c.schemaInfo(ds.Schema)
+	if dinfo.err != nil {
+		return fmt.Errorf("gormcrypt: %w", dinfo.err)
+	}
+	if len(dinfo.fields) > 0 && ds.Schema.Table != stmt.Schema.Table {
+		return fmt.Errorf("%w: %s decrypts for table %s but the query reads %s (give it TableName)", ErrUnsupported, ds.Schema.Name, ds.Schema.Table, stmt.Schema.Table)
+	}
+	for _, f := range ds.Schema.Fields {
+		if fi := info.byColumn[f.DBName]; fi != nil && !isOurs(f) && f.Readable {
+			return fmt.Errorf("%w: field %s.%s would receive encrypted column %s.%s without serializer:keyward", ErrUnsupported, ds.Schema.Name, f.Name, fi.table, fi.column)
+		}
+	}
+	return nil
+}
+
+// afterQuery decrypts what GORM scanned without the serializer and drops
+// blind index collisions.
+func (st *state) afterQuery(info *schemaInfo) error {
+	stmt := st.stmt
+	switch dest := stmt.Dest.(type) {
+	case map[string]any:
+		return st.decryptMap(info, dest)
+	case *map[string]any:
+		return st.decryptMap(info, *dest)
+	case *[]map[string]any:
+		for _, m := range *dest {
+			if err := st.decryptMap(info, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	rv := reflect.Indirect(stmt.ReflectValue)
+	if !rv.IsValid() {
+		return nil
+	}
+	et := rv.Type()
+	if et.Kind() == reflect.Slice || et.Kind() == reflect.Array {
+		et = et.Elem()
+	}
+	base := et
+	if base.Kind() == reflect.Pointer {
+		base = base.Elem()
+	}
+	if base.Kind() == reflect.String || isBytes(base) {
+		return st.decryptPluck(info, rv)
+	}
+	return nil
+}
+
+// selectedColumn returns the one column a Pluck-like query selects.
+func selectedColumn(stmt *gorm.Statement) string {
+	if c, ok := stmt.Clauses["SELECT"]; ok {
+		if s, ok := c.Expression.(clause.Select); ok && len(s.Columns) == 1 {
+			return s.Columns[0].Name
+		}
+	}
+	if len(stmt.Selects) == 1 {
+		return stmt.Selects[0]
+	}
+	return ""
+}
+
+// decryptPluck decrypts the values of a Pluck (or a scan into strings) of
+// an encrypted column, and refuses tokens it cannot attribute.
+func (st *state) decryptPluck(info *schemaInfo, rv reflect.Value) error {
+	stmt := st.stmt
+	var fi *fieldInfo
+	if info != nil {
+		name := selectedColumn(stmt)
+		if i := strings.LastIndexByte(name, '.'); i >= 0 {
+			name = name[i+1:]
+		}
+		fi = info.lookup(stmt.Schema, strings.Trim(name, "`\""))
+	}
+	each := func(f func(v reflect.Value) error) error {
+		if rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array {
+			for i := range rv.Len() {
+				if err := f(reflect.Indirect(rv.Index(i))); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		return f(reflect.Indirect(rv))
+	}
+	if fi == nil {
+		return each(func(v reflect.Value) error { return refuseToken(v, stmt) })
+	}
+	if fi.pk != nil {
+		return fmt.Errorf("%w: Pluck of %s.%s, which is bound to its row's primary key: use Select(...).Find", ErrUnsupported, fi.table, fi.column)
+	}
+	ctx := stmt.Context
+	return each(func(v reflect.Value) error {
+		if !v.IsValid() || !v.CanSet() {
+			return nil
+		}
+		var tok string
+		if v.Kind() == reflect.String {
+			tok = v.String()
+		} else {
+			tok = string(v.Bytes())
+		}
+		pt, err := st.open(ctx, fi, tok, reflect.Value{})
+		if err != nil {
+			if _, denied := err.(*deniedError); denied && fi.redact != nil {
+				pt = *fi.redact
+			} else {
+				return err
+			}
+		}
+		if v.Kind() == reflect.String {
+			v.SetString(pt)
+		} else {
+			v.SetBytes([]byte(pt))
+		}
+		return nil
+	})
+}
+
+// refuseToken fails a query that returned a keyward token where gormcrypt
+// cannot tell which field it belongs to (no model given).
+func refuseToken(v reflect.Value, stmt *gorm.Statement) error {
+	if !v.IsValid() {
+		return nil
+	}
+	var s string
+	switch {
+	case v.Kind() == reflect.String:
+		s = v.String()
+	case isBytes(v.Type()):
+		s = string(v.Bytes())
+	default:
+		return nil
+	}
+	if looksLikeToken(s) {
+		return fmt.Errorf("%w: the query returned keyward tokens from %s that no encrypted field maps: query through the model (db.Model(&T{}))", ErrUnsupported, tableName(stmt))
+	}
+	return nil
+}
+
+func looksLikeToken(s string) bool {
+	if !cipher.IsText(s) {
+		return false
+	}
+	_, err := cipher.ParseTextHeader(s)
+	return err == nil
+}
+
+func tableName(stmt *gorm.Statement) string {
+	if stmt.Table != "" {
+		return stmt.Table
+	}
+	return "the result"
+}
+
+// decryptMap decrypts the encrypted columns of a row scanned into a map
+// (Find(&[]map[string]any{}) with a model) and refuses tokens in a map
+// without a model.
+func (st *state) decryptMap(info *schemaInfo, m map[string]any) error {
+	stmt := st.stmt
+	ctx := stmt.Context
+	var row reflect.Value
+	for k, v := range m {
+		var fi *fieldInfo
+		if info != nil {
+			fi = info.byColumn[k]
+		}
+		if fi == nil {
+			if v != nil {
+				if err := refuseToken(reflect.ValueOf(v), stmt); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		var tok string
+		switch x := v.(type) {
+		case nil:
+			continue
+		case string:
+			tok = x
+		case []byte:
+			tok = string(x)
+		case *string:
+			if x == nil {
+				continue
+			}
+			tok = *x
+		default:
+			return fmt.Errorf("%w: %s.%s holds a %T, not a token", ErrNotEncrypted, fi.table, fi.column, v)
+		}
+		if fi.pk != nil && !row.IsValid() {
+			row = reflect.New(stmt.Schema.ModelType).Elem()
+			if err := st.keyInto(row, m, true); err != nil {
+				return err
+			}
+		}
+		pt, err := st.open(ctx, fi, tok, row)
+		if err != nil {
+			if red, ok := st.redactFor(err, fi); ok {
+				m[k] = red.Interface()
+				continue
+			}
+			return err
+		}
+		dv, err := fi.decode(pt)
+		if err != nil {
+			return err
+		}
+		m[k] = reflect.Indirect(dv).Interface()
+	}
+	return nil
+}
+
+// dropCollisions removes rows from the slice rv that a blind index condition matched but
+// whose decrypted value differs (an index collision). Fields that were not
+// read or whose decryption was refused are not checked.
+func (st *state) dropCollisions(rv reflect.Value) {
+	stmt := st.stmt
+	ctx := stmt.Context
+	var checks []*blindExpr
+	for _, e := range st.filters {
+		if e.fi == nil || e.fi.field.Schema != stmt.Schema || !st.readField(e.fi) {
+			continue
+		}
+		checks = append(checks, e)
+	}
+	if len(checks) == 0 {
+		return
+	}
+	keep := func(row reflect.Value) bool {
+		row = reflect.Indirect(row)
+		if !row.IsValid() {
+			return true
+		}
+		for _, e := range checks {
+			pt, null, err := e.fi.plaintext(e.fi.field.ReflectValueOf(ctx, row).Interface())
+			if err != nil || null || !e.matches(pt) {
+				return false
+			}
+		}
+		return true
+	}
+	n := 0
+	for i := range rv.Len() {
+		if keep(rv.Index(i)) {
+			if n != i {
+				rv.Index(n).Set(rv.Index(i))
+			}
+			n++
+		}
+	}
+	rv.SetLen(n)
+}
+
+// readField reports whether the query read fi's column and decrypted it.
+func (st *state) readField(fi *fieldInfo) bool {
+	stmt := st.stmt
+	if len(stmt.Selects) > 0 {
+		found := false
+		for _, s := range stmt.Selects {
+			if s == "*" || s == fi.column || s == fi.field.Name {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	for _, o := range stmt.Omits {
+		if o == fi.column || o == fi.field.Name {
+			return false
+		}
+	}
+	st.mu.Lock()
+	err := st.authz[authKey{fi, "decrypt"}]
+	st.mu.Unlock()
+	return err == nil
+}

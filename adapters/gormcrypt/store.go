@@ -1,0 +1,264 @@
+package gormcrypt
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/keyring"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Store is a keyring.Store in two database tables, so that every instance of
+// an application shares its keyrings: "<prefix>keysets" has one row per
+// keyring with the compare-and-swap version, and "<prefix>keys" one row per
+// key version (ID, purpose, algorithm, state, the KEK's ID, the wrapped key,
+// created and updated times). The default prefix is "keyward_". A Save runs
+// in one transaction whose first statement moves the version (an INSERT ...
+// ON CONFLICT DO NOTHING for a new keyring, an UPDATE ... WHERE version = ?
+// otherwise), so concurrent saves from any number of processes serialize on
+// that row and all but one fail with keyring.ErrConflict. Load reads in one
+// statement, so it never sees half a save.
+//
+// The tables hold wrapped keys only. A Store is safe for concurrent use.
+type Store struct {
+	db         *gorm.DB
+	sets, keys string
+}
+
+var _ keyring.Store = (*Store)(nil)
+
+// StoreOption configures NewStore.
+type StoreOption func(*storeConfig) error
+
+type storeConfig struct {
+	prefix  string
+	migrate bool
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,40}$`)
+
+// WithTablePrefix names the store's tables "<prefix>keysets" and
+// "<prefix>keys" (default prefix "keyward_"). The prefix is letters,
+// digits and '_'.
+func WithTablePrefix(prefix string) StoreOption {
+	return func(c *storeConfig) error {
+		if !identRE.MatchString(prefix) {
+			return fmt.Errorf("gormcrypt: invalid table prefix %q", prefix)
+		}
+		c.prefix = prefix
+		return nil
+	}
+}
+
+// WithoutMigrate makes NewStore use the tables as they are instead of
+// creating or migrating them.
+func WithoutMigrate() StoreOption {
+	return func(c *storeConfig) error {
+		c.migrate = false
+		return nil
+	}
+}
+
+// keysetRow is a row of the keysets table.
+type keysetRow struct {
+	Name    string    `gorm:"primaryKey;size:64"`
+	Version int64     `gorm:"not null"`
+	Updated time.Time `gorm:"not null"`
+}
+
+// keyRow is a row of the keys table.
+type keyRow struct {
+	Keyring   string    `gorm:"primaryKey;size:64"`
+	KeyID     int64     `gorm:"primaryKey;autoIncrement:false"`
+	Position  int       `gorm:"not null"`
+	Purpose   string    `gorm:"size:16;not null"`
+	Algorithm string    `gorm:"size:32;not null"`
+	State     string    `gorm:"size:16;not null"`
+	KEK       string    `gorm:"column:kek;size:1024;not null"`
+	Wrapped   []byte    `gorm:""`
+	Created   time.Time `gorm:"not null"`
+	Updated   time.Time `gorm:"not null"`
+}
+
+// NewStore returns a Store on db, creating its tables if they do not exist
+// (unless WithoutMigrate).
+func NewStore(ctx context.Context, db *gorm.DB, opts ...StoreOption) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("gormcrypt: NewStore needs a *gorm.DB")
+	}
+	cfg := storeConfig{prefix: "keyward_", migrate: true}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	s := &Store{db: db, sets: cfg.prefix + "keysets", keys: cfg.prefix + "keys"}
+	if cfg.migrate {
+		if err := s.migrate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// migrate creates or updates the tables. Processes starting together may
+// race to create them; a loser tries again and finds them (up to once per
+// table).
+func (s *Store) migrate(ctx context.Context) error {
+	var err error
+	for range 3 {
+		tx := s.db.WithContext(ctx)
+		if err = tx.Table(s.sets).AutoMigrate(&keysetRow{}); err != nil {
+			err = fmt.Errorf("gormcrypt: create table %s: %w", s.sets, err)
+			continue
+		}
+		if err = tx.Table(s.keys).AutoMigrate(&keyRow{}); err != nil {
+			err = fmt.Errorf("gormcrypt: create table %s: %w", s.keys, err)
+			continue
+		}
+		return nil
+	}
+	return err
+}
+
+// Load implements keyring.Store.
+func (s *Store) Load(ctx context.Context, name string) (keyring.Keyset, error) {
+	if err := ctx.Err(); err != nil {
+		return keyring.Keyset{}, err
+	}
+	q := "SELECT s.version, k.key_id, k.purpose, k.algorithm, k.state, k.kek, k.wrapped, k.created, k.updated FROM " +
+		s.sets + " s LEFT JOIN " + s.keys + " k ON k.keyring = s.name WHERE s.name = ? ORDER BY k.position"
+	rows, err := s.db.WithContext(ctx).Raw(q, name).Rows()
+	if err != nil {
+		return keyring.Keyset{}, s.wrap(ctx, "load", err)
+	}
+	defer rows.Close()
+	ks := keyring.Keyset{Name: name}
+	found := false
+	for rows.Next() {
+		var (
+			version                  int64
+			id                       sql.NullInt64
+			purpose, alg, state, kek sql.NullString
+			wrapped                  []byte
+			created, updated         sql.NullTime
+		)
+		if err := rows.Scan(&version, &id, &purpose, &alg, &state, &kek, &wrapped, &created, &updated); err != nil {
+			return keyring.Keyset{}, s.wrap(ctx, "load", err)
+		}
+		found = true
+		if version < 0 {
+			return keyring.Keyset{}, fmt.Errorf("gormcrypt: keyset %q has a negative version", name)
+		}
+		ks.Version = uint64(version)
+		if !id.Valid {
+			continue // a keyset with no keys
+		}
+		if id.Int64 <= 0 || id.Int64 > 0xffffffff {
+			return keyring.Keyset{}, fmt.Errorf("gormcrypt: keyset %q has an invalid key ID", name)
+		}
+		a, err := cipher.ParseAlgorithm(alg.String)
+		if err != nil {
+			return keyring.Keyset{}, fmt.Errorf("gormcrypt: keyset %q key %d: %w", name, id.Int64, err)
+		}
+		ks.Keys = append(ks.Keys, keyring.Key{
+			ID: uint32(id.Int64), Purpose: keyring.Purpose(purpose.String), Algorithm: a,
+			State: keyring.State(state.String), KEK: kek.String, Wrapped: wrapped,
+			Created: created.Time.UTC(), Updated: updated.Time.UTC(),
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return keyring.Keyset{}, s.wrap(ctx, "load", err)
+	}
+	if !found {
+		return keyring.Keyset{}, fmt.Errorf("%w: %q", keyring.ErrKeyringNotFound, name)
+	}
+	if err := ks.Validate(); err != nil {
+		return keyring.Keyset{}, fmt.Errorf("gormcrypt: stored keyset is invalid: %w", err)
+	}
+	return ks, nil
+}
+
+// Save implements keyring.Store.
+func (s *Store) Save(ctx context.Context, ks keyring.Keyset) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := ks.Validate(); err != nil {
+		return err
+	}
+	if ks.Version >= 1<<62 {
+		return fmt.Errorf("gormcrypt: keyset %q version out of range", ks.Name)
+	}
+	now := time.Now().UTC()
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if ks.Version == 0 {
+			res := tx.Table(s.sets).Clauses(clause.OnConflict{DoNothing: true}).
+				Create(&keysetRow{Name: ks.Name, Version: 1, Updated: now})
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 {
+				return errConflict
+			}
+		} else {
+			res := tx.Table(s.sets).Where("name = ? AND version = ?", ks.Name, int64(ks.Version)).
+				Updates(map[string]any{"version": int64(ks.Version) + 1, "updated": now})
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 {
+				return errConflict
+			}
+		}
+		if err := tx.Table(s.keys).Where("keyring = ?", ks.Name).Delete(&keyRow{}).Error; err != nil {
+			return err
+		}
+		if len(ks.Keys) == 0 {
+			return nil
+		}
+		rows := make([]keyRow, len(ks.Keys))
+		for i, k := range ks.Keys {
+			rows[i] = keyRow{
+				Keyring: ks.Name, KeyID: int64(k.ID), Position: i, Purpose: string(k.Purpose),
+				Algorithm: k.Algorithm.String(), State: string(k.State), KEK: k.KEK, Wrapped: k.Wrapped,
+				Created: k.Created.UTC(), Updated: k.Updated.UTC(),
+			}
+		}
+		return tx.Table(s.keys).Create(&rows).Error
+	})
+	if errors.Is(err, errConflict) {
+		return fmt.Errorf("%w: keyset %q is no longer at version %d", keyring.ErrConflict, ks.Name, ks.Version)
+	}
+	if err != nil {
+		return s.wrap(ctx, "save", err)
+	}
+	return nil
+}
+
+// Names returns the names of the keyrings in the store, sorted.
+func (s *Store) Names(ctx context.Context) ([]string, error) {
+	var names []string
+	err := s.db.WithContext(ctx).Table(s.sets).Order("name").Pluck("name", &names).Error
+	if err != nil {
+		return nil, s.wrap(ctx, "list", err)
+	}
+	return names, nil
+}
+
+var errConflict = errors.New("conflict")
+
+// wrap reports a database error, preferring the context's error when the
+// context ended.
+func (s *Store) wrap(ctx context.Context, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("gormcrypt: store %s: %w (%w)", op, cerr, err)
+	}
+	return fmt.Errorf("gormcrypt: store %s: %w", op, err)
+}

@@ -1,0 +1,135 @@
+package gormcrypt
+
+import (
+	"context"
+	"time"
+
+	"github.com/keyward/keyward/access"
+	"github.com/keyward/keyward/telemetry"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"gorm.io/gorm"
+)
+
+// ScopeName is the instrumentation scope (tracer and meter name) of
+// gormcrypt.
+const ScopeName = "github.com/keyward/keyward/adapters/gormcrypt"
+
+// SpanStatement is the prefix of the span of one GORM statement that
+// encrypted or decrypted values: "keyward.gorm.create", ".query", ".update"
+// or ".delete".
+const SpanStatement = "keyward.gorm."
+
+// WithTracerProvider sets the tracer provider of gormcrypt's statement
+// spans (default: the global one when New runs).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) error {
+		c.tel = append(c.tel, telemetry.WithTracerProvider(tp))
+		return c.once("WithTracerProvider")
+	}
+}
+
+// WithMeterProvider sets the meter provider of gormcrypt's metrics
+// (default: the global one when New runs).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *config) error {
+		c.tel = append(c.tel, telemetry.WithMeterProvider(mp))
+		return c.once("WithMeterProvider")
+	}
+}
+
+// WithTelemetry passes further telemetry options (event sinks, a
+// pseudonymizer) to gormcrypt's instrumentation. Without them it follows
+// telemetry.Default().
+func WithTelemetry(opts ...telemetry.Option) Option {
+	return func(c *config) error {
+		c.tel = append(c.tel, opts...)
+		return c.once("WithTelemetry")
+	}
+}
+
+// What gormcrypt records. Each statement carries a telemetry.Batch, so the
+// keyring counts its encryptions and decryptions there instead of starting a
+// span and recording a metric per value. When the statement ends and it
+// handled values:
+//
+//   - the counts go to keyward.operations (one record per action, key and
+//     outcome);
+//   - under a recording parent span, one span SpanStatement+kind covers the
+//     statement, with the keyring, the number of values and the outcome;
+//   - failed values, and with event sinks configured every value, become
+//     usage events, one per action and outcome with Count set, naming the
+//     table as data ID and the principal of the statement's context.
+//
+// None of it carries plaintext, ciphertext or key material.
+
+// startTelemetry puts a batch into the statement's context. Row and Raw
+// statements get none: their values are decrypted after the statement's
+// callbacks (Scan, ScanRows), so the keyring records them one by one.
+func (st *state) startTelemetry(ctx context.Context) context.Context {
+	if st.kind == "row" || st.kind == "raw" {
+		return ctx
+	}
+	st.batch = &telemetry.Batch{}
+	if trace.SpanFromContext(ctx).IsRecording() {
+		st.start = time.Now()
+	}
+	return telemetry.WithBatch(ctx, st.batch)
+}
+
+// endTelemetry records the statement's batch.
+func (st *state) endTelemetry(db *gorm.DB) {
+	b := st.batch
+	if b == nil {
+		return
+	}
+	st.batch = nil
+	total := b.Total()
+	if total == 0 {
+		return
+	}
+	tel := st.c.tel
+	ctx := db.Statement.Context
+	tel.RecordBatch(ctx, b)
+	failed := b.Count(telemetry.ActionEncrypt, telemetry.OutcomeError) + b.Count(telemetry.ActionDecrypt, telemetry.OutcomeError)
+	if !st.start.IsZero() {
+		_, span := tel.Tracer().Start(ctx, SpanStatement+st.kind, trace.WithTimestamp(st.start),
+			trace.WithAttributes(telemetry.AttrKeyring.String(st.c.kr.Name())))
+		outcome := telemetry.OutcomeOK
+		var err error
+		if failed > 0 {
+			outcome, err = telemetry.OutcomeError, db.Error
+		}
+		if p, ok := access.PrincipalFrom(ctx); ok && span.IsRecording() {
+			span.SetAttributes(tel.UserID(p.UserID))
+		}
+		tel.End(span, outcome, int(total), err)
+	}
+	if failed == 0 && !tel.HasSinks() {
+		return
+	}
+	var user, role string
+	if p, ok := access.PrincipalFrom(ctx); ok {
+		user = p.UserID
+		if len(p.Roles) > 0 {
+			role = p.Roles[0]
+		}
+	}
+	table := db.Statement.Table
+	if db.Statement.Schema != nil {
+		table = db.Statement.Schema.Table
+	}
+	now := time.Now()
+	for _, a := range []telemetry.Action{telemetry.ActionEncrypt, telemetry.ActionDecrypt} {
+		for _, o := range []telemetry.Outcome{telemetry.OutcomeOK, telemetry.OutcomeError} {
+			n := b.Count(a, o)
+			if n == 0 || (o == telemetry.OutcomeOK && !tel.HasSinks()) {
+				continue
+			}
+			tel.Record(ctx, telemetry.Event{
+				Time: now, Action: a, UserID: user, Role: role, DataID: table,
+				Success: o == telemetry.OutcomeOK, Count: int(n),
+			})
+		}
+	}
+}
