@@ -1,6 +1,10 @@
 package cipher
 
-import "unsafe"
+import (
+	"strings"
+	"sync"
+	"unsafe"
+)
 
 // Option adjusts EncryptData and DecryptData.
 type Option func(*options)
@@ -67,63 +71,87 @@ func DecryptData(token string, key []byte, opts ...Option) (string, error) {
 	return unsafe.String(unsafe.SliceData(pt), len(pt)), nil
 }
 
-// SealText seals the string plaintext and returns the text token. It makes
-// a single allocation: the binary token is sealed into the tail of the buffer
-// whose head receives the text form.
+// SealText seals the string plaintext and returns the text token. It
+// allocates only the returned string (not zeroed first): the binary token is
+// sealed into pooled scratch space and encoded from there.
 func SealText(c *AEAD, plaintext string, aad []byte) string {
 	pt := unsafe.Slice(unsafe.StringData(plaintext), len(plaintext))
 	n := c.SealedLen(len(pt))
-	tl := TextLen(n)
-	buf := make([]byte, tl+n+adLen(len(aad)))
-	bin := buf[tl : tl+n]
+	sp := getScratch(n + adLen(len(aad)))
+	defer putScratch(sp)
+	bin := (*sp)[:n]
 	var ad []byte
 	if len(aad) > 0 {
-		ad = buf[tl+n:]
+		ad = (*sp)[n:]
 	}
 	c.sealInto(bin, ad, nil, pt, aad)
-	text := AppendText(buf[:0:tl], bin)
-	return unsafe.String(unsafe.SliceData(text), len(text))
+	var sb strings.Builder
+	sb.Grow(TextLen(n))
+	sb.WriteString(TextPrefix)
+	var tmp [256]byte // 192 input bytes encode to 256 characters
+	for off := 0; off < len(bin); off += 192 {
+		m := min(192, len(bin)-off)
+		enc := tmp[:b64EncodedLen(m)]
+		b64Encode(enc, bin[off:off+m])
+		sb.Write(enc)
+	}
+	return sb.String()
 }
 
 // OpenText authenticates and decrypts a text token under c and returns the
-// plaintext as a string. It makes a single allocation: the token is decoded
-// into the tail of the buffer whose head receives the plaintext.
+// plaintext as a string. It allocates only the returned string: the token is
+// decoded and decrypted in place in pooled scratch space, which is cleared
+// before it is reused.
 func OpenText(c *AEAD, token string, aad []byte) (string, error) {
 	if !IsText(token) {
 		_, err := appendDecodeText(nil, token)
 		return "", err
 	}
 	bl := b64DecodedLen(len(token) - len(TextPrefix))
-	if bl < c.SealedLen(0) {
-		// Let the parser name what is wrong.
-		bin, err := DecodeText(token)
-		if err == nil {
-			_, err = c.check(bin)
-		}
-		if err == nil {
-			err = ErrDecrypt
-		}
-		return "", err
+	if bl < 0 {
+		return "", malformed("bad base64url")
 	}
-	pl := bl - c.SealedLen(0)
-	buf := make([]byte, pl+bl+adLen(len(aad)))
-	bin, err := appendDecodeText(buf[pl:pl:pl+bl], token)
-	if err != nil {
-		return "", err
+	sp := getScratch(bl + adLen(len(aad)))
+	defer putScratch(sp)
+	bin := (*sp)[:bl]
+	if !b64DecodeTo(bin, token[len(TextPrefix):]) {
+		return "", malformed("bad base64url")
 	}
 	t, err := c.check(bin)
 	if err != nil {
 		return "", err
 	}
-	if len(t.Ciphertext)-TagSize != pl {
-		return "", ErrDecrypt // cannot happen: the length follows from the algorithm
-	}
 	var ad []byte
 	if len(aad) > 0 {
-		ad = buf[pl+bl:]
+		ad = (*sp)[bl:]
 	}
-	if err := c.openInto(buf[:pl], ad, t, aad); err != nil {
-		return "", err
+	// In place: the plaintext overwrites the ciphertext's start.
+	pt, err := c.aead.Open(t.Ciphertext[:0], t.Nonce, t.Ciphertext, c.additional(ad, aad))
+	if err != nil {
+		return "", ErrDecrypt
 	}
-	return unsafe.String(unsafe.SliceData(buf), pl), nil
+	return string(pt), nil
+}
+
+// The text paths seal and open in pooled scratch buffers. A buffer may hold
+// plaintext after OpenText, so it is cleared before it goes back.
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooled bounds the buffers kept in the pool.
+const maxPooled = 64 << 10
+
+func getScratch(n int) *[]byte {
+	p := scratchPool.Get().(*[]byte)
+	if cap(*p) < n {
+		*p = make([]byte, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+func putScratch(p *[]byte) {
+	clear(*p)
+	if cap(*p) <= maxPooled {
+		scratchPool.Put(p)
+	}
 }

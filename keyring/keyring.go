@@ -83,8 +83,10 @@ func (s *snapshot) lookup(id uint32) (*slot, bool) {
 }
 
 type slot struct {
-	key Key
-	e   *entry
+	key    Key
+	e      *entry
+	usable bool // key.State is active or enabled
+	data   bool // key.Purpose is PurposeData
 }
 
 // New opens the keyring name in store, wrapped by src. If the store has no
@@ -357,6 +359,9 @@ func (k *Keyring) slot(ctx context.Context, id uint32, p Purpose) (*slot, error)
 			return nil, fmt.Errorf("%w: key ID %d is not in keyring %q", ErrKeyNotFound, id, k.name)
 		}
 	}
+	if sl.usable && sl.data == (p == PurposeData) {
+		return sl, nil // the common case, without string comparisons
+	}
 	if sl.key.Purpose != p {
 		return nil, fmt.Errorf("%w: key ID %d of keyring %q is a %s key", ErrKeyNotFound, id, k.name, sl.key.Purpose)
 	}
@@ -445,7 +450,8 @@ func (k *Keyring) install(ks Keyset) {
 		if key.State == StateDestroyed {
 			e.erase()
 		}
-		sl := &slot{key: key, e: e}
+		sl := &slot{key: key, e: e, data: key.Purpose == PurposeData,
+			usable: key.State == StateActive || key.State == StateEnabled}
 		s.byID[key.ID] = sl
 		s.ids = append([]uint32{key.ID}, s.ids...)
 		s.slots = append([]*slot{sl}, s.slots...)

@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"testing"
+	"time"
 )
 
 // Sizes are the message sizes every Encrypt/Decrypt benchmark reports.
@@ -89,4 +90,47 @@ func CompareTextRoundTrip(b *testing.B, name string, base *GCM, roundTrip func(s
 	pt := []byte(TextValue)
 	run(b, "stdlib-binary", 0, func() error { _, err := base.Open(base.Seal(pt)); return err })
 	run(b, name+"-text", 0, func() error { return roundTrip(TextValue) })
+}
+
+// chunk is how many calls of one side run before the other side's turn in
+// Interleave.
+const chunk = 64
+
+// Interleave measures base and ours in alternating chunks of calls within one
+// benchmark, so that both see the same machine: a shared or throttled CPU
+// slows both alike. It reports "base-ns/op", "ours-ns/op" and "ratio"
+// (ours/base, the figure the speed targets are about).
+func Interleave(b *testing.B, base, ours func() error) {
+	b.ReportAllocs()
+	var tb, to time.Duration
+	n := 0
+	for b.Loop() {
+		if n%chunk == 0 {
+			// One chunk of each side per chunk of b.N, alternating which goes first.
+			first, second := base, ours
+			tf, ts := &tb, &to
+			if (n/chunk)%2 == 1 {
+				first, second, tf, ts = ours, base, &to, &tb
+			}
+			*tf += timeChunk(b, first)
+			*ts += timeChunk(b, second)
+		}
+		n++
+	}
+	calls := float64((n + chunk - 1) / chunk * chunk)
+	b.ReportMetric(float64(tb.Nanoseconds())/calls, "base-ns/op")
+	b.ReportMetric(float64(to.Nanoseconds())/calls, "ours-ns/op")
+	if tb > 0 {
+		b.ReportMetric(float64(to)/float64(tb), "ratio")
+	}
+}
+
+func timeChunk(b *testing.B, f func() error) time.Duration {
+	start := time.Now()
+	for range chunk {
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
 }
