@@ -237,6 +237,13 @@ type state struct {
 	batch *telemetry.Batch // counts the keyring's operations of the statement
 	start time.Time        // when the statement started, under a recording span
 
+	// The statement's event fields, set with its first value event (mu).
+	evTime         time.Time
+	evUser, evRole string
+	evKeyID        uint32 // the key ID of evKeyText
+	evKeyText      string
+	pks            pkCache
+
 	mu     sync.Mutex
 	authz  map[authKey]error
 	macs   map[*fieldInfo]*macKey

@@ -223,6 +223,88 @@ func (fi *fieldInfo) appendAAD(ctx context.Context, buf []byte, dst, fallback re
 	return out, nil
 }
 
+// dataID names one value for telemetry: "table/primary key/column", or
+// "table/column" when the row's key is not known (an auto-increment key
+// before insert). Composite keys are joined with ",". cache keeps the key
+// text of the last row, which the row's other fields share.
+func (fi *fieldInfo) dataID(ctx context.Context, dst reflect.Value, cache *pkCache) string {
+	pk, ok := cache.lookup(ctx, fi.field.Schema, dst)
+	if !ok {
+		return fi.table + "/" + fi.column
+	}
+	return fi.table + "/" + pk + "/" + fi.column
+}
+
+// pkCache remembers the primary-key text of the last row seen.
+type pkCache struct {
+	addr uintptr
+	typ  reflect.Type
+	text string
+}
+
+func (c *pkCache) lookup(ctx context.Context, s *schema.Schema, dst reflect.Value) (string, bool) {
+	dst = reflect.Indirect(dst)
+	if !dst.IsValid() || dst.Kind() != reflect.Struct || len(s.PrimaryFields) == 0 || dst.Type() != s.ModelType {
+		return "", false
+	}
+	if dst.CanAddr() && c.addr == dst.UnsafeAddr() && c.typ == dst.Type() && c.text != "" {
+		return c.text, true
+	}
+	var b []byte
+	for i, pf := range s.PrimaryFields {
+		v := reflect.Indirect(pf.ReflectValueOf(ctx, dst))
+		if !v.IsValid() || v.IsZero() {
+			return "", false
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendKeyText(b, v)
+	}
+	t := string(b)
+	if dst.CanAddr() {
+		c.addr, c.typ, c.text = dst.UnsafeAddr(), dst.Type(), t
+	}
+	return t, true
+}
+
+// appendKeyText appends a readable form of a key value: strings and
+// integers as themselves, 16-byte arrays (UUIDs) in canonical form, other
+// byte arrays in hex, anything else as fmt prints it.
+func appendKeyText(b []byte, v reflect.Value) []byte {
+	switch v.Kind() {
+	case reflect.String:
+		return append(b, v.String()...)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.AppendInt(b, v.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.AppendUint(b, v.Uint(), 10)
+	case reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			var raw [16]byte
+			if v.Len() == 16 {
+				for i := range 16 {
+					raw[i] = byte(v.Index(i).Uint())
+				}
+				const hexd = "0123456789abcdef"
+				for i, x := range raw {
+					if i == 4 || i == 6 || i == 8 || i == 10 {
+						b = append(b, '-')
+					}
+					b = append(b, hexd[x>>4], hexd[x&15])
+				}
+				return b
+			}
+			for i := range v.Len() {
+				x := byte(v.Index(i).Uint())
+				b = append(b, "0123456789abcdef"[x>>4], "0123456789abcdef"[x&15])
+			}
+			return b
+		}
+	}
+	return fmt.Append(b, v.Interface())
+}
+
 func appendPK(ctx context.Context, buf []byte, pk []*schema.Field, dst reflect.Value) ([]byte, bool) {
 	dst = reflect.Indirect(dst)
 	if !dst.IsValid() || dst.Kind() != reflect.Struct || len(pk) == 0 || dst.Type() != pk[0].Schema.ModelType {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/keyward/keyward/cipher"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/telemetry"
 	"gorm.io/gorm/schema"
 )
 
@@ -88,6 +89,7 @@ func (st *state) sealText(ctx context.Context, fi *fieldInfo, dst reflect.Value,
 	if err != nil {
 		return "", fmt.Errorf("gormcrypt: encrypt %s.%s: %w", fi.table, fi.column, err)
 	}
+	st.valueEvent(ctx, telemetry.ActionEncrypt, fi, dst, tok)
 	return tok, nil
 }
 
@@ -147,6 +149,7 @@ func (st *state) open(ctx context.Context, fi *fieldInfo, tok string, dst reflec
 	if err != nil {
 		return "", fmt.Errorf("gormcrypt: decrypt %s.%s: %w", fi.table, fi.column, err)
 	}
+	st.valueEvent(ctx, telemetry.ActionDecrypt, fi, dst, tok)
 	return pt, nil
 }
 

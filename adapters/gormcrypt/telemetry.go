@@ -2,9 +2,12 @@ package gormcrypt
 
 import (
 	"context"
+	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/keyward/keyward/access"
+	"github.com/keyward/keyward/cipher"
 	"github.com/keyward/keyward/telemetry"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -57,9 +60,12 @@ func WithTelemetry(opts ...telemetry.Option) Option {
 //     outcome);
 //   - under a recording parent span, one span SpanStatement+kind covers the
 //     statement, with the keyring, the number of values and the outcome;
-//   - failed values, and with event sinks configured every value, become
-//     usage events, one per action and outcome with Count set, naming the
-//     table as data ID and the principal of the statement's context.
+//   - with event sinks configured (the analyzer, a JSON Lines file), every
+//     value becomes a usage event naming it as "table/primary key/column"
+//     (the analyzer counts distinct data IDs for bulk reads), the key ID,
+//     and the principal of the statement's context, with one timestamp per
+//     statement; failed values become one event per action with Count set,
+//     naming the table, also recorded as a span event.
 //
 // None of it carries plaintext, ciphertext or key material.
 
@@ -121,15 +127,40 @@ func (st *state) endTelemetry(db *gorm.DB) {
 	}
 	now := time.Now()
 	for _, a := range []telemetry.Action{telemetry.ActionEncrypt, telemetry.ActionDecrypt} {
-		for _, o := range []telemetry.Outcome{telemetry.OutcomeOK, telemetry.OutcomeError} {
-			n := b.Count(a, o)
-			if n == 0 || (o == telemetry.OutcomeOK && !tel.HasSinks()) {
-				continue
-			}
+		// Successful values were events of their own (valueEvent).
+		if n := b.Count(a, telemetry.OutcomeError); n > 0 {
 			tel.Record(ctx, telemetry.Event{
-				Time: now, Action: a, UserID: user, Role: role, DataID: table,
-				Success: o == telemetry.OutcomeOK, Count: int(n),
+				Time: now, Action: a, UserID: user, Role: role, DataID: table, Count: int(n),
 			})
 		}
 	}
+}
+
+// valueEvent hands the usage event of one value to the event sinks, if
+// there are any. The statement's principal and timestamp are taken once.
+func (st *state) valueEvent(ctx context.Context, action telemetry.Action, fi *fieldInfo, dst reflect.Value, tok string) {
+	tel := st.c.tel
+	if tel == nil || !tel.HasSinks() {
+		return
+	}
+	st.mu.Lock()
+	if st.evTime.IsZero() {
+		st.evTime = time.Now()
+		if p, ok := access.PrincipalFrom(ctx); ok {
+			st.evUser = p.UserID
+			if len(p.Roles) > 0 {
+				st.evRole = p.Roles[0]
+			}
+		}
+	}
+	e := telemetry.Event{Time: st.evTime, Action: action, UserID: st.evUser, Role: st.evRole,
+		DataID: fi.dataID(ctx, dst, &st.pks), Success: true}
+	if h, err := cipher.ParseTextHeader(tok); err == nil {
+		if h.KeyID != st.evKeyID || st.evKeyText == "" {
+			st.evKeyID, st.evKeyText = h.KeyID, strconv.FormatUint(uint64(h.KeyID), 10)
+		}
+		e.KeyID = st.evKeyText
+	}
+	st.mu.Unlock()
+	tel.Emit(ctx, e)
 }
