@@ -7,9 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/keyward/keyward/adapters/filekey"
+	"github.com/keyward/keyward/internal/kmstest"
 	"github.com/keyward/keyward/keyring"
 )
 
@@ -78,68 +78,9 @@ func (s *source) setFail(err error) {
 	s.mu.Unlock()
 }
 
-// clock is a settable keyring.Clock: Advance moves the time and runs the
-// timers that come due, in order, in the calling goroutine.
-type clock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	at    time.Time
-	f     func()
-	ended bool // fired or stopped
-}
-
-var _ keyring.Clock = (*clock)(nil)
-
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) AfterFunc(d time.Duration, f func()) func() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		was := !t.ended
-		t.ended = true
-		return was
-	}
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	target := c.now.Add(d)
-	for {
-		var next *fakeTimer
-		for _, t := range c.timers {
-			if !t.ended && !t.at.After(target) && (next == nil || t.at.Before(next.at)) {
-				next = t
-			}
-		}
-		if next == nil {
-			break
-		}
-		next.ended = true
-		if next.at.After(c.now) {
-			c.now = next.at
-		}
-		c.mu.Unlock()
-		next.f()
-		c.mu.Lock()
-	}
-	c.now = target
-	c.mu.Unlock()
-}
+// newClock returns a settable clock: Advance moves the time and runs the
+// timers that come due.
+func newClock() *kmstest.Clock { return kmstest.NewClock() }
 
 // countingStore counts Loads.
 type countingStore struct {

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/keyward/keyward/adapters/gcpkms"
-	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/internal/kmsdemo"
 )
 
 func main() {
@@ -83,43 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := keyring.NewFileStore(*storePath)
-	if err != nil {
-		return err
-	}
-	kr, err := keyring.New(ctx, *name, src, store)
-	if err != nil {
-		return err
-	}
-	defer kr.Close()
-	fmt.Fprintf(stdout, "keyring %q in %s, primary key ID %d, KEK %s\n", kr.Name(), *storePath, kr.Primary(), src.ID())
-	fmt.Fprintf(stdout, "opening it cost %d Encrypt and %d Decrypt calls\n\n", client.encrypts.Load(), client.decrypts.Load())
-
-	for i, v := range []string{"123-45-6789", "4111 1111 1111 1111"} {
-		aad := fmt.Appendf(nil, "customers/%d", i+1)
-		tok, err := kr.EncryptText(ctx, v, aad)
-		if err != nil {
-			return err
-		}
-		back, err := kr.DecryptText(ctx, tok, aad)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s\n  token %s\n  read back %q\n", aad, tok, back)
-	}
-
-	e0, d0 := client.encrypts.Load(), client.decrypts.Load()
-	for i := range 1000 {
-		aad := fmt.Appendf(nil, "orders/%d", i)
-		tok, err := kr.Encrypt(ctx, []byte("sensitive value"), aad)
-		if err != nil {
-			return err
-		}
-		if _, err := kr.Decrypt(ctx, tok, aad); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(stdout, "\n1000 more values encrypted and decrypted: %d Encrypt and %d Decrypt calls to Cloud KMS\n",
-		client.encrypts.Load()-e0, client.decrypts.Load()-d0)
-	return nil
+	return kmsdemo.Run(ctx, stdout, src, *storePath, *name, "Cloud KMS", func() (int64, int64) {
+		return client.encrypts.Load(), client.decrypts.Load()
+	})
 }
