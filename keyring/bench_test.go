@@ -11,7 +11,7 @@ import (
 // standard-library AES-256-GCM baseline in the same run.
 func BenchmarkEncrypt(b *testing.B) {
 	kr := open(b, "bench", newSource(b), keyring.NewMemoryStore())
-	benchbase.CompareSeal(b, "keyring", benchbase.New(make([]byte, 32)), func(pt []byte) error {
+	benchbase.CompareSeal(b, benchbase.New(make([]byte, 32)), func(pt []byte) error {
 		_, err := kr.Encrypt(ctx, pt, nil)
 		return err
 	})
@@ -19,7 +19,7 @@ func BenchmarkEncrypt(b *testing.B) {
 
 func BenchmarkDecrypt(b *testing.B) {
 	kr := open(b, "bench", newSource(b), keyring.NewMemoryStore())
-	benchbase.CompareOpen(b, "keyring", benchbase.New(make([]byte, 32)), func(pt []byte) func() error {
+	benchbase.CompareOpen(b, benchbase.New(make([]byte, 32)), func(pt []byte) func() error {
 		tok, _ := kr.Encrypt(ctx, pt, nil)
 		return func() error { _, err := kr.Decrypt(ctx, tok, nil); return err }
 	})
@@ -29,7 +29,7 @@ func BenchmarkDecrypt(b *testing.B) {
 // string with the baseline's binary seal+open of 32 bytes.
 func BenchmarkTextRoundTrip(b *testing.B) {
 	kr := open(b, "bench", newSource(b), keyring.NewMemoryStore())
-	benchbase.CompareTextRoundTrip(b, "keyring", benchbase.New(make([]byte, 32)), func(s string) error {
+	benchbase.CompareTextRoundTrip(b, benchbase.New(make([]byte, 32)), func(s string) error {
 		tok, err := kr.EncryptString(ctx, s)
 		if err == nil {
 			_, err = kr.DecryptString(ctx, tok)

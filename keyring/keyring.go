@@ -196,7 +196,16 @@ func (k *Keyring) Encryptions(keyID uint32) uint64 {
 
 // Encrypt seals plaintext under the primary data key and returns a binary
 // token bound to aad.
-func (k *Keyring) Encrypt(ctx context.Context, plaintext, aad []byte) (tok []byte, err error) {
+func (k *Keyring) Encrypt(ctx context.Context, plaintext, aad []byte) ([]byte, error) {
+	if c := k.fastPrimary(ctx); c != nil {
+		tok := c.Seal(nil, plaintext, aad)
+		k.fastDone(ctx, telemetry.ActionEncrypt, c.KeyID())
+		return tok, nil
+	}
+	return k.encrypt(ctx, plaintext, aad)
+}
+
+func (k *Keyring) encrypt(ctx context.Context, plaintext, aad []byte) (tok []byte, err error) {
 	ctx, o := k.begin(ctx, telemetry.ActionEncrypt)
 	c, err := k.primary(ctx, &o)
 	if err == nil {
@@ -207,7 +216,20 @@ func (k *Keyring) Encrypt(ctx context.Context, plaintext, aad []byte) (tok []byt
 }
 
 // Decrypt opens a binary token made by Encrypt with the same aad.
-func (k *Keyring) Decrypt(ctx context.Context, token, aad []byte) (pt []byte, err error) {
+func (k *Keyring) Decrypt(ctx context.Context, token, aad []byte) ([]byte, error) {
+	t, err := cipher.Parse(token)
+	if err == nil {
+		if c := k.fastFor(ctx, t.Header); c != nil {
+			if pt, err := c.OpenToken(nil, t, aad); err == nil {
+				k.fastDone(ctx, telemetry.ActionDecrypt, t.KeyID)
+				return pt, nil
+			}
+		}
+	}
+	return k.decrypt(ctx, token, aad)
+}
+
+func (k *Keyring) decrypt(ctx context.Context, token, aad []byte) (pt []byte, err error) {
 	ctx, o := k.begin(ctx, telemetry.ActionDecrypt)
 	t, err := cipher.Parse(token)
 	if err == nil {
@@ -224,7 +246,16 @@ func (k *Keyring) Decrypt(ctx context.Context, token, aad []byte) (pt []byte, er
 
 // EncryptText seals plaintext under the primary data key and returns a text
 // token ("kw1." + base64url) bound to aad.
-func (k *Keyring) EncryptText(ctx context.Context, plaintext string, aad []byte) (tok string, err error) {
+func (k *Keyring) EncryptText(ctx context.Context, plaintext string, aad []byte) (string, error) {
+	if c := k.fastPrimary(ctx); c != nil {
+		tok := cipher.SealText(c, plaintext, aad)
+		k.fastDone(ctx, telemetry.ActionEncrypt, c.KeyID())
+		return tok, nil
+	}
+	return k.encryptText(ctx, plaintext, aad)
+}
+
+func (k *Keyring) encryptText(ctx context.Context, plaintext string, aad []byte) (tok string, err error) {
 	ctx, o := k.begin(ctx, telemetry.ActionEncrypt)
 	c, err := k.primary(ctx, &o)
 	if err == nil {
@@ -235,7 +266,19 @@ func (k *Keyring) EncryptText(ctx context.Context, plaintext string, aad []byte)
 }
 
 // DecryptText opens a text token made by EncryptText with the same aad.
-func (k *Keyring) DecryptText(ctx context.Context, token string, aad []byte) (pt string, err error) {
+func (k *Keyring) DecryptText(ctx context.Context, token string, aad []byte) (string, error) {
+	if h, err := cipher.ParseTextHeader(token); err == nil {
+		if c := k.fastFor(ctx, h); c != nil {
+			if pt, err := cipher.OpenText(c, token, aad); err == nil {
+				k.fastDone(ctx, telemetry.ActionDecrypt, h.KeyID)
+				return pt, nil
+			}
+		}
+	}
+	return k.decryptText(ctx, token, aad)
+}
+
+func (k *Keyring) decryptText(ctx context.Context, token string, aad []byte) (pt string, err error) {
 	ctx, o := k.begin(ctx, telemetry.ActionDecrypt)
 	h, err := cipher.ParseTextHeader(token)
 	if err == nil {

@@ -44,52 +44,42 @@ func (g *GCM) Open(msg []byte) ([]byte, error) {
 	return g.aead.Open(make([]byte, 0, len(msg)-ns-g.aead.Overhead()), msg[:ns], msg[ns:], nil)
 }
 
-// CompareSeal runs, for every size, the baseline's Seal and then seal under
-// the name "stdlib/SIZE" and "NAME/SIZE", so they land in one run.
-func CompareSeal(b *testing.B, name string, base *GCM, seal func(pt []byte) error) {
+// CompareSeal measures, for every size, seal next to the baseline's Seal
+// with Interleave (one sub-benchmark per size, reporting base-ns/op,
+// ours-ns/op and ratio).
+func CompareSeal(b *testing.B, base *GCM, seal func(pt []byte) error) {
 	for _, s := range Sizes {
 		pt := make([]byte, s.N)
-		run(b, "stdlib/"+s.Name, s.N, func() error { base.Seal(pt); return nil })
-		run(b, name+"/"+s.Name, s.N, func() error { return seal(pt) })
+		b.Run(s.Name, func(b *testing.B) {
+			b.SetBytes(int64(s.N))
+			Interleave(b, func() error { base.Seal(pt); return nil }, func() error { return seal(pt) })
+		})
 	}
 }
 
 // CompareOpen is CompareSeal for opening: prepare seals a message of each
 // size with the code under test and returns the function that opens it.
-func CompareOpen(b *testing.B, name string, base *GCM, prepare func(pt []byte) (open func() error)) {
+func CompareOpen(b *testing.B, base *GCM, prepare func(pt []byte) (open func() error)) {
 	for _, s := range Sizes {
 		pt := make([]byte, s.N)
 		msg := base.Seal(pt)
 		open := prepare(pt)
-		run(b, "stdlib/"+s.Name, s.N, func() error { _, err := base.Open(msg); return err })
-		run(b, name+"/"+s.Name, s.N, open)
+		b.Run(s.Name, func(b *testing.B) {
+			b.SetBytes(int64(s.N))
+			Interleave(b, func() error { _, err := base.Open(msg); return err }, open)
+		})
 	}
-}
-
-func run(b *testing.B, name string, n int, f func() error) {
-	b.Run(name, func(b *testing.B) {
-		if n > 0 {
-			b.SetBytes(int64(n))
-		}
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := f(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
 }
 
 // TextValue is the 32-byte string of the text round-trip benchmarks.
 const TextValue = "0123456789abcdef0123456789abcdef"
 
-// CompareTextRoundTrip runs the baseline's binary seal+open of TextValue as
-// "stdlib-binary" and roundTrip (encrypt and decrypt TextValue as text) as
-// "NAME-text", in one run.
-func CompareTextRoundTrip(b *testing.B, name string, base *GCM, roundTrip func(s string) error) {
+// CompareTextRoundTrip measures roundTrip (encrypt and decrypt TextValue as
+// a text token) next to the baseline's binary seal+open of the same 32
+// bytes, with Interleave.
+func CompareTextRoundTrip(b *testing.B, base *GCM, roundTrip func(s string) error) {
 	pt := []byte(TextValue)
-	run(b, "stdlib-binary", 0, func() error { _, err := base.Open(base.Seal(pt)); return err })
-	run(b, name+"-text", 0, func() error { return roundTrip(TextValue) })
+	Interleave(b, func() error { _, err := base.Open(base.Seal(pt)); return err }, func() error { return roundTrip(TextValue) })
 }
 
 // chunk is how many calls of one side run before the other side's turn in
