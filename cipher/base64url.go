@@ -62,7 +62,10 @@ func b64DecodedLen(n int) int {
 }
 
 // b64Encode writes the encoding of src to dst, which has exactly
-// b64EncodedLen(len(src)) bytes.
+// b64EncodedLen(len(src)) bytes. It also encodes in place when src is the
+// tail of dst (both end at the same byte): every step loads its input before
+// it stores, and the output, 4 bytes per 3, never reaches input not yet read
+// because it starts len(dst)-len(src) bytes behind it.
 func b64Encode(dst, src []byte) {
 	di, si := 0, 0
 	// Six bytes at a time through one 64-bit load: four 12-bit pairs.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	stdcipher "crypto/cipher"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -418,6 +419,44 @@ func TestOpenToken(t *testing.T) {
 	} {
 		if _, err := c.OpenToken(nil, bad, []byte("a")); !errors.Is(err, ErrDecrypt) {
 			t.Errorf("OpenToken(%+v) = %v, want ErrDecrypt", bad.Header, err)
+		}
+	}
+}
+
+// TestBase64InPlace checks the in-place use of the encoder that SealText
+// relies on, at every length up to several blocks of the 6-byte loop, against
+// the standard library.
+func TestBase64InPlace(t *testing.T) {
+	std := base64.RawURLEncoding
+	for n := range 600 {
+		raw := make([]byte, n)
+		for i := range raw {
+			raw[i] = byte(i*151 + n)
+		}
+		want := std.EncodeToString(raw)
+		buf := make([]byte, len(want))
+		copy(buf[len(buf)-n:], raw)
+		b64Encode(buf, buf[len(buf)-n:])
+		if string(buf) != want {
+			t.Fatalf("n=%d: in place %q, want %q", n, buf, want)
+		}
+	}
+}
+
+func TestPeekKeyID(t *testing.T) {
+	c := mustAEAD(t, AES256GCM, testKey(1), 0xfeedface)
+	if id, ok := PeekKeyID(c.Seal(nil, []byte("x"), nil)); !ok || id != 0xfeedface {
+		t.Errorf("PeekKeyID = %#x, %v", id, ok)
+	}
+	if id, ok := PeekTextKeyID(SealText(c, "x", nil)); !ok || id != 0xfeedface {
+		t.Errorf("PeekTextKeyID = %#x, %v", id, ok)
+	}
+	if _, ok := PeekKeyID([]byte{1, 1, 0, 0, 0}); ok {
+		t.Error("PeekKeyID accepted 5 bytes")
+	}
+	for _, s := range []string{"", "kw1.", "kw1.AQEAAAA", "xx1.AQEAAAAA", "kw1.AQEAAA!A"} {
+		if _, ok := PeekTextKeyID(s); ok {
+			t.Errorf("PeekTextKeyID(%q) accepted", s)
 		}
 	}
 }

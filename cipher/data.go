@@ -1,8 +1,6 @@
 package cipher
 
 import (
-	"strings"
-	"sync"
 	"unsafe"
 )
 
@@ -72,36 +70,30 @@ func DecryptData(token string, key []byte, opts ...Option) (string, error) {
 }
 
 // SealText seals the string plaintext and returns the text token. It
-// allocates only the returned string (not zeroed first): the binary token is
-// sealed into pooled scratch space and encoded from there.
+// allocates once: the binary token is sealed into the tail of the text's
+// buffer and base64url-encoded forward over itself (b64Encode allows that),
+// and the string is that buffer.
 func SealText(c *AEAD, plaintext string, aad []byte) string {
 	pt := unsafe.Slice(unsafe.StringData(plaintext), len(plaintext))
 	n := c.SealedLen(len(pt))
-	sp := getScratch(n + adLen(len(aad)))
-	defer putScratch(sp)
-	bin := (*sp)[:n]
+	tl := TextLen(n)
+	buf := make([]byte, tl+adLen(len(aad)))
 	var ad []byte
 	if len(aad) > 0 {
-		ad = (*sp)[n:]
+		ad = buf[tl:]
 	}
+	bin := buf[tl-n : tl]
 	c.sealInto(bin, ad, nil, pt, aad)
-	var sb strings.Builder
-	sb.Grow(TextLen(n))
-	sb.WriteString(TextPrefix)
-	var tmp [256]byte // 192 input bytes encode to 256 characters
-	for off := 0; off < len(bin); off += 192 {
-		m := min(192, len(bin)-off)
-		enc := tmp[:b64EncodedLen(m)]
-		b64Encode(enc, bin[off:off+m])
-		sb.Write(enc)
-	}
-	return sb.String()
+	copy(buf, TextPrefix)
+	b64Encode(buf[len(TextPrefix):tl], bin)
+	return unsafe.String(unsafe.SliceData(buf), tl)
 }
 
 // OpenText authenticates and decrypts a text token under c and returns the
-// plaintext as a string. It allocates only the returned string: the token is
-// decoded and decrypted in place in pooled scratch space, which is cleared
-// before it is reused.
+// plaintext as a string. It allocates once: the token is decoded into a new
+// buffer and decrypted in place there, and the string is the plaintext's
+// part of that buffer (header, nonce and tag bytes around it are not
+// secret). On failure the buffer holds no plaintext.
 func OpenText(c *AEAD, token string, aad []byte) (string, error) {
 	if !IsText(token) {
 		_, err := appendDecodeText(nil, token)
@@ -111,47 +103,23 @@ func OpenText(c *AEAD, token string, aad []byte) (string, error) {
 	if bl < 0 {
 		return "", malformed("bad base64url")
 	}
-	sp := getScratch(bl + adLen(len(aad)))
-	defer putScratch(sp)
-	bin := (*sp)[:bl]
+	buf := make([]byte, bl+adLen(len(aad)))
+	bin := buf[:bl:bl]
 	if !b64DecodeTo(bin, token[len(TextPrefix):]) {
 		return "", malformed("bad base64url")
 	}
-	t, err := c.check(bin)
-	if err != nil {
-		return "", err
+	nonce, ct, ok := c.split(bin)
+	if !ok {
+		return "", c.reject(bin)
 	}
 	var ad []byte
 	if len(aad) > 0 {
-		ad = (*sp)[bl:]
+		ad = buf[bl:]
 	}
 	// In place: the plaintext overwrites the ciphertext's start.
-	pt, err := c.aead.Open(t.Ciphertext[:0], t.Nonce, t.Ciphertext, c.additional(ad, aad))
+	pt, err := c.aead.Open(ct[:0], nonce, ct, c.additional(ad, aad))
 	if err != nil {
 		return "", ErrDecrypt
 	}
-	return string(pt), nil
-}
-
-// The text paths seal and open in pooled scratch buffers. A buffer may hold
-// plaintext after OpenText, so it is cleared before it goes back.
-var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
-// maxPooled bounds the buffers kept in the pool.
-const maxPooled = 64 << 10
-
-func getScratch(n int) *[]byte {
-	p := scratchPool.Get().(*[]byte)
-	if cap(*p) < n {
-		*p = make([]byte, n)
-	}
-	*p = (*p)[:n]
-	return p
-}
-
-func putScratch(p *[]byte) {
-	clear(*p)
-	if cap(*p) <= maxPooled {
-		scratchPool.Put(p)
-	}
+	return unsafe.String(unsafe.SliceData(pt), len(pt)), nil
 }

@@ -137,6 +137,13 @@ func FuzzBase64(f *testing.F) {
 		if want := std.EncodeToString(raw); string(enc) != want {
 			t.Fatalf("encode(%x) = %q, want %q", raw, enc, want)
 		}
+		// In place, as SealText does it: raw copied to the tail of the output.
+		inPlace := make([]byte, len(enc))
+		copy(inPlace[len(enc)-len(raw):], raw)
+		b64Encode(inPlace, inPlace[len(enc)-len(raw):])
+		if !bytes.Equal(inPlace, enc) {
+			t.Fatalf("in-place encode(%x) = %q, want %q", raw, inPlace, enc)
+		}
 		want, stdErr := std.DecodeString(text)
 		if stdErr == nil && std.EncodedLen(len(want)) != len(text) {
 			stdErr = errors.New("line breaks skipped")

@@ -117,6 +117,27 @@ func Parse(b []byte) (Token, error) {
 	return Token{Header: h, Nonce: rest[:ns:ns], Ciphertext: rest[ns:]}, nil
 }
 
+// PeekKeyID returns the key ID field of a binary token, and false when b is
+// too short to hold a header. It checks nothing else: it is for picking the
+// key, and opening the token under that key checks the whole header.
+func PeekKeyID(b []byte) (uint32, bool) {
+	if len(b) < HeaderSize {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(b[2:HeaderSize]), true
+}
+
+// PeekTextKeyID is PeekKeyID for a text token: it decodes only the header's
+// characters and returns false when s has no prefix or no valid header
+// characters.
+func PeekTextKeyID(s string) (uint32, bool) {
+	var b [HeaderSize]byte
+	if len(s) < len(TextPrefix)+textHeaderLen || !IsText(s) || !b64DecodeTo(b[:], s[len(TextPrefix):len(TextPrefix)+textHeaderLen]) {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(b[2:]), true
+}
+
 // ParseHeader parses and checks the token structure like Parse and returns
 // only its header.
 func ParseHeader(b []byte) (Header, error) {

@@ -217,11 +217,10 @@ func (k *Keyring) encrypt(ctx context.Context, plaintext, aad []byte) (tok []byt
 
 // Decrypt opens a binary token made by Encrypt with the same aad.
 func (k *Keyring) Decrypt(ctx context.Context, token, aad []byte) ([]byte, error) {
-	t, err := cipher.Parse(token)
-	if err == nil {
-		if c := k.fastFor(ctx, t.Header); c != nil {
-			if pt, err := c.OpenToken(nil, t, aad); err == nil {
-				k.fastDone(ctx, telemetry.ActionDecrypt, t.KeyID)
+	if id, ok := cipher.PeekKeyID(token); ok {
+		if c := k.fastFor(ctx, id); c != nil {
+			if pt, err := c.Open(nil, token, aad); err == nil {
+				k.fastDone(ctx, telemetry.ActionDecrypt, id)
 				return pt, nil
 			}
 		}
@@ -267,10 +266,10 @@ func (k *Keyring) encryptText(ctx context.Context, plaintext string, aad []byte)
 
 // DecryptText opens a text token made by EncryptText with the same aad.
 func (k *Keyring) DecryptText(ctx context.Context, token string, aad []byte) (string, error) {
-	if h, err := cipher.ParseTextHeader(token); err == nil {
-		if c := k.fastFor(ctx, h); c != nil {
+	if id, ok := cipher.PeekTextKeyID(token); ok {
+		if c := k.fastFor(ctx, id); c != nil {
 			if pt, err := cipher.OpenText(c, token, aad); err == nil {
-				k.fastDone(ctx, telemetry.ActionDecrypt, h.KeyID)
+				k.fastDone(ctx, telemetry.ActionDecrypt, id)
 				return pt, nil
 			}
 		}

@@ -94,13 +94,15 @@ func (k *Keyring) fastPrimary(ctx context.Context) *cipher.AEAD {
 	return l.aead
 }
 
-// fastFor returns the AEAD of a token's key when the fast path applies.
-func (k *Keyring) fastFor(ctx context.Context, h cipher.Header) *cipher.AEAD {
+// fastFor returns the AEAD of the key a token names when the fast path
+// applies. The token's algorithm is not checked here: opening compares the
+// token's whole header with the key's.
+func (k *Keyring) fastFor(ctx context.Context, keyID uint32) *cipher.AEAD {
 	if !k.fastOK(ctx) {
 		return nil
 	}
-	sl, ok := k.snap.Load().lookup(h.KeyID)
-	if !ok || !sl.usable || !sl.data || sl.key.Algorithm != h.Algorithm {
+	sl, ok := k.snap.Load().lookup(keyID)
+	if !ok || !sl.usable || !sl.data {
 		return nil
 	}
 	l := sl.e.cur.Load()
