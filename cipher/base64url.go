@@ -22,11 +22,12 @@ var b64Decode = func() (t [256]byte) {
 	return t
 }()
 
-// b64Pair maps 12 bits to their two characters, so encoding takes one
-// lookup and one 16-bit store per two characters.
-var b64Pair = func() (t [4096][2]byte) {
+// b64Pair maps 12 bits to their two characters, as a little-endian 16-bit
+// word (first character in the low byte), so encoding takes one lookup per
+// two characters and eight characters go out in one 64-bit store.
+var b64Pair = func() (t [4096]uint16) {
 	for i := range t {
-		t[i] = [2]byte{b64Alphabet[i>>6], b64Alphabet[i&63]}
+		t[i] = uint16(b64Alphabet[i>>6]) | uint16(b64Alphabet[i&63])<<8
 	}
 	return t
 }()
@@ -71,16 +72,12 @@ func b64Encode(dst, src []byte) {
 	// Six bytes at a time through one 64-bit load: four 12-bit pairs.
 	for ; si+8 <= len(src) && di+8 <= len(dst); si, di = si+6, di+8 {
 		v := binary.BigEndian.Uint64(src[si:])
-		d := dst[di : di+8 : di+8]
-		p0, p1, p2, p3 := b64Pair[v>>52&4095], b64Pair[v>>40&4095], b64Pair[v>>28&4095], b64Pair[v>>16&4095]
-		d[0], d[1], d[2], d[3] = p0[0], p0[1], p1[0], p1[1]
-		d[4], d[5], d[6], d[7] = p2[0], p2[1], p3[0], p3[1]
+		binary.LittleEndian.PutUint64(dst[di:], uint64(b64Pair[v>>52&4095])|uint64(b64Pair[v>>40&4095])<<16|
+			uint64(b64Pair[v>>28&4095])<<32|uint64(b64Pair[v>>16&4095])<<48)
 	}
 	for ; si+3 <= len(src); si, di = si+3, di+4 {
 		v := uint(src[si])<<16 | uint(src[si+1])<<8 | uint(src[si+2])
-		d := dst[di : di+4 : di+4]
-		p0, p1 := b64Pair[v>>12&4095], b64Pair[v&4095]
-		d[0], d[1], d[2], d[3] = p0[0], p0[1], p1[0], p1[1]
+		binary.LittleEndian.PutUint32(dst[di:], uint32(b64Pair[v>>12&4095])|uint32(b64Pair[v&4095])<<16)
 	}
 	switch len(src) - si {
 	case 1:
@@ -100,6 +97,15 @@ func b64Encode(dst, src []byte) {
 func b64DecodeTo(dst []byte, src string) bool {
 	di, si := 0, 0
 	var bad uint32
+	// Eight characters at a time into one 64-bit store: six decoded bytes
+	// and two that the next step (or the loop below) overwrites.
+	for ; si+8 <= len(src) && di+8 <= len(dst); si, di = si+8, di+6 {
+		s := src[si : si+8]
+		v := b64Quad[0][s[0]] | b64Quad[1][s[1]] | b64Quad[2][s[2]] | b64Quad[3][s[3]]
+		w := b64Quad[0][s[4]] | b64Quad[1][s[5]] | b64Quad[2][s[6]] | b64Quad[3][s[7]]
+		bad |= v | w
+		binary.BigEndian.PutUint64(dst[di:], uint64(v&0xffffff)<<40|uint64(w&0xffffff)<<16)
+	}
 	for ; si+4 <= len(src) && di+3 <= len(dst); si, di = si+4, di+3 {
 		s := src[si : si+4]
 		v := b64Quad[0][s[0]] | b64Quad[1][s[1]] | b64Quad[2][s[2]] | b64Quad[3][s[3]]

@@ -119,7 +119,9 @@ func (k *Keyring) fastOK(ctx context.Context) bool {
 
 // fastDone records a successful fast-path operation.
 func (k *Keyring) fastDone(ctx context.Context, action telemetry.Action, keyID uint32) {
-	k.tel.RecordOpCache(ctx, action, k.name, keyID, telemetry.OutcomeOK, true)
+	if k.tel.MetricsEnabled(ctx) {
+		k.tel.RecordOpCache(ctx, action, k.name, keyID, telemetry.OutcomeOK, true)
+	}
 	if k.tel.HasSinks() {
 		k.event(ctx, action, keyID, true)
 	}

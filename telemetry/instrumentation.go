@@ -338,6 +338,11 @@ func (in *Instrumentation) RecordOp(ctx context.Context, action Action, keyring 
 	in.ops.Add(ctx, count, opt)
 }
 
+// MetricsEnabled reports whether the operation counter records anything in
+// ctx, so that a hot path skips building a call to RecordOpCache when
+// metrics are off.
+func (in *Instrumentation) MetricsEnabled(ctx context.Context) bool { return in.ops.Enabled(ctx) }
+
 // RecordOpCache is RecordOp of one value plus, when hit, one
 // [MetricCacheHits] count: the per-value call of a keyring, with a single
 // enabled check for both instruments (they come from one meter).
