@@ -281,23 +281,19 @@ func appendKeyText(b []byte, v reflect.Value) []byte {
 		return strconv.AppendUint(b, v.Uint(), 10)
 	case reflect.Array:
 		if v.Type().Elem().Kind() == reflect.Uint8 {
-			var raw [16]byte
-			if v.Len() == 16 {
-				for i := range 16 {
-					raw[i] = byte(v.Index(i).Uint())
-				}
-				const hexd = "0123456789abcdef"
-				for i, x := range raw {
-					if i == 4 || i == 6 || i == 8 || i == 10 {
-						b = append(b, '-')
-					}
-					b = append(b, hexd[x>>4], hexd[x&15])
-				}
-				return b
+			var raw []byte
+			if v.CanAddr() {
+				raw = v.Bytes()
+			} else {
+				raw = make([]byte, v.Len())
+				reflect.Copy(reflect.ValueOf(raw), v)
 			}
-			for i := range v.Len() {
-				x := byte(v.Index(i).Uint())
-				b = append(b, "0123456789abcdef"[x>>4], "0123456789abcdef"[x&15])
+			const hexd = "0123456789abcdef"
+			for i, x := range raw {
+				if len(raw) == 16 && (i == 4 || i == 6 || i == 8 || i == 10) {
+					b = append(b, '-') // a UUID in canonical form
+				}
+				b = append(b, hexd[x>>4], hexd[x&15])
 			}
 			return b
 		}

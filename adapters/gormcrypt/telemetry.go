@@ -155,9 +155,9 @@ func (st *state) valueEvent(ctx context.Context, action telemetry.Action, fi *fi
 	}
 	e := telemetry.Event{Time: st.evTime, Action: action, UserID: st.evUser, Role: st.evRole,
 		DataID: fi.dataID(ctx, dst, &st.pks), Success: true}
-	if h, err := cipher.ParseTextHeader(tok); err == nil {
-		if h.KeyID != st.evKeyID || st.evKeyText == "" {
-			st.evKeyID, st.evKeyText = h.KeyID, strconv.FormatUint(uint64(h.KeyID), 10)
+	if id, ok := cipher.PeekTextKeyID(tok); ok {
+		if id != st.evKeyID || st.evKeyText == "" {
+			st.evKeyID, st.evKeyText = id, strconv.FormatUint(uint64(id), 10)
 		}
 		e.KeyID = st.evKeyText
 	}
