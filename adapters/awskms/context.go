@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/keyward/keyward/keyring"
 )
 
 // Encryption context keys. Every wrap and unwrap sends the associated data
@@ -37,11 +39,6 @@ const (
 // PurposeDEK is the value of ContextPurpose: a data key, context version 1.
 const PurposeDEK = "dek/v1"
 
-// dekLabel is the first part of the associated data a keyring gives for a
-// data key: keyring name, key ID, purpose and algorithm follow, each
-// length-prefixed (cipher.AppendAAD).
-const dekLabel = "keyward.dek/v1"
-
 // EncryptionContext returns the KMS EncryptionContext a Source sends for
 // aad. It is a deterministic function of aad, so that the same context can
 // be rebuilt to decrypt by other means (for example the AWS CLI).
@@ -52,7 +49,7 @@ func EncryptionContext(aad []byte) map[string]string {
 		return ec
 	}
 	ec[ContextAAD] = base64.RawURLEncoding.EncodeToString(aad)
-	if p, ok := splitAAD(aad); ok && len(p) == 5 && p[0] == dekLabel && !slices.Contains(p, "") {
+	if p, ok := splitAAD(aad); ok && len(p) == 5 && p[0] == keyring.DEKLabel && !slices.Contains(p, "") {
 		ec[ContextKeyring] = p[1]
 		ec[ContextKeyID] = p[2]
 		ec[ContextKeyPurpose] = p[3]

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyward/keyward/adapters/awskms"
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/keyring"
 )
 
 // FuzzEncryptionContext checks that EncryptionContext never fails on any
@@ -16,9 +17,9 @@ import (
 func FuzzEncryptionContext(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("free form"))
-	f.Add(cipher.AppendAAD(nil, "keyward.dek/v1", "pii", "305419896", "data", "AES-256-GCM"))
-	f.Add(cipher.AppendAAD(nil, "keyward.dek/v1", "pii", "", "data", "AES-256-GCM"))
-	f.Add(cipher.AppendAAD(nil, "keyward.dek/v1", "p\x00i", "1", "data", "AES-256-GCM"))
+	f.Add(cipher.AppendAAD(nil, keyring.DEKLabel, "pii", "305419896", "data", "AES-256-GCM"))
+	f.Add(cipher.AppendAAD(nil, keyring.DEKLabel, "pii", "", "data", "AES-256-GCM"))
+	f.Add(cipher.AppendAAD(nil, keyring.DEKLabel, "p\x00i", "1", "data", "AES-256-GCM"))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, aad []byte) {
 		ec := awskms.EncryptionContext(aad)
@@ -42,7 +43,7 @@ func FuzzEncryptionContext(f *testing.F) {
 			}
 			return
 		}
-		re := cipher.AppendAAD(nil, "keyward.dek/v1", name, ec[awskms.ContextKeyID], ec[awskms.ContextKeyPurpose], ec[awskms.ContextAlgorithm])
+		re := cipher.AppendAAD(nil, keyring.DEKLabel, name, ec[awskms.ContextKeyID], ec[awskms.ContextKeyPurpose], ec[awskms.ContextAlgorithm])
 		if len(ec) != 6 || !bytes.Equal(re, aad) {
 			t.Fatalf("readable keys %v do not re-encode to the associated data", ec)
 		}
