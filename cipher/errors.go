@@ -28,6 +28,7 @@ var errUnknownAlgorithmName = errors.New("cipher: unknown algorithm name (want A
 // cropped or padded.
 type KeySizeError int
 
+// Error says which length was given and which is wanted.
 func (k KeySizeError) Error() string {
 	return "cipher: invalid key size " + strconv.Itoa(int(k)) + " bytes, want " + strconv.Itoa(KeySize)
 }
