@@ -197,9 +197,9 @@ func (k *Keyring) Encryptions(keyID uint32) uint64 {
 // Encrypt seals plaintext under the primary data key and returns a binary
 // token bound to aad.
 func (k *Keyring) Encrypt(ctx context.Context, plaintext, aad []byte) ([]byte, error) {
-	if c := k.fastPrimary(ctx); c != nil {
+	if c, b := k.fastPrimary(ctx); c != nil {
 		tok := c.Seal(nil, plaintext, aad)
-		k.fastDone(ctx, telemetry.ActionEncrypt, c.KeyID())
+		k.fastDone(ctx, b, telemetry.ActionEncrypt, c.KeyID())
 		return tok, nil
 	}
 	return k.encrypt(ctx, plaintext, aad)
@@ -218,9 +218,9 @@ func (k *Keyring) encrypt(ctx context.Context, plaintext, aad []byte) (tok []byt
 // Decrypt opens a binary token made by Encrypt with the same aad.
 func (k *Keyring) Decrypt(ctx context.Context, token, aad []byte) ([]byte, error) {
 	if id, ok := cipher.PeekKeyID(token); ok {
-		if c := k.fastFor(ctx, id); c != nil {
+		if c, b := k.fastFor(ctx, id); c != nil {
 			if pt, err := c.Open(nil, token, aad); err == nil {
-				k.fastDone(ctx, telemetry.ActionDecrypt, id)
+				k.fastDone(ctx, b, telemetry.ActionDecrypt, id)
 				return pt, nil
 			}
 		}
@@ -246,9 +246,9 @@ func (k *Keyring) decrypt(ctx context.Context, token, aad []byte) (pt []byte, er
 // EncryptText seals plaintext under the primary data key and returns a text
 // token ("kw1." + base64url) bound to aad.
 func (k *Keyring) EncryptText(ctx context.Context, plaintext string, aad []byte) (string, error) {
-	if c := k.fastPrimary(ctx); c != nil {
+	if c, b := k.fastPrimary(ctx); c != nil {
 		tok := cipher.SealText(c, plaintext, aad)
-		k.fastDone(ctx, telemetry.ActionEncrypt, c.KeyID())
+		k.fastDone(ctx, b, telemetry.ActionEncrypt, c.KeyID())
 		return tok, nil
 	}
 	return k.encryptText(ctx, plaintext, aad)
@@ -267,9 +267,9 @@ func (k *Keyring) encryptText(ctx context.Context, plaintext string, aad []byte)
 // DecryptText opens a text token made by EncryptText with the same aad.
 func (k *Keyring) DecryptText(ctx context.Context, token string, aad []byte) (string, error) {
 	if id, ok := cipher.PeekTextKeyID(token); ok {
-		if c := k.fastFor(ctx, id); c != nil {
+		if c, b := k.fastFor(ctx, id); c != nil {
 			if pt, err := cipher.OpenText(c, token, aad); err == nil {
-				k.fastDone(ctx, telemetry.ActionDecrypt, id)
+				k.fastDone(ctx, b, telemetry.ActionDecrypt, id)
 				return pt, nil
 			}
 		}

@@ -71,54 +71,70 @@ func WithTelemetry(opts ...telemetry.Option) Option {
 // associated data.
 
 // The fast path: an Encrypt or Decrypt whose key is cached and fresh, with
-// no authorizer, no batch and no recording span, records one metric value
-// and nothing else. Anything else (a miss, a failure, a span, a batch, an
-// authorization) takes the full path, which repeats the checks; a failed
-// fast open falls back to it too, so failures are recorded there once.
+// no authorizer, records one metric value (or one count in the statement's
+// batch) and nothing else. Outside a batch a recording span sends it to the
+// full path, which starts a child span; inside a batch the full path would
+// not start one either. Anything else (a miss, a failure, an authorization)
+// takes the full path, which repeats the checks; a failed fast open falls
+// back to it too, so failures are recorded there once.
 
-// fastPrimary returns the primary data key's AEAD when the fast path
-// applies, counting the encryption.
-func (k *Keyring) fastPrimary(ctx context.Context) *cipher.AEAD {
-	if !k.fastOK(ctx) {
-		return nil
+// fastPrimary returns the primary data key's AEAD, and the batch in ctx if
+// any, when the fast path applies, counting the encryption.
+func (k *Keyring) fastPrimary(ctx context.Context) (*cipher.AEAD, *telemetry.Batch) {
+	b, ok := k.fastOK(ctx)
+	if !ok {
+		return nil, nil
 	}
 	sl := k.snap.Load().primaryData
 	if sl == nil {
-		return nil
+		return nil, nil
 	}
 	l := sl.e.cur.Load()
 	if l == nil || l.stage.Load() != stageFresh {
-		return nil
+		return nil, nil
 	}
 	sl.e.encryptions.Add(1)
-	return l.aead
+	return l.aead, b
 }
 
-// fastFor returns the AEAD of the key a token names when the fast path
-// applies. The token's algorithm is not checked here: opening compares the
-// token's whole header with the key's.
-func (k *Keyring) fastFor(ctx context.Context, keyID uint32) *cipher.AEAD {
-	if !k.fastOK(ctx) {
-		return nil
+// fastFor returns the AEAD of the key a token names, and the batch in ctx if
+// any, when the fast path applies. The token's algorithm is not checked
+// here: opening compares the token's whole header with the key's.
+func (k *Keyring) fastFor(ctx context.Context, keyID uint32) (*cipher.AEAD, *telemetry.Batch) {
+	b, ok := k.fastOK(ctx)
+	if !ok {
+		return nil, nil
 	}
-	sl, ok := k.snap.Load().lookup(keyID)
-	if !ok || !sl.usable || !sl.data {
-		return nil
+	sl, found := k.snap.Load().lookup(keyID)
+	if !found || !sl.usable || !sl.data {
+		return nil, nil
 	}
 	l := sl.e.cur.Load()
 	if l == nil || l.stage.Load() != stageFresh {
-		return nil
+		return nil, nil
 	}
-	return l.aead
+	return l.aead, b
 }
 
-func (k *Keyring) fastOK(ctx context.Context) bool {
-	return k.cfg.authz == nil && !k.closed.Load() && !k.reloadDue.Load() &&
-		telemetry.BatchFrom(ctx) == nil && !trace.SpanFromContext(ctx).IsRecording()
+// fastOK reports whether the fast path applies, with the statement batch in
+// ctx (nil outside one).
+func (k *Keyring) fastOK(ctx context.Context) (*telemetry.Batch, bool) {
+	if k.cfg.authz != nil || k.closed.Load() || k.reloadDue.Load() {
+		return nil, false
+	}
+	if b := telemetry.BatchFrom(ctx); b != nil {
+		return b, true
+	}
+	return nil, !trace.SpanFromContext(ctx).IsRecording()
 }
 
-// fastDone records a successful fast-path operation.
-func (k *Keyring) fastDone(ctx context.Context, action telemetry.Action, keyID uint32) {
+// fastDone records a successful fast-path operation: in the batch if there
+// is one (as end does), else as a metric value and, for sinks, an event.
+func (k *Keyring) fastDone(ctx context.Context, b *telemetry.Batch, action telemetry.Action, keyID uint32) {
+	if b != nil {
+		b.Add(action, k.name, keyID, telemetry.OutcomeOK, 1)
+		return
+	}
 	if k.tel.MetricsEnabled(ctx) {
 		k.tel.RecordOpCache(ctx, action, k.name, keyID, telemetry.OutcomeOK, true)
 	}

@@ -16,8 +16,12 @@ import (
 // [Instrumentation.RecordBatch] once. A Batch is safe for concurrent use.
 type Batch struct {
 	mu     sync.Mutex
-	counts map[batchKey]int64
+	counts map[batchKey]*int64
 	total  int64
+	// The key of the last Add and its counter: a statement's values mostly
+	// share one action, key and outcome, so Add skips the map lookup.
+	last  batchKey
+	lastN *int64
 }
 
 type batchKey struct {
@@ -42,11 +46,20 @@ func BatchFrom(ctx context.Context) *Batch {
 
 // Add counts n values of one action under one key with one outcome.
 func (b *Batch) Add(action Action, keyring string, keyID uint32, outcome Outcome, n int64) {
+	k := batchKey{action, keyring, keyID, outcome}
 	b.mu.Lock()
-	if b.counts == nil {
-		b.counts = make(map[batchKey]int64, 4)
+	if b.lastN == nil || b.last != k {
+		if b.counts == nil {
+			b.counts = make(map[batchKey]*int64, 4)
+		}
+		c := b.counts[k]
+		if c == nil {
+			c = new(int64)
+			b.counts[k] = c
+		}
+		b.last, b.lastN = k, c
 	}
-	b.counts[batchKey{action, keyring, keyID, outcome}] += n
+	*b.lastN += n
 	b.total += n
 	b.mu.Unlock()
 }
@@ -65,7 +78,7 @@ func (b *Batch) Count(action Action, outcome Outcome) int64 {
 	var n int64
 	for k, c := range b.counts {
 		if k.action == action && k.outcome == outcome {
-			n += c
+			n += *c
 		}
 	}
 	return n
@@ -77,7 +90,7 @@ func (in *Instrumentation) RecordBatch(ctx context.Context, b *Batch) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for k, n := range b.counts {
-		in.RecordOp(ctx, k.action, k.keyring, k.keyID, k.outcome, n)
+		in.RecordOp(ctx, k.action, k.keyring, k.keyID, k.outcome, *n)
 	}
 }
 
