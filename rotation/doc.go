@@ -43,6 +43,12 @@
 // (cipher.EncryptData): RotateKey re-encrypts a Target from one raw key to
 // another with the same runner.
 //
+// # Policy
+//
+// Policy.Due tells when a keyring's primary data key should be rotated:
+// by age (the key's Created time) or by the encryptions this process made
+// under it.
+//
 // # Telemetry
 //
 // A run is one span, SpanReencrypt, with its counts; the keyring's

@@ -27,7 +27,8 @@ import (
 // current. A concurrent write to a value wins over the job (the
 // compare-and-swap misses and counts in Stats.Skipped).
 //
-// A value that does not decrypt stops the run with a *ValueError (fail
+// Reencrypt first reloads kr from its store, so that a rotation made by
+// another process counts. A value that does not decrypt stops the run with a *ValueError (fail
 // closed), unless WithContinueOnError. A cancelled ctx stops the run
 // promptly with an error wrapping ctx.Err(). The returned Stats count what
 // this call did, also when it returns an error.
@@ -38,6 +39,11 @@ func Reencrypt(ctx context.Context, kr *keyring.Keyring, target Target, opts ...
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return Stats{}, err
+	}
+	// See a rotation made by another process before deciding what is
+	// current.
+	if err := kr.Reload(ctx); err != nil {
+		return Stats{}, fmt.Errorf("rotation: %w", err)
 	}
 	return execute(ctx, target, keyringRecoder{kr}, cfg,
 		telemetry.AttrKeyring.String(kr.Name()), telemetry.KeyID(kr.Primary()))

@@ -3,12 +3,15 @@ package rotation_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/keyward/keyward/adapters/filekey"
 	"github.com/keyward/keyward/cipher"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/rotation"
@@ -410,4 +413,126 @@ func FuzzParseCheckpoint(f *testing.F) {
 			t.Fatalf("ParseCheckpoint accepted empty fields: %+v", p)
 		}
 	})
+}
+
+func TestReencryptCancelMidBatch(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kr := newKeyring(t)
+	m := newMemTarget()
+	fill(t, kr, m, 0, 30)
+	if _, err := kr.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := rotation.NewFileCheckpoint(filepath.Join(t.TempDir(), "cp.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cancel while the job writes row 13, in the third batch of 5 (that
+	// write still lands).
+	m.beforeSwap = func(v rotation.Value) {
+		if v.Row.(string) == key(13) {
+			cancel()
+		}
+	}
+	st, err := rotation.Reencrypt(ctx, kr, m, rotation.WithBatchSize(5), rotation.WithWorkers(1), rotation.WithCheckpoint(cp))
+	if !errors.Is(err, context.Canceled) || st.Batches != 2 || st.Rewritten != 14 {
+		t.Fatalf("Reencrypt = %+v, %v; want canceled after 2 batches and 14 values", st, err)
+	}
+	if p, ok, err := cp.Load(context.Background()); err != nil || !ok || p.Cursor != key(9) {
+		t.Fatalf("checkpoint = %+v, %v, %v; want cursor %s", p, ok, err, key(9))
+	}
+	m.beforeSwap = nil
+	st, err = rotation.Reencrypt(context.Background(), kr, m, rotation.WithBatchSize(5), rotation.WithCheckpoint(cp))
+	if err != nil || !st.Resumed || st.Current != 4 || st.Rewritten != 16 {
+		t.Fatalf("resumed Reencrypt = %+v, %v; want 4 current (rows 10-13), 16 rewritten", st, err)
+	}
+	checkAll(t, kr, m, 30)
+}
+
+func TestReencryptSeesRotationByAnotherProcess(t *testing.T) {
+	ctx := context.Background()
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	src, err := filekey.New(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := keyring.NewMemoryStore()
+	kr, err := keyring.New(ctx, "shared", src, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kr.Close()
+	m := newMemTarget()
+	fill(t, kr, m, 0, 3)
+	// Another process's keyring on the same store rotates.
+	other, err := keyring.New(ctx, "shared", src, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	id, err := other.Rotate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := rotation.Reencrypt(ctx, kr, m)
+	if err != nil || st.Rewritten != 3 || kr.Primary() != id {
+		t.Errorf("Reencrypt = %+v, %v, primary %d; want 3 rewritten under %d", st, err, kr.Primary(), id)
+	}
+	checkAll(t, kr, m, 3)
+}
+
+func TestPolicy(t *testing.T) {
+	kr := newKeyring(t)
+	now := time.Now()
+	var created time.Time
+	for _, k := range kr.Keys() {
+		if k.ID == kr.Primary() {
+			created = k.Created
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		p      rotation.Policy
+		at     time.Time
+		enc    int
+		due    bool
+		reason rotation.Reason
+	}{
+		{"zero", rotation.Policy{}, now.Add(1000 * time.Hour), 10, false, rotation.ReasonNone},
+		{"young", rotation.Policy{MaxAge: time.Hour}, created.Add(time.Minute), 0, false, rotation.ReasonNone},
+		{"old", rotation.Policy{MaxAge: time.Hour}, created.Add(2 * time.Hour), 0, true, rotation.ReasonAge},
+		{"few", rotation.Policy{MaxEncryptions: 5}, created, 4, false, rotation.ReasonNone},
+		{"many", rotation.Policy{MaxEncryptions: 5}, created, 5, true, rotation.ReasonEncryptions},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kr := newKeyring(t)
+			for range tc.enc {
+				if _, err := kr.EncryptString(context.Background(), "x"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			at := tc.at
+			if tc.p.MaxAge > 0 {
+				at = keyCreated(kr).Add(tc.at.Sub(created))
+			}
+			due, why, err := tc.p.Due(kr, at)
+			if err != nil || due != tc.due || why != tc.reason {
+				t.Errorf("Due = %v, %q, %v; want %v, %q", due, why, err, tc.due, tc.reason)
+			}
+		})
+	}
+	if _, _, err := (rotation.Policy{MaxAge: -1}).Due(kr, now); err == nil {
+		t.Error("negative MaxAge accepted")
+	}
+}
+
+func keyCreated(kr *keyring.Keyring) time.Time {
+	for _, k := range kr.Keys() {
+		if k.ID == kr.Primary() {
+			return k.Created
+		}
+	}
+	return time.Time{}
 }

@@ -182,16 +182,15 @@ func one(ctx context.Context, target Target, rc recoder, cfg config, v Value, c 
 			return ctx.Err()
 		}
 		ve := &ValueError{ID: v.ID, Err: err}
-		if !cfg.cont {
-			c.failed.Add(1)
-			return ve
-		}
 		c.failed.Add(1)
 		c.mu.Lock()
 		if len(c.failures) < MaxFailures {
 			c.failures = append(c.failures, ve)
 		}
 		c.mu.Unlock()
+		if !cfg.cont {
+			return ve
+		}
 		return nil
 	}
 	if current {
