@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/glebarez/sqlite"
 	"github.com/keyward/keyward/adapters/filekey"
@@ -108,6 +109,9 @@ func TestTargetKilledMidRun(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			// A watchdog, should the child hang before the kill point.
+			watchdog := time.AfterFunc(2*time.Minute, func() { _ = cmd.Process.Kill() })
+			defer watchdog.Stop()
 			// Wait for the child to say it stopped mid-batch, then kill it.
 			var lines []string
 			stoppedAt := false
