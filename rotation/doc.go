@@ -14,6 +14,9 @@
 //	stats, err := rotation.Reencrypt(ctx, kr, target,
 //		rotation.WithCheckpoint(cp), rotation.WithWorkers(4))
 //
+// A Target that also has SwapAll (BatchTarget) gets each batch's writes in
+// one call, typically one transaction: one commit per batch.
+//
 // The token's key ID tells which values are current, without decrypting;
 // the others are decrypted with their own associated data by the key their
 // token names (never by trying keys) and encrypted under the primary with

@@ -536,3 +536,71 @@ func keyCreated(kr *keyring.Keyring) time.Time {
 	}
 	return time.Time{}
 }
+
+// memBatchTarget is memTarget with SwapAll: all or nothing, under one lock.
+type memBatchTarget struct {
+	*memTarget
+	calls  int
+	failAt int // SwapAll call (1-based) that fails; 0 = none
+}
+
+func (m *memBatchTarget) SwapAll(ctx context.Context, swaps []rotation.Swap) ([]bool, error) {
+	if m.beforeSwap != nil {
+		for _, s := range swaps {
+			m.beforeSwap(s.Value)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls++
+	if m.calls == m.failAt {
+		return nil, errors.New("disk full")
+	}
+	written := make([]bool, len(swaps))
+	for i, s := range swaps {
+		k := s.Value.Row.(string)
+		if bytes.Equal(m.vals[k], s.Value.Stored) {
+			m.vals[k] = bytes.Clone(s.Token)
+			written[i] = true
+			m.swaps++
+		}
+	}
+	return written, nil
+}
+
+func TestReencryptBatchTarget(t *testing.T) {
+	ctx := context.Background()
+	kr := newKeyring(t)
+	m := &memBatchTarget{memTarget: newMemTarget(), failAt: 3}
+	fill(t, kr, m.memTarget, 0, 30)
+	if _, err := kr.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, kr, m.memTarget, 30, 2)
+	cp, err := rotation.NewFileCheckpoint(filepath.Join(t.TempDir(), "cp.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := rotation.Reencrypt(ctx, kr, m, rotation.WithBatchSize(8), rotation.WithCheckpoint(cp))
+	if !errors.Is(err, rotation.ErrTarget) || st.Batches != 2 || st.Rewritten != 16 {
+		t.Fatalf("Reencrypt with a failing SwapAll = %+v, %v; want ErrTarget after 2 batches", st, err)
+	}
+	if p, ok, _ := cp.Load(ctx); !ok || p.Cursor != key(15) {
+		t.Errorf("checkpoint = %+v, want cursor %s", p, key(15))
+	}
+	// Resume; row 20 changes under the job (compare-and-swap miss).
+	m.beforeSwap = func(v rotation.Value) {
+		if v.Row.(string) == key(20) {
+			tok, _ := kr.EncryptText(ctx, plaintext(20), aad(key(20)))
+			m.put(key(20), []byte(tok), rotation.FormatText)
+		}
+	}
+	st, err = rotation.Reencrypt(ctx, kr, m, rotation.WithBatchSize(8), rotation.WithCheckpoint(cp))
+	if err != nil || !st.Resumed || st.Rewritten != 13 || st.Skipped != 1 || st.Current != 2 {
+		t.Fatalf("resumed Reencrypt = %+v, %v; want 13 rewritten, 1 skipped, 2 current", st, err)
+	}
+	if m.swaps != 29 || m.calls != 5 {
+		t.Errorf("%d values written in %d SwapAll calls, want 29 in 5", m.swaps, m.calls)
+	}
+	checkAll(t, kr, m.memTarget, 32)
+}

@@ -136,12 +136,18 @@ func stopped(err error) error {
 	return fmt.Errorf("rotation: stopped, progress kept at the last checkpoint: %w", err)
 }
 
-// runBatch re-encrypts vals with cfg.workers goroutines. It returns the
-// first error that stops the run; c counts the rest.
+// runBatch re-encrypts vals with cfg.workers goroutines, and writes them
+// value by value, or at the end in one SwapAll for a BatchTarget. It
+// returns the first error that stops the run; c counts the rest.
 func runBatch(ctx context.Context, target Target, rc recoder, cfg config, vals []Value, c *counters) error {
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	bt, batched := target.(BatchTarget)
+	var pending []*pendingSwap
+	if batched {
+		pending = make([]*pendingSwap, len(vals))
+	}
 	var (
 		next  atomic.Int64
 		wg    sync.WaitGroup
@@ -159,7 +165,11 @@ func runBatch(ctx context.Context, target Target, rc recoder, cfg config, vals [
 				if i >= len(vals) || ctx.Err() != nil {
 					return
 				}
-				if err := one(ctx, target, rc, cfg, vals[i], c); err != nil {
+				var slot **pendingSwap
+				if batched {
+					slot = &pending[i]
+				}
+				if err := one(ctx, target, rc, cfg, vals[i], c, slot); err != nil {
 					stop(err)
 					return
 				}
@@ -170,11 +180,53 @@ func runBatch(ctx context.Context, target Target, rc recoder, cfg config, vals [
 	if err := parent.Err(); err != nil {
 		return stopped(err)
 	}
-	return fatal
+	if fatal != nil || !batched {
+		return fatal
+	}
+	var swaps []Swap
+	var legacy []bool
+	for _, p := range pending {
+		if p != nil {
+			swaps = append(swaps, p.Swap)
+			legacy = append(legacy, p.legacy)
+		}
+	}
+	if len(swaps) == 0 {
+		return nil
+	}
+	written, err := bt.SwapAll(parent, swaps)
+	if err != nil {
+		if cerr := parent.Err(); cerr != nil {
+			return stopped(cerr)
+		}
+		return fmt.Errorf("%w: write a batch of %d values: %w", ErrTarget, len(swaps), err)
+	}
+	if len(written) != len(swaps) {
+		return fmt.Errorf("%w: SwapAll answered for %d of %d values", ErrTarget, len(written), len(swaps))
+	}
+	for i, ok := range written {
+		switch {
+		case !ok:
+			c.skipped.Add(1)
+		case legacy[i]:
+			c.rewritten.Add(1)
+			c.legacy.Add(1)
+		default:
+			c.rewritten.Add(1)
+		}
+	}
+	return nil
 }
 
-// one handles one value; an error stops the run.
-func one(ctx context.Context, target Target, rc recoder, cfg config, v Value, c *counters) error {
+// pendingSwap is a re-encrypted value waiting for SwapAll.
+type pendingSwap struct {
+	Swap
+	legacy bool
+}
+
+// one handles one value; an error stops the run. With slot non-nil the
+// write is left to SwapAll: one puts it in *slot.
+func one(ctx context.Context, target Target, rc recoder, cfg config, v Value, c *counters, slot **pendingSwap) error {
 	c.scanned.Add(1)
 	tok, current, legacy, err := rc.recode(ctx, v)
 	if err != nil {
@@ -195,6 +247,10 @@ func one(ctx context.Context, target Target, rc recoder, cfg config, v Value, c 
 	}
 	if current {
 		c.current.Add(1)
+		return nil
+	}
+	if slot != nil {
+		*slot = &pendingSwap{Swap: Swap{Value: v, Token: tok}, legacy: legacy}
 		return nil
 	}
 	ok, err := target.Swap(ctx, v, tok)

@@ -58,6 +58,24 @@ type Target interface {
 	Swap(ctx context.Context, v Value, token []byte) (bool, error)
 }
 
+// Swap is a new token for a scanned value.
+type Swap struct {
+	Value Value
+	Token []byte
+}
+
+// BatchTarget is a Target that writes the new tokens of a batch at once,
+// with the same compare-and-swap per value, typically in one transaction
+// (one commit per batch instead of one per value). A run uses SwapAll when
+// the Target has it: the batch's values are re-encrypted by the workers,
+// then written in one call.
+type BatchTarget interface {
+	Target
+	// SwapAll writes each swap as Swap would and reports, in order,
+	// whether each was written. On error it writes none of them.
+	SwapAll(ctx context.Context, swaps []Swap) (written []bool, err error)
+}
+
 // Progress is what a Checkpoint keeps: where a run stands.
 type Progress struct {
 	// Run identifies what the run re-encrypts to (the keyring and its

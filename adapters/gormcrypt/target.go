@@ -23,11 +23,13 @@ import (
 // It reads rows in primary-key order with plain SQL (every row, soft
 // deleted ones too, no hooks), binds each value to the associated data
 // gormcrypt uses for it (table, column and, when bound, the row's key), and
-// rewrites one value with
+// rewrites each value with
 //
 //	UPDATE table SET column = new WHERE key = ? AND column = old
 //
-// so a row changed by the application meanwhile is never overwritten. Rows
+// so a row changed by the application meanwhile is never overwritten; the
+// updates of one batch run in one transaction (SwapAll), so a batch costs
+// one commit. Rows
 // read back through GORM decrypt as before. Updated-at columns are not
 // touched: the data did not change.
 //
@@ -48,7 +50,7 @@ type Target struct {
 	after  string // SELECT of a batch after a cursor
 }
 
-var _ rotation.Target = (*Target)(nil)
+var _ rotation.BatchTarget = (*Target)(nil)
 
 // NewTarget returns a Target over model's encrypted fields (all of them,
 // or those named, by field or column name). db must have a Crypt
@@ -216,12 +218,35 @@ func (t *Target) decodeCursor(cursor string) (any, error) {
 // Swap implements rotation.Target: it writes token in place of v's value
 // if the row still holds v.Stored.
 func (t *Target) Swap(ctx context.Context, v rotation.Value, token []byte) (bool, error) {
+	return t.swap(ctx, t.db.WithContext(ctx), v, token)
+}
+
+// SwapAll implements rotation.BatchTarget: the swaps of a batch in one
+// transaction, each with its own compare-and-swap.
+func (t *Target) SwapAll(ctx context.Context, swaps []rotation.Swap) ([]bool, error) {
+	written := make([]bool, len(swaps))
+	err := t.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for i, s := range swaps {
+			ok, err := t.swap(ctx, tx, s.Value, s.Token)
+			if err != nil {
+				return err
+			}
+			written[i] = ok
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return written, nil
+}
+
+func (t *Target) swap(ctx context.Context, db *gorm.DB, v rotation.Value, token []byte) (bool, error) {
 	r, ok := v.Row.(targetRow)
 	if !ok || r.fi == nil {
 		return false, errors.New("gormcrypt: target: value not scanned by this target")
 	}
 	fi := r.fi
-	db := t.db.WithContext(ctx)
 	stmt := db.Statement
 	set := stmt.Quote(fi.column) + " = ?"
 	args := []any{string(token)}

@@ -21,6 +21,7 @@ import (
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/rotation"
 	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
 )
 
 // The environment of the child process of TestTargetKilledMidRun.
@@ -28,6 +29,7 @@ const (
 	envKillChild = "KEYWARD_TEST_ROTATION_CHILD" // the work directory
 	envKillKind  = "KEYWARD_TEST_ROTATION_KIND"
 	envKillDSN   = "KEYWARD_TEST_ROTATION_DSN"
+	envKillMode  = "KEYWARD_TEST_ROTATION_MODE"
 )
 
 const (
@@ -62,119 +64,132 @@ func sharedKeyring(t testing.TB, dir string) *keyring.Keyring {
 // binary again), kills it with SIGKILL in the middle of a batch, after
 // some batches were checkpointed, and resumes the job here: every row must
 // read back through GORM as it was written, under the new primary key.
+//
+// In mode "value" the child writes value by value (Swap) and is killed
+// after killMidBatch values of the batch; in mode "batch" it writes the
+// batch in one transaction (SwapAll) and is killed inside it, after
+// killMidBatch UPDATEs, so none of them may be seen.
 func TestTargetKilledMidRun(t *testing.T) {
 	for _, kind := range []string{dbtest.SQLite, dbtest.Postgres} {
-		t.Run(kind, func(t *testing.T) {
-			ctx := context.Background()
-			db := dbtest.Open(t, kind, nil)
-			dir := t.TempDir()
-			if err := filekey.Generate(filepath.Join(dir, "crypto.key")); err != nil {
-				t.Fatal(err)
-			}
-			kr := sharedKeyring(t, dir)
-			if _, err := gormcrypt.Register(db, kr); err != nil {
-				t.Fatal(err)
-			}
-			if err := db.AutoMigrate(&Company{}, &Patient{}, &Visit{}); err != nil {
-				t.Fatal(err)
-			}
-			want := map[string]*Patient{}
-			for i := range killPatients {
-				p := newPatient(fmt.Sprint(i))
-				p.SSN = fmt.Sprintf("SSN-%03d", i)
-				if err := db.Create(p).Error; err != nil {
-					t.Fatal(err)
-				}
-				want[p.ID.String()] = p
-			}
-			if _, err := kr.Rotate(ctx); err != nil {
-				t.Fatal(err)
-			}
+		for _, mode := range []string{"value", "batch"} {
+			t.Run(kind+"/"+mode, func(t *testing.T) { killMidRun(t, kind, mode) })
+		}
+	}
+}
 
-			var dsn string
-			switch d := db.Dialector.(type) {
-			case *sqlite.Dialector:
-				dsn = d.DSN
-			case *postgres.Dialector:
-				dsn = d.Config.DSN
-			}
-			cmd := exec.Command(os.Args[0], "-test.run=^TestTargetKillChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), envKillChild+"="+dir, envKillKind+"="+kind, envKillDSN+"="+dsn)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			// A watchdog, should the child hang before the kill point.
-			watchdog := time.AfterFunc(2*time.Minute, func() { _ = cmd.Process.Kill() })
-			defer watchdog.Stop()
-			// Wait for the child to say it stopped mid-batch, then kill it.
-			var lines []string
-			stoppedAt := false
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				lines = append(lines, sc.Text())
-				if strings.HasPrefix(sc.Text(), "KILL ME") {
-					stoppedAt = true
-					break
-				}
-			}
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			_ = cmd.Wait()
-			if !stoppedAt {
-				t.Fatalf("the child exited without reaching the kill point:\n%s\n%s", strings.Join(lines, "\n"), stderr.String())
-			}
+func killMidRun(t *testing.T, kind, mode string) {
+	ctx := context.Background()
+	db := dbtest.Open(t, kind, nil)
+	dir := t.TempDir()
+	if err := filekey.Generate(filepath.Join(dir, "crypto.key")); err != nil {
+		t.Fatal(err)
+	}
+	kr := sharedKeyring(t, dir)
+	if _, err := gormcrypt.Register(db, kr); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AutoMigrate(&Company{}, &Patient{}, &Visit{}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]*Patient{}
+	for i := range killPatients {
+		p := newPatient(fmt.Sprint(i))
+		p.SSN = fmt.Sprintf("SSN-%03d", i)
+		if err := db.Create(p).Error; err != nil {
+			t.Fatal(err)
+		}
+		want[p.ID.String()] = p
+	}
+	if _, err := kr.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
 
-			cp, err := rotation.NewFileCheckpoint(filepath.Join(dir, killCheckFile))
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, ok, err := cp.Load(ctx)
-			if err != nil || !ok || p.Cursor == "" {
-				t.Fatalf("checkpoint after the kill = %+v, %v, %v; want progress", p, ok, err)
-			}
+	var dsn string
+	switch d := db.Dialector.(type) {
+	case *sqlite.Dialector:
+		dsn = d.DSN
+	case *postgres.Dialector:
+		dsn = d.Config.DSN
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestTargetKillChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envKillChild+"="+dir, envKillKind+"="+kind, envKillDSN+"="+dsn, envKillMode+"="+mode)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A watchdog, should the child hang before the kill point.
+	watchdog := time.AfterFunc(2*time.Minute, func() { _ = cmd.Process.Kill() })
+	defer watchdog.Stop()
+	// Wait for the child to say it stopped mid-batch, then kill it.
+	var lines []string
+	stoppedAt := false
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if strings.HasPrefix(sc.Text(), "KILL ME") {
+			stoppedAt = true
+			break
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if !stoppedAt {
+		t.Fatalf("the child exited without reaching the kill point:\n%s\n%s", strings.Join(lines, "\n"), stderr.String())
+	}
 
-			target, err := gormcrypt.NewTarget(db, &Patient{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := rotation.Reencrypt(ctx, kr, target, rotation.WithCheckpoint(cp), rotation.WithBatchSize(killBatch))
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The resumed run starts after the checkpointed batches; the
-			// values the killed batch rewrote are current.
-			rows := killPatients - killAfter*killBatch
-			if !st.Resumed || st.Current != killMidBatch || st.Scanned != int64(rows*6) || st.Rewritten != int64(rows*6-killMidBatch) {
-				t.Errorf("resumed run = %+v; want %d values from the checkpoint, %d of them current", st, rows*6, killMidBatch)
-			}
-			if _, ok, _ := cp.Load(ctx); ok {
-				t.Error("checkpoint left after the run finished")
-			}
-			if n := checkUnder(t, db, "patients", kr.Primary()); n != killPatients*6 {
-				t.Errorf("%d values under the primary, want %d", n, killPatients*6)
-			}
-			var got []Patient
-			if err := db.Find(&got).Error; err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != killPatients {
-				t.Fatalf("Find returned %d patients, want %d", len(got), killPatients)
-			}
-			for _, g := range got {
-				w := want[g.ID.String()]
-				if w == nil || g.SSN != w.SSN || g.Email != w.Email || string(g.Notes) != string(w.Notes) ||
-					*g.Phone != *w.Phone || g.Info.Blood != w.Info.Blood || g.Tags["ward"] != w.Tags["ward"] {
-					t.Errorf("patient %s reads back differently", g.ID)
-				}
-			}
-		})
+	cp, err := rotation.NewFileCheckpoint(filepath.Join(dir, killCheckFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok, err := cp.Load(ctx)
+	if err != nil || !ok || p.Cursor == "" {
+		t.Fatalf("checkpoint after the kill = %+v, %v, %v; want progress", p, ok, err)
+	}
+
+	target, err := gormcrypt.NewTarget(db, &Patient{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := rotation.Reencrypt(ctx, kr, target, rotation.WithCheckpoint(cp), rotation.WithBatchSize(killBatch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The resumed run starts after the checkpointed batches; the
+	// values the killed batch rewrote are current.
+	rows := killPatients - killAfter*killBatch
+	current := killMidBatch
+	if mode == "batch" {
+		current = 0 // the killed transaction never committed
+	}
+	if !st.Resumed || st.Current != int64(current) || st.Scanned != int64(rows*6) || st.Rewritten != int64(rows*6-current) {
+		t.Errorf("resumed run = %+v; want %d values from the checkpoint, %d of them current", st, rows*6, current)
+	}
+	if _, ok, _ := cp.Load(ctx); ok {
+		t.Error("checkpoint left after the run finished")
+	}
+	if n := checkUnder(t, db, "patients", kr.Primary()); n != killPatients*6 {
+		t.Errorf("%d values under the primary, want %d", n, killPatients*6)
+	}
+	var got []Patient
+	if err := db.Find(&got).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != killPatients {
+		t.Fatalf("Find returned %d patients, want %d", len(got), killPatients)
+	}
+	for _, g := range got {
+		w := want[g.ID.String()]
+		if w == nil || g.SSN != w.SSN || g.Email != w.Email || string(g.Notes) != string(w.Notes) ||
+			*g.Phone != *w.Phone || g.Info.Blood != w.Info.Blood || g.Tags["ward"] != w.Tags["ward"] {
+			t.Errorf("patient %s reads back differently", g.ID)
+		}
 	}
 }
 
@@ -182,11 +197,11 @@ func TestTargetKilledMidRun(t *testing.T) {
 // killAfter batches are checkpointed it lets killMidBatch more values be
 // rewritten, says so on stdout, and blocks every later write.
 type stallingTarget struct {
-	*gormcrypt.Target
-	batches atomic.Int64
-	mu      sync.Mutex
-	swapped int
-	said    bool
+	rotation.Target // not a BatchTarget: value by value
+	batches         atomic.Int64
+	mu              sync.Mutex
+	swapped         int
+	said            bool
 }
 
 func (s *stallingTarget) Swap(ctx context.Context, v rotation.Value, token []byte) (bool, error) {
@@ -231,7 +246,25 @@ func TestTargetKillChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := &stallingTarget{Target: target}
-	_, err = rotation.Reencrypt(context.Background(), kr, st, rotation.WithCheckpoint(cp),
+	var run rotation.Target = st
+	if os.Getenv(envKillMode) == "batch" {
+		// Stop inside SwapAll's transaction, after killMidBatch UPDATEs.
+		run = target
+		updates := 0
+		err := db.Callback().Raw().After("gorm:raw").Register("test:stall", func(d *gorm.DB) {
+			if st.batches.Load() < killAfter || !strings.HasPrefix(d.Statement.SQL.String(), "UPDATE") {
+				return
+			}
+			if updates++; updates == killMidBatch {
+				fmt.Printf("KILL ME after %d updates\n", updates)
+				select {} // until the parent kills the process
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = rotation.Reencrypt(context.Background(), kr, run, rotation.WithCheckpoint(cp),
 		rotation.WithBatchSize(killBatch), rotation.WithWorkers(2),
 		rotation.WithProgress(func(s rotation.Stats) { st.batches.Store(s.Batches) }))
 	t.Fatalf("Reencrypt returned (%v) instead of being killed", err)

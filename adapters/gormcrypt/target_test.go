@@ -133,9 +133,10 @@ func TestTargetReencrypt(t *testing.T) {
 }
 
 // racingTarget makes the application update a row through GORM right
-// before the job's compare-and-swap on it.
+// before the job's compare-and-swap on it (Swap, or SwapAll when batch).
 type racingTarget struct {
-	*gormcrypt.Target
+	rotation.Target
+	batch *gormcrypt.Target
 	db    *gorm.DB
 	id    uuid.UUID
 	field string
@@ -144,13 +145,30 @@ type racingTarget struct {
 }
 
 func (r *racingTarget) Swap(ctx context.Context, v rotation.Value, token []byte) (bool, error) {
-	if !r.done && v.ID == fmt.Sprintf("patients/%v/%s", r.id, r.field) {
-		r.done = true
-		if err := r.db.Model(&Patient{ID: r.id}).Update("SSN", r.value).Error; err != nil {
-			return false, err
-		}
+	if err := r.race(v); err != nil {
+		return false, err
 	}
 	return r.Target.Swap(ctx, v, token)
+}
+
+func (r *racingTarget) race(v rotation.Value) error {
+	if !r.done && v.ID == fmt.Sprintf("patients/%v/%s", r.id, r.field) {
+		r.done = true
+		return r.db.Model(&Patient{ID: r.id}).Update("SSN", r.value).Error
+	}
+	return nil
+}
+
+// racingBatchTarget is racingTarget for SwapAll.
+type racingBatchTarget struct{ *racingTarget }
+
+func (r racingBatchTarget) SwapAll(ctx context.Context, swaps []rotation.Swap) ([]bool, error) {
+	for _, s := range swaps {
+		if err := r.race(s.Value); err != nil {
+			return nil, err
+		}
+	}
+	return r.batch.SwapAll(ctx, swaps)
 }
 
 func TestTargetConcurrentUpdate(t *testing.T) {
@@ -173,17 +191,35 @@ func TestTargetConcurrentUpdate(t *testing.T) {
 			t.Fatal(err)
 		}
 		const newSSN = "987-65-4321"
-		rt := &racingTarget{Target: target, db: db, id: ps[3].ID, field: "ssn", value: newSSN}
-		st, err := rotation.Reencrypt(ctx, kr, rt, rotation.WithWorkers(1))
+		rt := &racingTarget{Target: target, batch: target, db: db, id: ps[3].ID, field: "ssn", value: newSSN}
+		st, err := rotation.Reencrypt(ctx, kr, rt, rotation.WithWorkers(1), rotation.WithBatchSize(4))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if st.Skipped != 1 || st.Rewritten != 11 {
-			t.Errorf("Reencrypt = %+v, want 1 skipped, 11 rewritten", st)
+			t.Errorf("Reencrypt value by value = %+v, want 1 skipped, 11 rewritten", st)
 		}
 		var p Patient
 		if err := db.First(&p, "id = ?", ps[3].ID).Error; err != nil || p.SSN != newSSN {
 			t.Errorf("patient 3 SSN = %q, %v; the application's update was overwritten", p.SSN, err)
+		}
+
+		// The same in batches: SwapAll's transaction misses the row too.
+		if _, err := kr.Rotate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		const newer = "111-22-3333"
+		rt = &racingTarget{Target: target, batch: target, db: db, id: ps[4].ID, field: "ssn", value: newer}
+		st, err = rotation.Reencrypt(ctx, kr, racingBatchTarget{rt}, rotation.WithBatchSize(4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Skipped != 1 || st.Rewritten != 11 {
+			t.Errorf("Reencrypt in batches = %+v, want 1 skipped, 11 rewritten", st)
+		}
+		var p4 Patient
+		if err := db.First(&p4, "id = ?", ps[4].ID).Error; err != nil || p4.SSN != newer {
+			t.Errorf("patient 4 SSN = %q, %v; the application's update was overwritten", p4.SSN, err)
 		}
 		// Only the named columns were rewritten.
 		for _, row := range rawRows(t, db, "patients") {
