@@ -1,0 +1,272 @@
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/keyward/keyward/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// recoder re-encrypts one value: Reencrypt's keyring, RotateKey's raw keys.
+type recoder interface {
+	// run identifies the destination key, for Progress.Run.
+	run() string
+	// recode returns the value's new token, or current when the value is
+	// already under the destination key.
+	recode(ctx context.Context, v Value) (token []byte, current bool, legacy bool, err error)
+}
+
+// counters are a batch's stats, shared by its workers.
+type counters struct {
+	scanned, rewritten, legacy, current, skipped, failed atomic.Int64
+
+	mu       sync.Mutex
+	failures []*ValueError
+}
+
+func (c *counters) addTo(st *Stats) {
+	st.Scanned += c.scanned.Load()
+	st.Rewritten += c.rewritten.Load()
+	st.Legacy += c.legacy.Load()
+	st.Current += c.current.Load()
+	st.Skipped += c.skipped.Load()
+	st.Failed += c.failed.Load()
+	c.mu.Lock()
+	for _, f := range c.failures {
+		if len(st.Failures) < MaxFailures {
+			st.Failures = append(st.Failures, f)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// execute runs rc over every value of target.
+func execute(ctx context.Context, target Target, rc recoder, cfg config, attrs ...attribute.KeyValue) (st Stats, err error) {
+	if target == nil {
+		return st, errors.New("rotation: nil target")
+	}
+	in, err := telemetry.New(ScopeName, cfg.tel...)
+	if err != nil {
+		return st, fmt.Errorf("rotation: telemetry: %w", err)
+	}
+	ctx, span := in.Tracer().Start(ctx, SpanReencrypt, trace.WithAttributes(attrs...))
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(
+				AttrScanned.Int64(st.Scanned), AttrRewritten.Int64(st.Rewritten),
+				AttrCurrent.Int64(st.Current), AttrSkipped.Int64(st.Skipped),
+				AttrFailed.Int64(st.Failed), AttrResumed.Bool(st.Resumed),
+			)
+		}
+		outcome := telemetry.OutcomeOK
+		if err != nil {
+			outcome = telemetry.OutcomeError
+		}
+		in.End(span, outcome, int(st.Rewritten), err)
+	}()
+
+	run := rc.run()
+	cursor := ""
+	if cfg.cp != nil {
+		p, ok, err := cfg.cp.Load(ctx)
+		if err != nil {
+			return st, fmt.Errorf("rotation: load checkpoint: %w", err)
+		}
+		if ok && p.Run == run && p.Cursor != "" {
+			cursor, st.Resumed = p.Cursor, true
+		}
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return st, stopped(err)
+		}
+		vals, next, err := target.Scan(ctx, cursor, cfg.batch)
+		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return st, stopped(cerr)
+			}
+			return st, fmt.Errorf("%w: scan: %w", ErrTarget, err)
+		}
+		if len(vals) == 0 {
+			break
+		}
+		if next == "" || next == cursor {
+			return st, fmt.Errorf("%w: scan returned values but its cursor did not advance", ErrTarget)
+		}
+		b := new(telemetry.Batch)
+		var c counters
+		err = runBatch(telemetry.WithBatch(ctx, b), target, rc, cfg, vals, &c)
+		in.RecordBatch(ctx, b)
+		c.addTo(&st)
+		if err != nil {
+			return st, err
+		}
+		cursor = next
+		if cfg.cp != nil {
+			// The batch is done: keep that even if ctx ended meanwhile.
+			if err := cfg.cp.Save(context.WithoutCancel(ctx), Progress{Run: run, Cursor: cursor}); err != nil {
+				return st, fmt.Errorf("rotation: save checkpoint: %w", err)
+			}
+		}
+		st.Batches++
+		if cfg.progress != nil {
+			cp := st
+			cp.Failures = append([]*ValueError(nil), st.Failures...)
+			cfg.progress(cp)
+		}
+	}
+	if cfg.cp != nil {
+		if err := cfg.cp.Clear(context.WithoutCancel(ctx)); err != nil {
+			return st, fmt.Errorf("rotation: clear checkpoint: %w", err)
+		}
+	}
+	if st.Failed > 0 {
+		return st, fmt.Errorf("%w: %d of %d values failed, the first: %w", ErrIncomplete, st.Failed, st.Scanned, st.Failures[0])
+	}
+	return st, nil
+}
+
+// stopped is the error of a run stopped by its context.
+func stopped(err error) error {
+	return fmt.Errorf("rotation: stopped, progress kept at the last checkpoint: %w", err)
+}
+
+// runBatch re-encrypts vals with cfg.workers goroutines, and writes them
+// value by value, or at the end in one SwapAll for a BatchTarget. It
+// returns the first error that stops the run; c counts the rest.
+func runBatch(ctx context.Context, target Target, rc recoder, cfg config, vals []Value, c *counters) error {
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bt, batched := target.(BatchTarget)
+	var pending []*pendingSwap
+	if batched {
+		pending = make([]*pendingSwap, len(vals))
+	}
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		once  sync.Once
+		fatal error
+	)
+	stop := func(err error) {
+		once.Do(func() { fatal = err; cancel() })
+	}
+	workers := min(cfg.workers, len(vals))
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(vals) || ctx.Err() != nil {
+					return
+				}
+				var slot **pendingSwap
+				if batched {
+					slot = &pending[i]
+				}
+				if err := one(ctx, target, rc, cfg, vals[i], c, slot); err != nil {
+					stop(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := parent.Err(); err != nil {
+		return stopped(err)
+	}
+	if fatal != nil || !batched {
+		return fatal
+	}
+	var swaps []Swap
+	var legacy []bool
+	for _, p := range pending {
+		if p != nil {
+			swaps = append(swaps, p.Swap)
+			legacy = append(legacy, p.legacy)
+		}
+	}
+	if len(swaps) == 0 {
+		return nil
+	}
+	written, err := bt.SwapAll(parent, swaps)
+	if err != nil {
+		if cerr := parent.Err(); cerr != nil {
+			return stopped(cerr)
+		}
+		return fmt.Errorf("%w: write a batch of %d values: %w", ErrTarget, len(swaps), err)
+	}
+	if len(written) != len(swaps) {
+		return fmt.Errorf("%w: SwapAll answered for %d of %d values", ErrTarget, len(written), len(swaps))
+	}
+	for i, ok := range written {
+		switch {
+		case !ok:
+			c.skipped.Add(1)
+		case legacy[i]:
+			c.rewritten.Add(1)
+			c.legacy.Add(1)
+		default:
+			c.rewritten.Add(1)
+		}
+	}
+	return nil
+}
+
+// pendingSwap is a re-encrypted value waiting for SwapAll.
+type pendingSwap struct {
+	Swap
+	legacy bool
+}
+
+// one handles one value; an error stops the run. With slot non-nil the
+// write is left to SwapAll: one puts it in *slot.
+func one(ctx context.Context, target Target, rc recoder, cfg config, v Value, c *counters, slot **pendingSwap) error {
+	c.scanned.Add(1)
+	tok, current, legacy, err := rc.recode(ctx, v)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ve := &ValueError{ID: v.ID, Err: err}
+		c.failed.Add(1)
+		c.mu.Lock()
+		if len(c.failures) < MaxFailures {
+			c.failures = append(c.failures, ve)
+		}
+		c.mu.Unlock()
+		if !cfg.cont {
+			return ve
+		}
+		return nil
+	}
+	if current {
+		c.current.Add(1)
+		return nil
+	}
+	if slot != nil {
+		*slot = &pendingSwap{Swap: Swap{Value: v, Token: tok}, legacy: legacy}
+		return nil
+	}
+	ok, err := target.Swap(ctx, v, tok)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: write %q: %w", ErrTarget, v.ID, err)
+	}
+	if !ok {
+		c.skipped.Add(1)
+		return nil
+	}
+	c.rewritten.Add(1)
+	if legacy {
+		c.legacy.Add(1)
+	}
+	return nil
+}
