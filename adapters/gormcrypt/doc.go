@@ -99,6 +99,16 @@
 // any save writes them back encrypted. Off by default: such values fail with
 // ErrNotEncrypted.
 //
+// # Rotation
+//
+// NewTarget is a rotation.Target over a model's encrypted columns: after
+// keyring.Keyring.Rotate, rotation.Reencrypt scans the table in primary-key
+// order and rewrites every value not under the primary, with the same
+// associated data, by compare-and-swap UPDATEs (one transaction per batch),
+// so that a concurrent application write is never overwritten. On a handle
+// registered WithLegacyPlaintext it also encrypts legacy plaintext values and
+// writes their blind indexes. Composite primary keys are not supported.
+//
 // # Key store
 //
 // NewStore returns a keyring.Store on two tables, with compare-and-swap on a
