@@ -3,14 +3,13 @@ package rotation_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/keyward/keyward/adapters/filekey"
+	"github.com/keyward/keyward/internal/kmstest"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/rotation"
 )
@@ -97,21 +96,7 @@ func (m *memTarget) Swap(ctx context.Context, v rotation.Value, token []byte) (b
 	return true, nil
 }
 
-func newKeyring(t testing.TB) *keyring.Keyring {
-	t.Helper()
-	k := make([]byte, 32)
-	_, _ = rand.Read(k)
-	src, err := filekey.New(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := keyring.New(context.Background(), "test", src, keyring.NewMemoryStore())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { kr.Close() })
-	return kr
-}
+func newKeyring(t testing.TB) *keyring.Keyring { return kmstest.MemoryKeyring(t) }
 
 func key(i int) string { return fmt.Sprintf("r%05d", i) }
 

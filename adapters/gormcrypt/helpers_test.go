@@ -2,7 +2,6 @@ package gormcrypt_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/keyward/keyward/adapters/filekey"
 	"github.com/keyward/keyward/adapters/gormcrypt"
+	"github.com/keyward/keyward/internal/kmstest"
 	"github.com/keyward/keyward/keyring"
 	"gorm.io/gorm"
 )
@@ -69,21 +68,7 @@ type Account struct {
 	Balance  string `gorm:"serializer:keyward"`
 }
 
-func newKeyring(t testing.TB) *keyring.Keyring {
-	t.Helper()
-	k := make([]byte, 32)
-	_, _ = rand.Read(k)
-	src, err := filekey.New(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kr, err := keyring.New(context.Background(), "test", src, keyring.NewMemoryStore())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { kr.Close() })
-	return kr
-}
+func newKeyring(t testing.TB) *keyring.Keyring { return kmstest.MemoryKeyring(t) }
 
 // setup registers a fresh keyring on db and migrates the test models.
 func setup(t testing.TB, db *gorm.DB, opts ...gormcrypt.Option) (*gormcrypt.Crypt, *keyring.Keyring) {
