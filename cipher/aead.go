@@ -101,11 +101,7 @@ func (c *AEAD) Open(dst, token, aad []byte) ([]byte, error) {
 	if !ok {
 		return nil, c.reject(token)
 	}
-	ret, out, ad := grow(dst, len(ct)-TagSize, len(aad))
-	if _, err := c.aead.Open(out[:0], nonce, ct, c.additional(ad, aad)); err != nil {
-		return nil, ErrDecrypt
-	}
-	return ret, nil
+	return c.open(dst, nonce, ct, aad)
 }
 
 // OpenToken is Open for a token already split by Parse (it saves parsing
@@ -114,11 +110,7 @@ func (c *AEAD) OpenToken(dst []byte, t Token, aad []byte) ([]byte, error) {
 	if err := c.belongs(t); err != nil {
 		return nil, err
 	}
-	ret, out, ad := grow(dst, len(t.Ciphertext)-TagSize, len(aad))
-	if err := c.openInto(out, ad, t, aad); err != nil {
-		return nil, err
-	}
-	return ret, nil
+	return c.open(dst, t.Nonce, t.Ciphertext, aad)
 }
 
 // belongs checks that a parsed token was made under c's key ID and
@@ -159,13 +151,14 @@ func (c *AEAD) reject(token []byte) error {
 	return err
 }
 
-// openInto decrypts t into out (exactly the plaintext length), with ad as
-// scratch space as for sealInto.
-func (c *AEAD) openInto(out, ad []byte, t Token, aad []byte) error {
-	if _, err := c.aead.Open(out[:0], t.Nonce, t.Ciphertext, c.additional(ad, aad)); err != nil {
-		return ErrDecrypt
+// open decrypts ct (ciphertext || tag) of a token that belongs to c and
+// appends the plaintext to dst.
+func (c *AEAD) open(dst, nonce, ct, aad []byte) ([]byte, error) {
+	ret, out, ad := grow(dst, len(ct)-TagSize, len(aad))
+	if _, err := c.aead.Open(out[:0], nonce, ct, c.additional(ad, aad)); err != nil {
+		return nil, ErrDecrypt
 	}
-	return nil
+	return ret, nil
 }
 
 // additional returns header || aad in the scratch space ad, or the header
