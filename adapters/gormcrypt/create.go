@@ -168,7 +168,7 @@ func checkOnConflict(stmt *gorm.Statement, info *schemaInfo) error {
 	var extra []string
 	for _, a := range oc.DoUpdates {
 		fi := info.lookup(stmt.Schema, a.Column.Name)
-		src := info.indexes[a.Column.Name]
+		src := info.index(stmt.Schema, a.Column.Name)
 		if fi == nil && src == nil {
 			continue
 		}
@@ -232,26 +232,31 @@ func (st *state) encryptMaps(info *schemaInfo, ms []map[string]any) ([]map[strin
 
 // encryptMap returns a copy of m (the values of Create or Updates with a
 // map, and of Update(column, value)) in which every encrypted field's value
-// is a GORM serializer value: GORM then encrypts it when it writes, and
-// assigns the plaintext to the model. Blind index columns are added. For an
-// insert the primary key comes from the map; for an update from the model.
+// is a GORM serializer value under the field's column name: GORM then
+// encrypts it when it writes, and assigns the plaintext to the model. A key
+// may name the field or the column in any spelling the database accepts
+// (letter case, quotes, a table prefix). Blind index columns are computed
+// from their fields, never taken from the map. For an insert the primary key
+// comes from the map; for an update from the model.
 func (st *state) encryptMap(info *schemaInfo, m map[string]any, insert bool) (map[string]any, error) {
 	stmt := st.stmt
 	ctx := stmt.Context
 	s := stmt.Schema
 	var row reflect.Value // a scratch row holding the primary key and the value
 	out := make(map[string]any, len(m)+2)
-	for k, v := range m {
-		out[k] = v
-	}
+	from := map[*fieldInfo]string{}
 	for k, v := range m {
 		fi := info.lookup(s, k)
 		if fi == nil {
-			if src := info.indexes[columnOf(s, k)]; src != nil {
-				delete(out, k) // computed from the source field below
-			}
+			if info.index(s, k) == nil {
+				out[k] = v
+			} // else computed from the source field below
 			continue
 		}
+		if prev, dup := from[fi]; dup {
+			return nil, fmt.Errorf("%w: the values name encrypted column %s.%s twice (%q and %q)", ErrUnsupported, fi.table, fi.column, prev, k)
+		}
+		from[fi] = k
 		v = unwrapValue(ctx, v)
 		switch v.(type) {
 		case clause.Expression, *gorm.DB:
@@ -259,17 +264,17 @@ func (st *state) encryptMap(info *schemaInfo, m map[string]any, insert bool) (ma
 		}
 		if !row.IsValid() {
 			row = reflect.New(s.ModelType).Elem()
-			if err := st.keyInto(row, m, insert); err != nil {
+			if err := st.keyInto(s, row, m, insert); err != nil {
 				return nil, err
 			}
 		}
 		if v == nil {
-			out[k] = nil
+			out[fi.column] = nil
 		} else {
 			if err := fi.field.Set(ctx, row, v); err != nil {
 				return nil, fmt.Errorf("gormcrypt: %s.%s: %w", fi.table, fi.column, err)
 			}
-			out[k], _ = fi.field.ValueOf(ctx, row)
+			out[fi.column], _ = fi.field.ValueOf(ctx, row)
 		}
 		if fi.blind != nil {
 			var idx []byte
@@ -290,28 +295,19 @@ func (st *state) encryptMap(info *schemaInfo, m map[string]any, insert bool) (ma
 	return out, nil
 }
 
-func columnOf(s *schema.Schema, name string) string {
-	if f := s.LookUpField(name); f != nil {
-		return f.DBName
-	}
-	return name
-}
-
-// keyInto copies the primary key into the scratch row: from the map for an
-// insert, from the statement's model for an update.
-func (st *state) keyInto(row reflect.Value, m map[string]any, insert bool) error {
+// keyInto copies the primary key of model s into the scratch row: from
+// the map m when fromMap (an insert, a row read into a map), else from the
+// statement's model (an update).
+func (st *state) keyInto(s *schema.Schema, row reflect.Value, m map[string]any, fromMap bool) error {
 	stmt := st.stmt
 	ctx := stmt.Context
-	for _, pf := range stmt.Schema.PrimaryFields {
+	for _, pf := range s.PrimaryFields {
 		var v any
-		if insert {
-			var ok bool
-			if v, ok = m[pf.DBName]; !ok {
-				v = m[pf.Name]
-			}
+		if fromMap {
+			v = mapKeyValue(m, pf)
 		} else {
 			model := reflect.Indirect(stmt.ReflectValue)
-			if model.Kind() == reflect.Struct && model.Type() == stmt.Schema.ModelType {
+			if model.Kind() == reflect.Struct && model.Type() == s.ModelType {
 				var zero bool
 				if v, zero = pf.ValueOf(ctx, model); zero {
 					v = nil
@@ -323,6 +319,24 @@ func (st *state) keyInto(row reflect.Value, m map[string]any, insert bool) error
 		}
 		if err := pf.Set(ctx, row, v); err != nil {
 			return fmt.Errorf("gormcrypt: primary key %s: %w", pf.Name, err)
+		}
+	}
+	return nil
+}
+
+// mapKeyValue returns the value m holds for field f, under its column or
+// field name in any spelling.
+func mapKeyValue(m map[string]any, f *schema.Field) any {
+	if v, ok := m[f.DBName]; ok {
+		return v
+	}
+	if v, ok := m[f.Name]; ok {
+		return v
+	}
+	for k, v := range m {
+		_, col := splitColumn(k)
+		if strings.EqualFold(col, f.DBName) || strings.EqualFold(col, f.Name) {
+			return v
 		}
 	}
 	return nil
