@@ -32,13 +32,13 @@ type fieldInfo struct {
 	table     string // the model's table, as GORM names it
 	bindTable string // the table as bound into the associated data
 	column    string
-	aad      []byte // the associated data without the primary key
-	kind     valueKind
-	ptr      bool            // *string or *[]byte
-	pk       []*schema.Field // primary key fields bound into the AAD; nil = not bound
-	blind    *blindInfo
-	redact   *string
-	elemType reflect.Type // FieldType without the pointer for ptr kinds
+	aad       []byte // the associated data without the primary key
+	kind      valueKind
+	ptr       bool            // *string or *[]byte
+	pk        []*schema.Field // primary key fields bound into the AAD; nil = not bound
+	blind     *blindInfo
+	redact    *string
+	elemType  reflect.Type // FieldType without the pointer for ptr kinds
 
 	// binding says how a value of the column is bound and indexed: two
 	// fields that write one column must agree on it (see authority).
