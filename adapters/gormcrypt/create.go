@@ -27,30 +27,60 @@ func (c *Crypt) beforeCreate(db *gorm.DB) {
 		_ = db.AddError(err)
 		return
 	}
+	// Maps are replaced by copies holding serializer values; what GORM
+	// adds to the copies (a key the database assigned) is copied back when
+	// the statement ends (restoreMaps).
 	switch dest := stmt.Dest.(type) {
 	case map[string]any:
 		m, err := st.encryptMap(info, dest, true)
 		if db.AddError(err) == nil {
-			stmt.Dest = m
+			stmt.Dest, st.maps = m, []mapCopy{{dest, m}}
 		}
 	case *map[string]any:
 		m, err := st.encryptMap(info, *dest, true)
 		if db.AddError(err) == nil {
-			stmt.Dest = m
+			stmt.Dest, st.maps = &m, []mapCopy{{*dest, m}}
 		}
 	case []map[string]any:
 		ms, err := st.encryptMaps(info, dest)
 		if db.AddError(err) == nil {
-			stmt.Dest = ms
+			stmt.Dest, st.maps = ms, mapCopies(dest, ms)
 		}
 	case *[]map[string]any:
 		ms, err := st.encryptMaps(info, *dest)
 		if db.AddError(err) == nil {
-			stmt.Dest = ms
+			stmt.Dest, st.maps = &ms, mapCopies(*dest, ms)
 		}
 	default:
 		_ = db.AddError(st.indexRows(info, stmt.ReflectValue))
 	}
+}
+
+// mapCopy is a caller's map and the copy gormcrypt gave GORM in its place.
+type mapCopy struct{ orig, cp map[string]any }
+
+func mapCopies(orig, cp []map[string]any) []mapCopy {
+	out := make([]mapCopy, len(orig))
+	for i := range orig {
+		out[i] = mapCopy{orig[i], cp[i]}
+	}
+	return out
+}
+
+// restoreMaps copies into the caller's maps the entries GORM added to their
+// copies (the primary key the database assigned), as GORM does for maps it
+// inserts itself.
+func (st *state) restoreMaps() {
+	for _, mc := range st.maps {
+		for k, v := range mc.cp {
+			if _, had := mc.orig[k]; !had && ourWrapperField(v) == nil {
+				if _, isBytes := v.([]byte); !isBytes {
+					mc.orig[k] = v
+				}
+			}
+		}
+	}
+	st.maps = nil
 }
 
 // selected returns whether an insert or update writes fi's column, and adds
@@ -122,7 +152,7 @@ func (st *state) indexRow(info *schemaInfo, row reflect.Value, include func(*fie
 		}
 		target := fi.blind.index.ReflectValueOf(ctx, row)
 		if !target.CanSet() {
-			return fmt.Errorf("gormcrypt: %s.%s: pass a pointer so that its blind index can be set", fi.table, fi.column)
+			return fmt.Errorf("%w: %s.%s has a blind index, which gormcrypt sets in the row: pass a pointer", ErrUnsupported, fi.table, fi.column)
 		}
 		idx, err := st.indexOf(fi, fi.field.ReflectValueOf(ctx, row).Interface())
 		if err != nil {
@@ -166,7 +196,8 @@ func checkOnConflict(stmt *gorm.Statement, info *schemaInfo) error {
 		set[a.Column.Name] = true
 	}
 	var extra []string
-	for _, a := range oc.DoUpdates {
+	updates := append(clause.Set(nil), oc.DoUpdates...)
+	for i, a := range updates {
 		fi := info.lookup(stmt.Schema, a.Column.Name)
 		src := info.index(stmt.Schema, a.Column.Name)
 		if fi == nil && src == nil {
@@ -176,6 +207,15 @@ func checkOnConflict(stmt *gorm.Statement, info *schemaInfo) error {
 		if !isCol || !strings.EqualFold(col.Table, "excluded") || col.Name != a.Column.Name {
 			return fmt.Errorf("%w: ON CONFLICT assigns a value to %s.%s that GORM does not encrypt; update it from the inserted row (clause.AssignmentColumns)", ErrUnsupported, info.tableOf(stmt), a.Column.Name)
 		}
+		// The column as the table names it, in whatever spelling it was
+		// given.
+		name := a.Column.Name
+		if fi != nil {
+			name = fi.column
+		} else {
+			name = src.blind.index.DBName
+		}
+		updates[i] = clause.Assignment{Column: clause.Column{Name: name}, Value: clause.Column{Table: col.Table, Name: name}}
 		if fi != nil {
 			updatesEncrypted = true
 			if fi.blind != nil && !set[fi.blind.index.DBName] {
@@ -187,11 +227,9 @@ func checkOnConflict(stmt *gorm.Statement, info *schemaInfo) error {
 	if updatesEncrypted && info.pkBound && !targetIsPK(oc.Columns, stmt.Schema) {
 		return fmt.Errorf("%w: ON CONFLICT on columns other than the primary key would move values bound to one primary key into another row", ErrUnsupported)
 	}
-	if len(extra) > 0 {
-		oc.DoUpdates = append(append(clause.Set(nil), oc.DoUpdates...), clause.AssignmentColumns(extra)...)
-		c.Expression = oc
-		stmt.Clauses["ON CONFLICT"] = c
-	}
+	oc.DoUpdates = append(updates, clause.AssignmentColumns(extra)...)
+	c.Expression = oc
+	stmt.Clauses["ON CONFLICT"] = c
 	return nil
 }
 

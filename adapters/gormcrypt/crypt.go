@@ -335,7 +335,8 @@ type state struct {
 
 	savedWhere *savedClause
 	filters    []*blindExpr
-	filter     *filter // a query whose blind index matches are checked
+	filter     *filter   // a query whose blind index matches are checked
+	maps       []mapCopy // the maps of an insert, replaced by copies
 
 	// rowsOK: the Row statement's caller asked for rows holding tokens
 	// (Rows), so a selection of encrypted columns is not refused.

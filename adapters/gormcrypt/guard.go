@@ -2,6 +2,7 @@ package gormcrypt
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"reflect"
 	"strings"
@@ -76,6 +77,7 @@ func (c *Crypt) guardValues(stmt *gorm.Statement, cl *clause.Clause) error {
 	if tc == nil {
 		return nil
 	}
+	var seal sealer
 	for i, col := range v.Columns {
 		_, name := splitColumn(col.Name)
 		fi, isIndex := tc.column(name)
@@ -87,6 +89,7 @@ func (c *Crypt) guardValues(stmt *gorm.Statement, cl *clause.Clause) error {
 				if err := c.checkWrite(stmt.Context, table, name, fi, isIndex, row[i]); err != nil {
 					return err
 				}
+				row[i] = seal.wrap(stmt, row[i], len(v.Values))
 			}
 		}
 	}
@@ -99,7 +102,8 @@ func (c *Crypt) guardSet(stmt *gorm.Statement, cl *clause.Clause) error {
 	if !ok {
 		return nil
 	}
-	for _, a := range set {
+	var seal sealer
+	for i, a := range set {
 		table := stmt.Table
 		ctable, name := splitColumn(a.Column.Name)
 		if a.Column.Table != "" && a.Column.Table != clause.CurrentTable {
@@ -114,9 +118,65 @@ func (c *Crypt) guardSet(stmt *gorm.Statement, cl *clause.Clause) error {
 		if err := c.checkWrite(stmt.Context, table, name, fi, isIndex, a.Value); err != nil {
 			return err
 		}
+		set[i].Value = seal.wrap(stmt, a.Value, len(set))
 	}
 	return nil
 }
+
+// sealer hands out the values that stand for encrypted values in a
+// statement's variables, allocated together.
+type sealer struct{ slab []sealOnce }
+
+// wrap returns what the statement sends for v: v itself unless it is an
+// encrypted value; then a sealOnce, or in a dry run a dryRunValue (nothing
+// is encrypted). n sizes the allocation.
+func (s *sealer) wrap(stmt *gorm.Statement, v any, n int) any {
+	w, ok := v.(driver.Valuer)
+	if !ok || ourWrapperField(v) == nil {
+		return v
+	}
+	if stmt.DB.DryRun {
+		return dryRunValue{}
+	}
+	if len(s.slab) == cap(s.slab) {
+		s.slab = make([]sealOnce, 0, max(n, 1))
+	}
+	s.slab = append(s.slab, sealOnce{inner: w})
+	return &s.slab[len(s.slab)-1]
+}
+
+// sealOnce is an encrypted value in a statement's variables: the first
+// Value (the database driver's, when the statement runs) encrypts; later
+// calls (a retry of the driver, or an SQL renderer such as GORM's logger or
+// a tracing plugin that renders the variables after the statement ran)
+// return the same token as a shownToken, which renderers print as Redacted.
+// So a value is encrypted once, and the text of the SQL never holds it.
+type sealOnce struct {
+	inner driver.Valuer
+	tok   driver.Value
+	err   error
+	done  bool
+}
+
+// Value implements driver.Valuer.
+func (s *sealOnce) Value() (driver.Value, error) {
+	if s.done {
+		if t, ok := s.tok.(string); ok {
+			return shownToken(t), s.err
+		}
+		return s.tok, s.err
+	}
+	s.done = true
+	s.tok, s.err = s.inner.Value()
+	return s.tok, s.err
+}
+
+// shownToken is a token given a second time: a database driver stores the
+// string (its kind), fmt and SQL renderers show Redacted.
+type shownToken string
+
+// String implements fmt.Stringer.
+func (shownToken) String() string { return Redacted }
 
 // checkWrite checks one value written into column name of table, which the
 // authority says is fi's encrypted column (or its blind index).

@@ -27,6 +27,10 @@ func (c *Crypt) finish(db *gorm.DB) {
 			}
 			st.savedWhere = nil
 		}
+		st.restoreMaps()
+		if st.kind == "row" {
+			fixFailedRow(db)
+		}
 		st.endTelemetry(db)
 	}
 	redactVars(stmt.Vars, stmt.DB.DryRun)
@@ -62,6 +66,8 @@ func redactVars(vars []any, dryRun bool) {
 				vars[i] = Redacted
 			}
 		case nil, []byte, int, int64, uint, uint64, bool:
+		case *sealOnce, shownToken:
+			vars[i] = Redacted
 		default:
 			if ourWrapperField(v) != nil {
 				if dryRun {
