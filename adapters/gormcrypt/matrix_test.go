@@ -559,18 +559,30 @@ func matrixVariants(t *testing.T, f func(t *testing.T, e *matrixEnv)) {
 	}
 }
 
-// matrixOutcomes collects the outcome of each cell by name, per model; the
-// outcome must be the same on every database and variant.
-type matrixOutcomes struct {
-	mu  sync.Mutex
-	out map[string]string
+// cellKey names a cell of the matrix: the model, the statement kind, the
+// destination, the source of a read, and the column spelling (writes) or
+// the selection (reads).
+type cellKey struct {
+	model, op, dest, source, variant string
+	write                            bool
 }
 
-func (o *matrixOutcomes) record(t *testing.T, key, outcome string) {
+func (k cellKey) String() string {
+	return fmt.Sprintf("%s %s/%s/%s/%s", k.model, k.op, k.dest, k.source, k.variant)
+}
+
+// matrixOutcomes collects the outcome of each cell; the outcome must be the
+// same on every database and variant.
+type matrixOutcomes struct {
+	mu  sync.Mutex
+	out map[cellKey]string
+}
+
+func (o *matrixOutcomes) record(t *testing.T, key cellKey, outcome string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.out == nil {
-		o.out = map[string]string{}
+		o.out = map[cellKey]string{}
 	}
 	if prev, ok := o.out[key]; ok && prev != outcome {
 		t.Errorf("%s: %s here, %s on another database or variant", key, outcome, prev)
@@ -578,22 +590,37 @@ func (o *matrixOutcomes) record(t *testing.T, key, outcome string) {
 	o.out[key] = outcome
 }
 
-func TestWriteMatrix(t *testing.T) {
-	var outcomes matrixOutcomes
+// TestPathMatrix runs the write and read matrices, then checks their
+// outcomes against the path table of the package documentation.
+func TestPathMatrix(t *testing.T) {
+	var writes, reads matrixOutcomes
 	matrixVariants(t, func(t *testing.T, e *matrixEnv) {
-		n := 0
-		for _, m := range mxModels {
-			for _, c := range writeCells(m) {
-				n++
-				outcomes.record(t, m.name+" "+c.name(), e.runWriteCell(t, m, c, n))
+		t.Run("write", func(t *testing.T) {
+			n := 0
+			for _, m := range mxModels {
+				for _, c := range writeCells(m) {
+					n++
+					writes.record(t, cellKey{model: m.name, write: true, op: c.op, dest: c.dest, variant: c.spelling}, e.runWriteCell(t, m, c, n))
+				}
 			}
-		}
+		})
+		t.Run("read", func(t *testing.T) {
+			for _, m := range mxModels {
+				canary := "CANARY-read-" + m.name
+				require.NoError(t, e.db.Exec("DELETE FROM "+m.table).Error)
+				require.NoError(t, e.db.Create(m.row(m.model, nil, "seed", canary)).Error)
+				require.NoError(t, e.db.Create(m.row(m.model, nil, "other", "CANARY-other-"+m.name)).Error)
+				for _, c := range readCells(m) {
+					reads.record(t, cellKey{model: m.name, op: c.op, dest: c.dest, source: c.source, variant: c.selection}, e.runReadCell(t, m, c, canary))
+				}
+			}
+		})
 	})
-	writeOutcomes = outcomes.out
+	if t.Failed() {
+		return
+	}
+	t.Run("table", func(t *testing.T) { checkPathTable(t, writes.out, reads.out) })
 }
-
-// writeOutcomes are the outcomes of TestWriteMatrix, for TestPathTable.
-var writeOutcomes map[string]string
 
 // readCell is one read path.
 type readCell struct {
@@ -858,20 +885,3 @@ func (e *matrixEnv) runReadCell(t *testing.T, m mxModel, c readCell, canary stri
 	return outEmpty
 }
 
-func TestReadMatrix(t *testing.T) {
-	var outcomes matrixOutcomes
-	matrixVariants(t, func(t *testing.T, e *matrixEnv) {
-		for _, m := range mxModels {
-			canary := "CANARY-read-" + m.name
-			require.NoError(t, e.db.Create(m.row(m.model, nil, "seed", canary)).Error)
-			require.NoError(t, e.db.Create(m.row(m.model, nil, "other", "CANARY-other-"+m.name)).Error)
-			for _, c := range readCells(m) {
-				outcomes.record(t, m.name+" "+c.name(), e.runReadCell(t, m, c, canary))
-			}
-		}
-	})
-	readOutcomes = outcomes.out
-}
-
-// readOutcomes are the outcomes of TestReadMatrix, for TestPathTable.
-var readOutcomes map[string]string

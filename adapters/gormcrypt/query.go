@@ -164,15 +164,17 @@ func (st *state) prepareQuery(info *schemaInfo) bool {
 	}
 	needKey, hasStar := false, false
 	have := map[string]bool{}
-	for _, s := range stmt.Selects {
-		if s == "*" {
-			hasStar = true
-		}
-		if fi := info.lookup(stmt.Schema, s); fi != nil {
-			needKey = true
-		}
-		if f := stmt.Schema.LookUpField(s); f != nil {
-			have[f.DBName] = true
+	for _, sel := range stmt.Selects {
+		for _, s := range splitList(sel) {
+			if s == "*" {
+				hasStar = true
+			}
+			if fi := info.lookup(stmt.Schema, s); fi != nil {
+				needKey = true
+			}
+			if f := stmt.Schema.LookUpField(s); f != nil {
+				have[f.DBName] = true
+			}
 		}
 	}
 	if needKey && !hasStar {
