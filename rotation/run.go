@@ -85,6 +85,13 @@ func execute(ctx context.Context, target Target, rc recoder, cfg config, attrs .
 		if err := ctx.Err(); err != nil {
 			return st, stopped(err)
 		}
+		if cfg.stop != nil {
+			select {
+			case <-cfg.stop:
+				return st, ErrStopped
+			default:
+			}
+		}
 		vals, next, err := target.Scan(ctx, cursor, cfg.batch)
 		if err != nil {
 			if cerr := ctx.Err(); cerr != nil {
@@ -100,8 +107,18 @@ func execute(ctx context.Context, target Target, rc recoder, cfg config, attrs .
 		}
 		b := new(telemetry.Batch)
 		var c counters
-		err = runBatch(telemetry.WithBatch(ctx, b), target, rc, cfg, vals, &c)
+		bctx, bspan := in.Tracer().Start(ctx, SpanBatch, trace.WithAttributes(AttrValues.Int(len(vals))))
+		err = runBatch(telemetry.WithBatch(bctx, b), target, rc, cfg, vals, &c)
 		in.RecordBatch(ctx, b)
+		if bspan.IsRecording() {
+			bspan.SetAttributes(AttrRewritten.Int64(c.rewritten.Load()), AttrCurrent.Int64(c.current.Load()),
+				AttrSkipped.Int64(c.skipped.Load()), AttrFailed.Int64(c.failed.Load()))
+		}
+		outcome := telemetry.OutcomeOK
+		if err != nil {
+			outcome = telemetry.OutcomeError
+		}
+		in.End(bspan, outcome, int(c.rewritten.Load()), err)
 		c.addTo(&st)
 		if err != nil {
 			return st, err

@@ -332,6 +332,12 @@ func (b *sqlBuf) query(ctx context.Context, db *gorm.DB) (*sql.Rows, error) {
 // and up to upTo (nil: to the end). It returns the values and the last key
 // read (nil when no row was).
 func (t *Target) scan(ctx context.Context, after, upTo []any, limit int) ([]rotation.Value, []any, error) {
+	vals, last, _, err := t.scanRows(ctx, after, upTo, limit)
+	return vals, last, err
+}
+
+// scanRows is scan that also returns how many rows it read.
+func (t *Target) scanRows(ctx context.Context, after, upTo []any, limit int) ([]rotation.Value, []any, int, error) {
 	b := &sqlBuf{pg: t.pg}
 	b.WriteString("SELECT " + t.keyList(""))
 	for _, c := range t.cols {
@@ -354,7 +360,7 @@ func (t *Target) scan(ctx context.Context, after, upTo []any, limit int) ([]rota
 	b.arg(limit)
 	rows, err := b.query(ctx, t.db.WithContext(ctx))
 	if err != nil {
-		return nil, nil, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
+		return nil, nil, 0, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
 	}
 	defer rows.Close()
 	var (
@@ -367,18 +373,19 @@ func (t *Target) scan(ctx context.Context, after, upTo []any, limit int) ([]rota
 		dest[len(t.keys)+i] = &raw[i]
 	}
 	var aad []byte
+	nrows := 0
 	for rows.Next() {
 		for i, k := range t.keys {
 			dest[i] = k.codec.dest()
 		}
 		if err := rows.Scan(dest...); err != nil {
-			return nil, nil, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
+			return nil, nil, 0, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
 		}
 		key := make([]any, len(t.keys))
 		var text []byte
 		for i, k := range t.keys {
 			if key[i], err = k.codec.value(dest[i]); err != nil {
-				return nil, nil, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
+				return nil, nil, 0, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
 			}
 			if i > 0 {
 				text = append(text, ',')
@@ -386,6 +393,7 @@ func (t *Target) scan(ctx context.Context, after, upTo []any, limit int) ([]rota
 			text = k.codec.appendText(text, key[i])
 		}
 		last = key
+		nrows++
 		for i, c := range t.cols {
 			var stored []byte
 			switch x := raw[i].(type) {
@@ -396,13 +404,13 @@ func (t *Target) scan(ctx context.Context, after, upTo []any, limit int) ([]rota
 			case []byte:
 				stored = bytes.Clone(x)
 			default:
-				return nil, nil, fmt.Errorf("%w: %s.%s holds a %T, not a token", ErrNotEncrypted, t.table, c.name, raw[i])
+				return nil, nil, 0, fmt.Errorf("%w: %s.%s holds a %T, not a token", ErrNotEncrypted, t.table, c.name, raw[i])
 			}
 			aad = append(aad[:0], c.aad...)
 			if c.bound {
 				for j, k := range t.keys {
 					if aad, err = k.codec.appendAAD(aad, key[j]); err != nil {
-						return nil, nil, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
+						return nil, nil, 0, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
 					}
 				}
 			}
@@ -418,9 +426,9 @@ func (t *Target) scan(ctx context.Context, after, upTo []any, limit int) ([]rota
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
+		return nil, nil, 0, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
 	}
-	return out, last, nil
+	return out, last, nrows, nil
 }
 
 func (t *Target) encodeCursor(key []any) (string, error) {

@@ -1,0 +1,323 @@
+package gormcrypt_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/keyward/keyward/adapters/filekey"
+	"github.com/keyward/keyward/adapters/gormcrypt"
+	"github.com/keyward/keyward/internal/dbtest"
+	"github.com/keyward/keyward/rotation"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+)
+
+// seedPatients creates n patients and returns them by ID.
+func seedPatients(t testing.TB, db *gorm.DB, n int) map[string]*Patient {
+	t.Helper()
+	want := map[string]*Patient{}
+	ps := make([]*Patient, n)
+	for i := range ps {
+		ps[i] = newPatient(fmt.Sprint(i))
+		ps[i].SSN = fmt.Sprintf("SSN-%04d", i)
+	}
+	require.NoError(t, db.CreateInBatches(ps, 100).Error)
+	for _, p := range ps {
+		want[p.ID.String()] = p
+	}
+	return want
+}
+
+// checkPatients asserts every patient reads back as written.
+func checkPatients(t *testing.T, db *gorm.DB, want map[string]*Patient) {
+	t.Helper()
+	var got []Patient
+	require.NoError(t, db.Find(&got).Error)
+	require.Len(t, got, len(want), "patients read back")
+	for _, g := range got {
+		w := want[g.ID.String()]
+		if assert.NotNil(t, w, "unknown patient %s", g.ID) {
+			assert.Equal(t, w.SSN, g.SSN, "SSN of %s", g.ID)
+			assert.Equal(t, w.Tags, g.Tags, "Tags of %s", g.ID)
+		}
+	}
+}
+
+func TestJobReencrypt(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		_, kr := setup(t, db)
+		want := seedPatients(t, db, 45)
+		_, err := kr.Rotate(ctx)
+		require.NoError(t, err)
+		target, err := gormcrypt.NewTarget(db, &Patient{})
+		require.NoError(t, err)
+		job, err := gormcrypt.NewJob(ctx, target, gormcrypt.WithPartRows(7))
+		require.NoError(t, err)
+		var calls int
+		st, err := rotation.ReencryptJob(ctx, kr, job, rotation.WithWorkers(3), rotation.WithBatchSize(4),
+			rotation.WithProgress(func(rotation.Stats) { calls++ }))
+		require.NoError(t, err)
+		assert.Equal(t, int64(45*6), st.Rewritten, "values rewritten: %+v", st)
+		assert.Zero(t, st.Current+st.Skipped, "no value done twice: %+v", st)
+		assert.Equal(t, int(st.Batches), calls, "one progress call per batch")
+		assert.Equal(t, 45*6, checkUnder(t, db, "patients", kr.Primary()))
+		checkPatients(t, db, want)
+		left, err := job.Left(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, left, "rows left after the job")
+
+		var parts int64
+		require.NoError(t, db.Table(gormcrypt.PartsTable).Count(&parts).Error)
+		if dbtest.Kind(db) == dbtest.Postgres {
+			assert.Equal(t, int64(7), parts, "45 rows in ranges of 7")
+		} else {
+			assert.Equal(t, int64(1), parts, "SQLite: one range")
+		}
+
+		// A finished job does nothing; the next rotation starts it over.
+		st, err = rotation.ReencryptJob(ctx, kr, job)
+		require.NoError(t, err)
+		assert.Zero(t, st.Scanned, "a finished job again: %+v", st)
+		_, err = kr.Rotate(ctx)
+		require.NoError(t, err)
+		st, err = rotation.ReencryptJob(ctx, kr, job, rotation.WithBatchSize(10))
+		require.NoError(t, err)
+		assert.Equal(t, int64(45*6), st.Rewritten, "after the next rotation: %+v", st)
+	})
+}
+
+// TestJobSharedByProcesses runs one job from two processes (two handles and
+// two keyrings over one store) with several workers each: together they
+// rewrite every value once.
+func TestJobSharedByProcesses(t *testing.T) {
+	db := dbtest.Open(t, dbtest.Postgres, nil)
+	ctx := context.Background()
+	dir := t.TempDir()
+	require.NoError(t, filekey.Generate(filepath.Join(dir, "crypto.key")))
+	kr := sharedKeyring(t, dir)
+	_, err := gormcrypt.Register(db, kr)
+	require.NoError(t, err)
+	require.NoError(t, gormcrypt.AutoMigrate(db, &Company{}, &Patient{}, &Visit{}))
+	want := seedPatients(t, db, 120)
+	_, err = kr.Rotate(ctx)
+	require.NoError(t, err)
+
+	var wg sync.WaitGroup
+	stats := make([]rotation.Stats, 2)
+	errs := make([]error, 2)
+	for i := range 2 {
+		h := dbtest.Reopen(t, db, nil)
+		pkr := sharedKeyring(t, dir)
+		_, err := gormcrypt.Register(h, pkr)
+		require.NoError(t, err)
+		targets, err := gormcrypt.RegistryTargets(ctx, h, pkr)
+		require.NoError(t, err)
+		var target *gormcrypt.Target
+		for _, tg := range targets {
+			if tg.Table() == "patients" {
+				target = tg
+			}
+		}
+		require.NotNil(t, target, "registry target of patients")
+		job, err := gormcrypt.NewJob(ctx, target, gormcrypt.WithPartRows(10))
+		require.NoError(t, err)
+		wg.Go(func() {
+			stats[i], errs[i] = rotation.ReencryptJob(ctx, pkr, job, rotation.WithWorkers(2), rotation.WithBatchSize(3))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "process %d", i)
+	}
+	assert.Equal(t, int64(120*6), stats[0].Rewritten+stats[1].Rewritten, "values rewritten by both: %+v %+v", stats[0], stats[1])
+	assert.Zero(t, stats[0].Current+stats[1].Current+stats[0].Skipped+stats[1].Skipped, "no batch done twice: %+v %+v", stats[0], stats[1])
+	assert.Equal(t, 120*6, checkUnder(t, db, "patients", kr.Primary()))
+	checkPatients(t, db, want)
+}
+
+func TestJobSQLiteOneWorker(t *testing.T) {
+	db := dbtest.Open(t, dbtest.SQLite, nil)
+	ctx := context.Background()
+	_, kr := setup(t, db)
+	seedPatients(t, db, 10)
+	_, err := kr.Rotate(ctx)
+	require.NoError(t, err)
+	target, err := gormcrypt.NewTarget(db, &Patient{})
+	require.NoError(t, err)
+	holder, err := gormcrypt.NewJob(ctx, target)
+	require.NoError(t, err)
+	part, err := holder.Claim(ctx, "keyring:test:"+fmt.Sprint(kr.Primary()))
+	require.NoError(t, err, "the first worker claims the job")
+
+	other, err := gormcrypt.NewJob(ctx, target)
+	require.NoError(t, err)
+	_, err = rotation.ReencryptJob(ctx, kr, other)
+	require.ErrorIs(t, err, rotation.ErrJobBusy, "a second worker of the SQLite job")
+	assert.Contains(t, err.Error(), "is running in process "+holder.Owner(), "the error names the holder")
+
+	require.NoError(t, part.Release(ctx))
+	st, err := rotation.ReencryptJob(ctx, kr, other)
+	require.NoError(t, err, "after the holder released the job")
+	assert.Equal(t, int64(60), st.Rewritten)
+}
+
+// TestJobLeaseExpires: a range leased to a worker of another host that
+// stopped renewing it is taken over once its lease ends, from its progress.
+func TestJobLeaseExpires(t *testing.T) {
+	db := dbtest.Open(t, dbtest.Postgres, nil)
+	ctx := context.Background()
+	_, kr := setup(t, db)
+	want := seedPatients(t, db, 20)
+	_, err := kr.Rotate(ctx)
+	require.NoError(t, err)
+	target, err := gormcrypt.NewTarget(db, &Patient{})
+	require.NoError(t, err)
+	gone, err := gormcrypt.NewJob(ctx, target, gormcrypt.WithPartRows(8), gormcrypt.WithLease(time.Second))
+	require.NoError(t, err)
+	run := "keyring:test:" + fmt.Sprint(kr.Primary())
+	part, err := gone.Claim(ctx, run)
+	require.NoError(t, err)
+	// The worker did one batch of its range, then its host went away.
+	vals, next, err := part.Scan(ctx, "", 3)
+	require.NoError(t, err)
+	require.Len(t, vals, 18)
+	require.NoError(t, part.Save(ctx, rotation.Progress{Run: run, Cursor: next}))
+	require.NoError(t, db.Exec("UPDATE "+gormcrypt.PartsTable+" SET owner = 'elsewhere/1/00000000'").Error)
+
+	job, err := gormcrypt.NewJob(ctx, target, gormcrypt.WithPartRows(8))
+	require.NoError(t, err)
+	start := time.Now()
+	st, err := rotation.ReencryptJob(ctx, kr, job, rotation.WithWorkers(1))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, time.Since(start), 500*time.Millisecond, "the range was taken over before its lease ended")
+	assert.True(t, st.Resumed, "the range resumed from its progress")
+	assert.Equal(t, int64(20*6-18), st.Rewritten, "the batch the gone worker saved is not done again: %+v", st)
+	checkPatients(t, db, want)
+}
+
+// The environment of the child process of TestJobKilled.
+const (
+	envJobChild = "KEYWARD_TEST_JOB_CHILD" // the work directory
+	envJobKind  = "KEYWARD_TEST_JOB_KIND"
+	envJobDSN   = "KEYWARD_TEST_JOB_DSN"
+)
+
+const (
+	jobBatch    = 3 // rows per batch
+	jobWorkers  = 2
+	jobPatients = 60
+	jobKillAt   = 4 // batches the child finishes before it stops
+)
+
+// TestJobKilled runs ReencryptJob in a child process, stops it for good
+// after some batches, kills it with SIGKILL and runs the job here: the
+// killed worker's ranges are taken over at once (its process is gone) from
+// their last finished batch, and every row reads back as written.
+func TestJobKilled(t *testing.T) {
+	for _, kind := range []string{dbtest.SQLite, dbtest.Postgres} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			db := dbtest.Open(t, kind, nil)
+			dir := t.TempDir()
+			require.NoError(t, filekey.Generate(filepath.Join(dir, "crypto.key")))
+			kr := sharedKeyring(t, dir)
+			_, err := gormcrypt.Register(db, kr)
+			require.NoError(t, err)
+			require.NoError(t, gormcrypt.AutoMigrate(db, &Company{}, &Patient{}, &Visit{}))
+			want := seedPatients(t, db, jobPatients)
+			_, err = kr.Rotate(ctx)
+			require.NoError(t, err)
+
+			var dsn string
+			switch d := db.Dialector.(type) {
+			case *sqlite.Dialector:
+				dsn = d.DSN
+			case *postgres.Dialector:
+				dsn = d.Config.DSN
+			}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestJobKillChild$", "-test.count=1")
+			cmd.Env = append(os.Environ(), envJobChild+"="+dir, envJobKind+"="+kind, envJobDSN+"="+dsn)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			watchdog := time.AfterFunc(2*time.Minute, func() { _ = cmd.Process.Kill() })
+			defer watchdog.Stop()
+			var lines []string
+			reached := false
+			var childBatches, childValues int64
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines = append(lines, sc.Text())
+				if strings.HasPrefix(sc.Text(), "KILL ME") {
+					_, err := fmt.Sscanf(sc.Text(), "KILL ME after %d batches, %d values", &childBatches, &childValues)
+					require.NoError(t, err, "the child's last line %q", sc.Text())
+					reached = true
+					break
+				}
+			}
+			require.NoError(t, cmd.Process.Kill())
+			_ = cmd.Wait()
+			require.True(t, reached, "the child exited before the kill point:\n%s\n%s", strings.Join(lines, "\n"), stderr.String())
+
+			target, err := gormcrypt.NewTarget(db, &Patient{})
+			require.NoError(t, err)
+			job, err := gormcrypt.NewJob(ctx, target, gormcrypt.WithPartRows(10))
+			require.NoError(t, err)
+			st, err := rotation.ReencryptJob(ctx, kr, job, rotation.WithWorkers(jobWorkers), rotation.WithBatchSize(jobBatch))
+			require.NoError(t, err, "the job after the kill")
+			assert.True(t, st.Resumed, "a range resumed from the killed worker's progress: %+v", st)
+			// The child's recorded batches are not done again. Its other
+			// worker may have recorded one more batch before it stopped
+			// too, and a batch written but not yet recorded when the
+			// process died is seen as current.
+			left := int64(jobPatients*6) - childValues
+			assert.LessOrEqual(t, st.Rewritten+st.Current, left, "values the child had done were done again: %+v", st)
+			assert.GreaterOrEqual(t, st.Rewritten+st.Current, left-int64((jobWorkers-1)*jobBatch*6), "%+v", st)
+			assert.LessOrEqual(t, st.Current, int64(jobWorkers*jobBatch*6), "values done twice: %+v", st)
+			assert.Zero(t, st.Skipped, "%+v", st)
+			assert.Equal(t, jobPatients*6, checkUnder(t, db, "patients", kr.Primary()))
+			checkPatients(t, db, want)
+		})
+	}
+}
+
+// TestJobKillChild is the child process of TestJobKilled.
+func TestJobKillChild(t *testing.T) {
+	dir := os.Getenv(envJobChild)
+	if dir == "" {
+		t.Skip("the child process of TestJobKilled")
+	}
+	ctx := context.Background()
+	db := dbtest.OpenDSN(t, os.Getenv(envJobKind), os.Getenv(envJobDSN), nil)
+	kr := sharedKeyring(t, dir)
+	_, err := gormcrypt.Register(db, kr)
+	require.NoError(t, err)
+	target, err := gormcrypt.NewTarget(db, &Patient{})
+	require.NoError(t, err)
+	job, err := gormcrypt.NewJob(ctx, target, gormcrypt.WithPartRows(10))
+	require.NoError(t, err)
+	var once sync.Once
+	_, err = rotation.ReencryptJob(ctx, kr, job, rotation.WithWorkers(jobWorkers), rotation.WithBatchSize(jobBatch),
+		rotation.WithProgress(func(s rotation.Stats) {
+			if s.Batches >= jobKillAt {
+				once.Do(func() { fmt.Printf("KILL ME after %d batches, %d values\n", s.Batches, s.Scanned) })
+				select {} // until the parent kills the process; the other worker waits here too
+			}
+		}))
+	t.Fatalf("ReencryptJob returned (%v) instead of being killed", err)
+}
