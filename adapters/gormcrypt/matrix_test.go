@@ -884,4 +884,3 @@ func (e *matrixEnv) runReadCell(t *testing.T, m mxModel, c readCell, canary stri
 	}
 	return outEmpty
 }
-

@@ -79,7 +79,9 @@ var readRows = []pathRow{
 	{"hand-written SQL (Raw) scanned into anything else, which is the caller's", outStored,
 		func(k cellKey) bool { return k.op == "Raw+Scan" }},
 	{"a struct whose field for the column has no serializer:keyward, or that names another table", outUnsupported,
-		func(k cellKey) bool { return strings.Contains(k.dest, "plain") || strings.Contains(k.dest, "without table") }},
+		func(k cellKey) bool {
+			return strings.Contains(k.dest, "plain") || strings.Contains(k.dest, "without table")
+		}},
 	{"First, Take, Last, Find and FindInBatches into a model, a slice of models or of pointers, or another struct of the table with the same binding; through Model, Table(name) or both; any selection that includes the column, " + spelled, outDecrypts,
 		func(k cellKey) bool {
 			return oneOf(k.op, finders...) && oneOf(k.dest, "model", "model slice", "pointer slice", "same-table view", "same-table view slice")
@@ -91,7 +93,9 @@ var readRows = []pathRow{
 	{"the same into a map or a slice of maps otherwise (with a model the key is added to the selection)", outDecrypts,
 		func(k cellKey) bool { return oneOf(k.op, finders...) && oneOf(k.dest, "map", "maps") }},
 	{"Find or Pluck of the column alone into strings, when values are bound to the primary key (use Select(...).Find into the model)", outUnsupported,
-		func(k cellKey) bool { return oneOf(k.op, "Find", "Pluck ssn") && k.dest == "strings" && k.model == "bound" }},
+		func(k cellKey) bool {
+			return oneOf(k.op, "Find", "Pluck ssn") && k.dest == "strings" && k.model == "bound"
+		}},
 	{"Find or Pluck of the column alone into strings, when values are bound to table and column only", outDecrypts,
 		func(k cellKey) bool { return oneOf(k.op, "Find", "Pluck ssn") && k.dest == "strings" }},
 }
