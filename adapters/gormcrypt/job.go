@@ -419,18 +419,9 @@ func (t *Target) keyAt(ctx context.Context, db *gorm.DB, after []any, n int) ([]
 	if !rows.Next() {
 		return nil, rows.Err()
 	}
-	dest := make([]any, len(t.keys))
-	for i, k := range t.keys {
-		dest[i] = k.codec.dest()
-	}
-	if err := rows.Scan(dest...); err != nil {
+	key, _, err := t.scanKey(rows, make([]any, len(t.keys)))
+	if err != nil {
 		return nil, err
-	}
-	key := make([]any, len(t.keys))
-	for i, k := range t.keys {
-		if key[i], err = k.codec.value(dest[i]); err != nil {
-			return nil, err
-		}
 	}
 	return key, rows.Err()
 }

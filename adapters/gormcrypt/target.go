@@ -375,22 +375,9 @@ func (t *Target) scanRows(ctx context.Context, after, upTo []any, limit int) ([]
 	var aad []byte
 	nrows := 0
 	for rows.Next() {
-		for i, k := range t.keys {
-			dest[i] = k.codec.dest()
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, nil, 0, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
-		}
-		key := make([]any, len(t.keys))
-		var text []byte
-		for i, k := range t.keys {
-			if key[i], err = k.codec.value(dest[i]); err != nil {
-				return nil, nil, 0, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
-			}
-			if i > 0 {
-				text = append(text, ',')
-			}
-			text = k.codec.appendText(text, key[i])
+		key, text, err := t.scanKey(rows, dest)
+		if err != nil {
+			return nil, nil, 0, err
 		}
 		last = key
 		nrows++
@@ -429,6 +416,30 @@ func (t *Target) scanRows(ctx context.Context, after, upTo []any, limit int) ([]
 		return nil, nil, 0, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
 	}
 	return out, last, nrows, nil
+}
+
+// scanKey scans a row whose first columns are the key into dest (whose
+// other entries the caller set) and returns the key and its text.
+func (t *Target) scanKey(rows *sql.Rows, dest []any) ([]any, []byte, error) {
+	for i, k := range t.keys {
+		dest[i] = k.codec.dest()
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return nil, nil, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
+	}
+	key := make([]any, len(t.keys))
+	var text []byte
+	for i, k := range t.keys {
+		var err error
+		if key[i], err = k.codec.value(dest[i]); err != nil {
+			return nil, nil, fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
+		}
+		if i > 0 {
+			text = append(text, ',')
+		}
+		text = k.codec.appendText(text, key[i])
+	}
+	return key, text, nil
 }
 
 func (t *Target) encodeCursor(key []any) (string, error) {
@@ -706,22 +717,9 @@ func (t *Target) update(ctx context.Context, db *gorm.DB, rows []*swapRow, blind
 			dest[len(t.keys)+i] = &vals[i]
 		}
 		for res.Next() {
-			for i, k := range t.keys {
-				dest[i] = k.codec.dest()
-			}
-			if err := res.Scan(dest...); err != nil {
-				return fmt.Errorf("gormcrypt: target %s: write a batch: %w", t.table, err)
-			}
-			var text []byte
-			for i, k := range t.keys {
-				v, err := k.codec.value(dest[i])
-				if err != nil {
-					return fmt.Errorf("gormcrypt: target %s: %w", t.table, err)
-				}
-				if i > 0 {
-					text = append(text, ',')
-				}
-				text = k.codec.appendText(text, v)
+			_, text, err := t.scanKey(res, dest)
+			if err != nil {
+				return err
 			}
 			r := byKey[string(text)]
 			if r == nil {
