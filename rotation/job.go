@@ -65,7 +65,7 @@ var (
 
 // maxLeaseWait bounds how long a worker waits before claiming again when
 // every part left is leased to others.
-const maxLeaseWait = 5 * time.Second
+const maxLeaseWait = 250 * time.Millisecond
 
 // ReencryptJob is Reencrypt over a shared Job: WithWorkers workers of this
 // process claim parts of the job one at a time and re-encrypt each as

@@ -427,12 +427,21 @@ func (t *Target) keyAt(ctx context.Context, db *gorm.DB, after []any, n int) ([]
 }
 
 // jobPart is a leased range of a Job.
+//
+// Its progress is written with the next batch: Save keeps it, and the next
+// SwapAll writes it in the batch's transaction with the lease's renewal,
+// so a batch costs one commit. A Save that no SwapAll follows within a
+// third of the lease (batches whose values were all current) is written
+// on its own. A worker that dies loses at most the progress of its last
+// batch, which the next worker goes through again and finds current.
 type jobPart struct {
-	j        *Job
-	seq      int64
-	lo, hi   []any // nil: open
-	progress string
-	rows     atomic.Int64
+	j       *Job
+	seq     int64
+	lo, hi  []any  // nil: open
+	stored  string // the progress as the range's row holds it
+	pending string // progress saved since, written with the next batch
+	renewed time.Time
+	rows    atomic.Int64
 }
 
 var (
@@ -441,7 +450,7 @@ var (
 )
 
 func (j *Job) newPart(p partRow) (*jobPart, error) {
-	jp := &jobPart{j: j, seq: p.Seq, progress: p.Progress}
+	jp := &jobPart{j: j, seq: p.Seq, stored: p.Progress, pending: p.Progress, renewed: time.Now()}
 	jp.rows.Store(p.RowsDone)
 	var err error
 	if p.Lo != "" {
@@ -487,20 +496,21 @@ func (p *jobPart) Swap(ctx context.Context, v rotation.Value, token []byte) (boo
 	return w[0], nil
 }
 
-// SwapAll implements rotation.BatchTarget: the batch's writes and the
-// renewal of the lease in one transaction; nothing is written once the
-// lease is lost.
+// SwapAll implements rotation.BatchTarget: the batch's writes, the
+// renewal of the lease and the progress saved before, in one transaction;
+// nothing is written once the lease is lost.
 func (p *jobPart) SwapAll(ctx context.Context, swaps []rotation.Swap) ([]bool, error) {
-	return p.j.t.swapAll(ctx, swaps, func(tx *gorm.DB) error { return p.renew(tx, nil) })
+	return p.j.t.swapAll(ctx, swaps, p.renew)
 }
 
-// renew extends the lease, recording progress when not nil.
-func (p *jobPart) renew(db *gorm.DB, progress *string) error {
+// renew extends the lease and writes the pending progress.
+func (p *jobPart) renew(db *gorm.DB) error {
 	q := "UPDATE " + PartsTable + " SET lease_until = " + p.j.nowMS() + " + ?, rows_done = ?"
 	args := []any{p.j.lease.Milliseconds(), p.rows.Load()}
-	if progress != nil {
+	progress := p.pending
+	if progress != p.stored {
 		q += ", progress = ?"
-		args = append(args, *progress)
+		args = append(args, progress)
 	}
 	q += " WHERE job = ? AND seq = ? AND owner = ? AND done = 0"
 	args = append(args, p.j.name, p.seq, p.j.owner)
@@ -511,34 +521,36 @@ func (p *jobPart) renew(db *gorm.DB, progress *string) error {
 	if res.RowsAffected != 1 {
 		return fmt.Errorf("%w (job %s, range %d)", rotation.ErrLeaseLost, p.j.name, p.seq)
 	}
+	// The caller's transaction may still roll back; then the progress is
+	// written again next time, which is harmless.
+	p.stored, p.renewed = progress, time.Now()
 	return nil
 }
 
 // Load implements rotation.Checkpoint: the range's progress.
 func (p *jobPart) Load(ctx context.Context) (rotation.Progress, bool, error) {
-	if p.progress == "" {
+	if p.pending == "" {
 		return rotation.Progress{}, false, nil
 	}
 	var pr rotation.Progress
-	if err := json.Unmarshal([]byte(p.progress), &pr); err != nil {
+	if err := json.Unmarshal([]byte(p.pending), &pr); err != nil {
 		return rotation.Progress{}, false, fmt.Errorf("%w: job %s range %d: progress does not decode", rotation.ErrCheckpoint, p.j.name, p.seq)
 	}
 	return pr, true, nil
 }
 
-// Save implements rotation.Checkpoint: records progress and renews the
-// lease.
+// Save implements rotation.Checkpoint: the progress is written with the
+// next batch, or now when the lease needs renewing.
 func (p *jobPart) Save(ctx context.Context, pr rotation.Progress) error {
 	b, err := json.Marshal(pr)
 	if err != nil {
 		return fmt.Errorf("%w: %w", rotation.ErrCheckpoint, err)
 	}
-	s := string(b)
-	if err := p.renew(p.j.db.WithContext(ctx), &s); err != nil {
-		return err
+	p.pending = string(b)
+	if time.Since(p.renewed) < p.j.lease/3 {
+		return nil
 	}
-	p.progress = s
-	return nil
+	return p.renew(p.j.db.WithContext(ctx))
 }
 
 // Clear implements rotation.Checkpoint: the range is done.
@@ -554,10 +566,10 @@ func (p *jobPart) Clear(ctx context.Context) error {
 	return nil
 }
 
-// Release implements rotation.Part.
+// Release implements rotation.Part: the pending progress is written.
 func (p *jobPart) Release(ctx context.Context) error {
-	err := p.j.db.WithContext(ctx).Exec("UPDATE "+PartsTable+" SET owner = '', lease_until = 0 WHERE job = ? AND seq = ? AND owner = ?",
-		p.j.name, p.seq, p.j.owner).Error
+	err := p.j.db.WithContext(ctx).Exec("UPDATE "+PartsTable+" SET owner = '', lease_until = 0, progress = ?, rows_done = ? WHERE job = ? AND seq = ? AND owner = ?",
+		p.pending, p.rows.Load(), p.j.name, p.seq, p.j.owner).Error
 	if err != nil {
 		return fmt.Errorf("gormcrypt: job %s: release range %d: %w", p.j.name, p.seq, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -507,12 +508,14 @@ func (t *Target) swapAll(ctx context.Context, swaps []rotation.Swap, guard func(
 	if err != nil {
 		return nil, err
 	}
-	perRow := 1 + len(t.keys) + 2*len(t.cols)
-	if blind {
-		perRow += len(t.cols)
+	// PostgreSQL takes the batch as arrays (a statement of a few
+	// parameters, planned once); SQLite as VALUES, within its limit of
+	// parameters per statement.
+	chunk := len(rows)
+	if !t.pg {
+		perRow := 1 + len(t.keys) + 3*len(t.cols)
+		chunk = max(1, 30000/perRow)
 	}
-	maxParams := 30000 // below SQLite's 32766 and PostgreSQL's 65535
-	chunk := max(1, maxParams/perRow)
 	if t.pg {
 		if err := t.loadTypes(ctx); err != nil {
 			return nil, err
@@ -626,33 +629,35 @@ func (t *Target) update(ctx context.Context, db *gorm.DB, rows []*swapRow, blind
 			fmt.Fprintf(b, ", %s = CASE WHEN kw_t.%s = %s AND %s IS NOT NULL THEN %s ELSE kw_t.%s END", c.blindQ, c.q, oCols[i], xCols[i], xCols[i], c.blindQ)
 		}
 	}
-	b.WriteString(" FROM (VALUES ")
-	for ri, r := range rows {
-		if ri > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(")
-		b.argAs(ri, "integer")
-		for i, k := range t.keys {
-			b.WriteString(", ")
-			b.argAs(r.key[i], t.types[strings.ToLower(k.name)])
-		}
-		for i, c := range t.cols {
-			typ := t.types[strings.ToLower(c.name)]
-			b.WriteString(", ")
-			b.argAs(r.old[i], typ)
-			b.WriteString(", ")
-			b.argAs(r.new[i], typ)
-			if xCols[i] != "" {
-				b.WriteString(", ")
-				b.argAs(r.blind[i], t.types[strings.ToLower(c.blind.index.DBName)])
-			}
-		}
-		b.WriteString(")")
-	}
-	b.WriteString(") AS kw_v")
 	if t.pg {
-		b.WriteString("(" + strings.Join(names, ", ") + ")")
+		if err := t.arrays(b, rows, names, xCols); err != nil {
+			return err
+		}
+	} else {
+		b.WriteString(" FROM (VALUES ")
+		for ri, r := range rows {
+			if ri > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(")
+			b.arg(ri)
+			for i := range t.keys {
+				b.WriteString(", ")
+				b.arg(r.key[i])
+			}
+			for i := range t.cols {
+				b.WriteString(", ")
+				b.arg(r.old[i])
+				b.WriteString(", ")
+				b.arg(r.new[i])
+				if xCols[i] != "" {
+					b.WriteString(", ")
+					b.arg(r.blind[i])
+				}
+			}
+			b.WriteString(")")
+		}
+		b.WriteString(") AS kw_v")
 	}
 	b.WriteString(" WHERE ")
 	for i, k := range t.keys {
@@ -746,6 +751,100 @@ func (t *Target) update(ctx context.Context, db *gorm.DB, rows []*swapRow, blind
 		return fmt.Errorf("gormcrypt: target %s: write a batch: %w", t.table, err)
 	}
 	return nil
+}
+
+// arrays writes the FROM clause of PostgreSQL's batch UPDATE: unnest of
+// one array per column of names (i, the keys, then per column old, new and,
+// in xCols, blind index), each cast to the array of its column's type.
+func (t *Target) arrays(b *sqlBuf, rows []*swapRow, names, xCols []string) error {
+	idx := make([]int64, len(rows))
+	for i := range idx {
+		idx[i] = int64(i)
+	}
+	b.WriteString(" FROM unnest(")
+	b.argAs(idx, "bigint[]")
+	for ki, k := range t.keys {
+		vals := make([]any, len(rows))
+		for i, r := range rows {
+			vals[i] = r.key[ki]
+		}
+		arr, err := keyArray(vals)
+		if err != nil {
+			return fmt.Errorf("gormcrypt: target %s: key %s: %w", t.table, k.name, err)
+		}
+		b.WriteString(", ")
+		b.argAs(arr, t.types[strings.ToLower(k.name)]+"[]")
+	}
+	for ci, c := range t.cols {
+		typ := t.types[strings.ToLower(c.name)] + "[]"
+		olds, news := make([]*string, len(rows)), make([]*string, len(rows))
+		for i, r := range rows {
+			if o, ok := r.old[ci].(string); ok {
+				n := r.new[ci].(string)
+				olds[i], news[i] = &o, &n
+			}
+		}
+		b.WriteString(", ")
+		b.argAs(olds, typ)
+		b.WriteString(", ")
+		b.argAs(news, typ)
+		if xCols[ci] != "" {
+			xs := make([][]byte, len(rows))
+			for i, r := range rows {
+				xs[i], _ = r.blind[ci].([]byte)
+			}
+			b.WriteString(", ")
+			b.argAs(xs, t.types[strings.ToLower(c.blind.index.DBName)]+"[]")
+		}
+	}
+	b.WriteString(") AS kw_v(" + strings.Join(names, ", ") + ")")
+	return nil
+}
+
+// keyArray returns key values as one typed slice that the PostgreSQL
+// driver sends as an array: their driver values, all text, integers or
+// bytes.
+func keyArray(vals []any) (any, error) {
+	dv := make([]driver.Value, len(vals))
+	for i, v := range vals {
+		var err error
+		if dv[i], err = driver.DefaultParameterConverter.ConvertValue(v); err != nil {
+			return nil, err
+		}
+	}
+	switch dv[0].(type) {
+	case string:
+		out := make([]string, len(dv))
+		for i, v := range dv {
+			s, ok := v.(string)
+			if !ok {
+				return nil, fmt.Errorf("mixed key types %T and %T", dv[0], v)
+			}
+			out[i] = s
+		}
+		return out, nil
+	case int64:
+		out := make([]int64, len(dv))
+		for i, v := range dv {
+			n, ok := v.(int64)
+			if !ok {
+				return nil, fmt.Errorf("mixed key types %T and %T", dv[0], v)
+			}
+			out[i] = n
+		}
+		return out, nil
+	case []byte:
+		out := make([][]byte, len(dv))
+		for i, v := range dv {
+			b, ok := v.([]byte)
+			if !ok {
+				return nil, fmt.Errorf("mixed key types %T and %T", dv[0], v)
+			}
+			out[i] = b
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("key values of type %T cannot be sent as an array", dv[0])
 }
 
 // loadTypes reads the PostgreSQL types of the target's columns, once.
