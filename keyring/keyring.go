@@ -50,6 +50,7 @@ type Keyring struct {
 	bgStop    context.CancelFunc
 	bg        sync.WaitGroup
 	reloadDue atomic.Bool // set by a timer each reload interval
+	counts    *fleetCounts // exchange of encryption counts with a CountStore, or nil
 
 	wmu        sync.Mutex // serializes this keyring's store writes
 	mu         sync.Mutex // guards entries, lastMiss, stopReload and snapshot installation
@@ -141,6 +142,7 @@ func New(ctx context.Context, name string, src KeySource, store Store, opts ...O
 		k.Close()
 		return nil, err
 	}
+	k.startCounts()
 	return k, nil
 }
 
@@ -184,14 +186,22 @@ func (k *Keyring) Keys() []Key {
 	return keys
 }
 
-// Encryptions returns how many values this process has encrypted under the
-// key since the keyring was opened. Random 96-bit GCM nonces keep collisions
-// negligible only far below 2^32 messages per key; rotate well before.
+// Encryptions returns how many values were encrypted under the key: over a
+// CountStore, the fleet's total as of the last exchange of counts (every
+// count interval) plus this process's encryptions since; over another
+// store, this process's encryptions since the keyring was opened. Random
+// 96-bit GCM nonces keep collisions negligible only far below 2^32
+// messages per key; rotate well before (rotation.Policy).
 func (k *Keyring) Encryptions(keyID uint32) uint64 {
-	if s, ok := k.snap.Load().byID[keyID]; ok {
-		return s.e.encryptions.Load()
+	s, ok := k.snap.Load().byID[keyID]
+	var n uint64
+	if ok {
+		n = s.e.encryptions.Load()
 	}
-	return 0
+	if k.counts != nil {
+		return k.fleetEncryptions(keyID, n)
+	}
+	return n
 }
 
 // Encrypt seals plaintext under the primary data key and returns a binary
@@ -362,7 +372,7 @@ func (k *Keyring) primary(ctx context.Context, o *op) (*cipher.AEAD, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.e.encryptions.Add(1)
+	k.counted(p.e.encryptions.Add(1))
 	return l.aead, nil
 }
 
@@ -512,6 +522,9 @@ func (k *Keyring) install(ks Keyset) {
 // Close zeroes and drops every cached key and stops background work. Later
 // calls fail with ErrClosed. Close does not close the key source or store.
 func (k *Keyring) Close() error {
+	if !k.closed.Load() {
+		k.closeCounts()
+	}
 	k.mu.Lock()
 	already := k.closed.Swap(true)
 	k.mu.Unlock()

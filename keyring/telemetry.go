@@ -93,7 +93,7 @@ func (k *Keyring) fastPrimary(ctx context.Context) (*cipher.AEAD, *telemetry.Bat
 	if l == nil || l.stage.Load() != stageFresh {
 		return nil, nil
 	}
-	sl.e.encryptions.Add(1)
+	k.counted(sl.e.encryptions.Add(1))
 	return l.aead, b
 }
 
