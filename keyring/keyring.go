@@ -49,7 +49,7 @@ type Keyring struct {
 	bgCtx     context.Context
 	bgStop    context.CancelFunc
 	bg        sync.WaitGroup
-	reloadDue atomic.Bool // set by a timer each reload interval
+	reloadDue atomic.Bool  // set by a timer each reload interval
 	counts    *fleetCounts // exchange of encryption counts with a CountStore, or nil
 
 	wmu        sync.Mutex // serializes this keyring's store writes

@@ -81,7 +81,7 @@ func Inventory(ctx context.Context, db *gorm.DB) ([]Holding, error) {
 }
 
 // headerExpr is the SQL of a column's token header: the first 12
-// characters of a token, '' for a value that is not one, NULL for NULL.
+// characters of a token, ” for a value that is not one, NULL for NULL.
 func headerExpr(q string) string {
 	return "CASE WHEN " + q + " IS NULL THEN NULL WHEN SUBSTR(" + q + ", 1, 4) = 'kw1.' THEN SUBSTR(" + q + ", 1, " + fmt.Sprint(headerChars) + ") ELSE '' END"
 }
