@@ -187,33 +187,41 @@ func TestTamperedAnswer(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	svc := startService(t, serviceConfig{audit: true, opts: []keyservice.ServerOption{keyservice.WithRateLimit(50, 1)}})
+	// One token per 1000 s: the second call is over the limit whatever the
+	// timing.
+	svc := startService(t, serviceConfig{audit: true, opts: []keyservice.ServerOption{keyservice.WithRateLimit(0.001, 1)}})
 	raw := rawClient(t, svc, svc.clientTLS(t, billing))
 	req := wrapRequest("default", randomKey(t), nil)
 	_, err := raw.Wrap(ctx, req)
 	require.NoError(t, err, "first call within the burst")
 	_, err = raw.Wrap(ctx, req)
-	assert.Equal(t, codes.ResourceExhausted, status.Code(err), "second call at once, burst 1: %v", err)
+	assert.Equal(t, codes.ResourceExhausted, status.Code(err), "second call, burst 1: %v", err)
 	recs := svc.records(t)
 	assert.Equal(t, "rate limited", recs[len(recs)-1].Reason, "the refusal is audited")
 
-	// The limit is per principal: another principal is not limited by
-	// billing's calls.
+	// The limit is per principal: billing's calls do not limit rotator.
 	_, err = rawClient(t, svc, svc.clientTLS(t, rotator)).Wrap(ctx, req)
 	assert.Equal(t, codes.PermissionDenied, status.Code(err), "rotator's first call is judged by the policy, not the limit")
 
-	// The Source retries RESOURCE_EXHAUSTED with backoff and gets through.
-	src := svc.client(t, billing)
+	// A Source reports the limit as a transient failure once its retries
+	// are used up, or when its deadline leaves no time for another.
+	_, err = svc.client(t, billing, keyservice.WithRetry(1, time.Millisecond, time.Millisecond)).Wrap(ctx, randomKey(t), dekAAD("default", 9))
+	assert.ErrorIs(t, err, keyring.ErrKEKUnavailable, "Wrap over the rate limit without retries")
+	assert.Equal(t, codes.ResourceExhausted, status.Code(err))
+	dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = svc.client(t, billing).Wrap(dctx, randomKey(t), dekAAD("default", 9))
+	assert.ErrorIs(t, err, keyring.ErrKEKUnavailable, "Wrap over the rate limit with a deadline")
+	assert.Less(t, time.Since(start), 2*time.Second, "the retries stay within the caller's deadline")
+
+	// At 50 keys a second with bursts of 1, a Source's retries get through.
+	fast := startService(t, serviceConfig{opts: []keyservice.ServerOption{keyservice.WithRateLimit(50, 1)}})
+	src := fast.client(t, billing)
 	for i := range 3 {
 		_, err := src.Wrap(ctx, randomKey(t), dekAAD("default", uint32(i+1)))
 		require.NoError(t, err, "Source.Wrap %d under a rate limit of 50/s", i)
 	}
-	// Without retries, it reports the limit as a transient failure.
-	once := svc.client(t, billing, keyservice.WithRetry(1, time.Millisecond, time.Millisecond))
-	_, _ = once.Wrap(ctx, randomKey(t), dekAAD("default", 9))
-	_, err = once.Wrap(ctx, randomKey(t), dekAAD("default", 9))
-	assert.ErrorIs(t, err, keyring.ErrKEKUnavailable, "Wrap over the rate limit without retries")
-	assert.Equal(t, codes.ResourceExhausted, status.Code(err))
 }
 
 // TestAuditFailureRefuses: a call whose audit record cannot be written is
