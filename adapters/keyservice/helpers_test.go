@@ -2,6 +2,7 @@ package keyservice_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -210,7 +211,8 @@ type serviceConfig struct {
 	name  string
 	src   keyring.KeySource
 	opts  []keyservice.ServerOption
-	audit bool // false: no audit log, the auditor logs to a discarded logger
+	audit bool         // false: no audit log, the auditor logs to a discarded logger
+	log   *slog.Logger // the server's logger; nil discards
 }
 
 func startService(t testing.TB, cfg serviceConfig) *service {
@@ -240,7 +242,7 @@ func startService(t testing.TB, cfg serviceConfig) *service {
 	opts := append([]keyservice.ServerOption{
 		keyservice.WithServerTLS(&tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: cfg.ca.pool()}),
 		keyservice.WithAuditor(auditor),
-		keyservice.WithLogger(quiet),
+		keyservice.WithLogger(cmp.Or(cfg.log, quiet)),
 	}, cfg.opts...)
 	s.srv, err = keyservice.NewServer(cfg.src, testPolicy(t), opts...)
 	require.NoError(t, err)
@@ -354,3 +356,30 @@ func crc(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
 // slogTo is a logger writing text to w.
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// signalHandler is a slog handler that signals when a record with the
+// message msg is logged.
+type signalHandler struct {
+	slog.Handler
+	msg string
+	ch  chan struct{}
+}
+
+func (h signalHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+// logSignal returns a logger that signals on the returned channel when msg
+// is logged.
+func logSignal(msg string) (*slog.Logger, <-chan struct{}) {
+	ch := make(chan struct{}, 1)
+	return slog.New(signalHandler{Handler: slog.DiscardHandler, msg: msg, ch: ch}), ch
+}

@@ -137,6 +137,7 @@ func (s *Server) Serve(lis net.Listener) error {
 // them does that (see the package documentation on the KEK in memory).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.health.Shutdown()
+	s.log.Info("keyservice: shutting down: refusing new calls, finishing the calls in flight")
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()
