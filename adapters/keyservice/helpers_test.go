@@ -29,9 +29,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyward/keyward/access"
-	"github.com/keyward/keyward/cipher"
 	"github.com/keyward/keyward/adapters/filekey"
 	"github.com/keyward/keyward/adapters/keyservice"
+	"github.com/keyward/keyward/cipher"
 	"github.com/keyward/keyward/keyring"
 )
 
