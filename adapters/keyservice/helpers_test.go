@@ -161,17 +161,19 @@ const (
 	rotator   = "spiffe://example.org/ns/prod/sa/rotator"
 )
 
-// testPolicy lets billing wrap and unwrap keys of every keyring, reporting
+// policyJSON lets billing wrap and unwrap keys of every keyring, reporting
 // only unwrap those of "reports", and rotator rewrap; outsider gets nothing.
+const policyJSON = `{"version": 1, "roles": [
+	{"name": "wrap-unwrap", "permissions": [{"actions": ["encrypt", "decrypt"], "resources": ["keyring:*"]}]},
+	{"name": "` + billing + `", "inherits": ["wrap-unwrap"]},
+	{"name": "` + reporting + `", "permissions": [{"actions": ["decrypt"], "resources": ["keyring:reports"]}]},
+	{"name": "` + rotator + `", "permissions": [{"actions": ["rewrap"], "resources": ["keyring:*"]}]},
+	{"name": "` + outsider + `"}
+]}`
+
 func testPolicy(t testing.TB) *access.Policy {
 	t.Helper()
-	p, err := access.ParsePolicy("test-policy.json", []byte(`{"version": 1, "roles": [
-		{"name": "wrap-unwrap", "permissions": [{"actions": ["encrypt", "decrypt"], "resources": ["keyring:*"]}]},
-		{"name": "`+billing+`", "inherits": ["wrap-unwrap"]},
-		{"name": "`+reporting+`", "permissions": [{"actions": ["decrypt"], "resources": ["keyring:reports"]}]},
-		{"name": "`+rotator+`", "permissions": [{"actions": ["rewrap"], "resources": ["keyring:*"]}]},
-		{"name": "`+outsider+`"}
-	]}`))
+	p, err := access.ParsePolicy("test-policy.json", []byte(policyJSON))
 	require.NoError(t, err)
 	return p
 }
