@@ -132,7 +132,7 @@ func TestTelemetry(t *testing.T) {
 		names[s.Name()]++
 		attrs := map[string]string{}
 		for _, kv := range s.Attributes() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
+			attrs[string(kv.Key)] = kv.Value.String()
 		}
 		assert.Equal(t, "127.0.0.1", attrs[string(telemetry.AttrSource)], "span %s: source", s.Name())
 		assert.NotEmpty(t, attrs[string(telemetry.AttrUserID)], "span %s: user", s.Name())

@@ -73,11 +73,11 @@ func (s *loadStats) waitEvents(t *testing.T, n int) {
 
 // Phases of TestServeOutage.
 const (
-	phaseWarm     = iota // the service is up
-	phaseKilled          // the service process is killed; keys are fresh in the cache
-	phaseStale           // past the cache TTL, within the stale window
-	phaseDown            // past the stale window
-	phaseRestarted       // the service is back
+	phaseWarm      = iota // the service is up
+	phaseKilled           // the service process is killed; keys are fresh in the cache
+	phaseStale            // past the cache TTL, within the stale window
+	phaseDown             // past the stale window
+	phaseRestarted        // the service is back
 )
 
 // TestServeOutage kills the `keyward serve` process (SIGKILL) while
