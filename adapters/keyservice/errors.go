@@ -7,3 +7,7 @@ import "errors"
 // (WithIntegrityAttempts): the data was corrupted on the way. It comes with
 // keyring.ErrKEKUnavailable, and the payload is never used.
 var ErrIntegrity = errors.New("keyservice: integrity check failed")
+
+// ErrServerClosed is returned by Server.Serve when it is called after
+// Shutdown began.
+var ErrServerClosed = errors.New("keyservice: server closed")

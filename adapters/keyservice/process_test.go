@@ -58,7 +58,7 @@ func serveMain(dir string) error {
 	}
 	srv, err := keyservice.NewServer(src, policy,
 		keyservice.WithServerTLSFiles(filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem"), filepath.Join(dir, "ca.pem")),
-		keyservice.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))),
+		keyservice.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 		keyservice.WithAuditor(must(access.NewAuditor(access.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))))),
 		keyservice.WithRateLimit(1e6, 1e6))
 	if err != nil {

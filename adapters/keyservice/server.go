@@ -116,8 +116,10 @@ func NewServer(src keyring.KeySource, policy *access.Policy, opts ...ServerOptio
 }
 
 // Serve accepts connections on lis until Shutdown; it returns nil after a
-// Shutdown and closes lis. A server made with WithServerInsecureLoopback refuses
-// (and closes) a listener that is not on a loopback address.
+// Shutdown (once the calls in flight are done) and closes lis. Called after
+// Shutdown began, it closes lis and returns ErrServerClosed. A server made
+// with WithServerInsecureLoopback refuses (and closes) a listener that is
+// not on a loopback address.
 func (s *Server) Serve(lis net.Listener) error {
 	if s.cfg.insecure {
 		if !isLoopback(lis.Addr()) {
@@ -127,7 +129,12 @@ func (s *Server) Serve(lis net.Listener) error {
 		s.log.Warn("keyservice: INSECURE: serving plain gRPC without TLS on a loopback address, for local development only; every caller is the principal " + InsecurePrincipal)
 	}
 	s.log.Info("keyservice: serving", slog.String("address", lis.Addr().String()), slog.String("kek", s.src.ID()))
-	return s.grpc.Serve(lis)
+	if err := s.grpc.Serve(lis); errors.Is(err, grpc.ErrServerStopped) {
+		return ErrServerClosed
+	} else if err != nil {
+		return fmt.Errorf("keyservice: %w", err)
+	}
+	return nil
 }
 
 // Shutdown stops the server gracefully: the health service reports

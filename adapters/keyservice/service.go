@@ -68,6 +68,21 @@ func rewrapItem(r *keyservicepb.RewrapRequest) item {
 	return item{r.GetKeyring(), r.GetWrapped(), r.GetWrappedCrc32C(), r.GetAssociatedData(), r.GetAssociatedDataCrc32C()}
 }
 
+// validName reports whether the item's keyring name may appear in audit
+// records, spans and events: not empty, not too long, UTF-8.
+func (it *item) validName() bool {
+	return it.keyring != "" && len(it.keyring) <= MaxKeyringName && utf8.ValidString(it.keyring)
+}
+
+// resource is the access resource of the item's keyring, or "" for a name
+// that is not valid.
+func (it *item) resource() string {
+	if !it.validName() {
+		return ""
+	}
+	return access.KeyringResource(it.keyring)
+}
+
 // check validates an item's sizes and checksums. It returns the status code
 // and the reason (for the audit record) of the first problem, or OK.
 func (it *item) check(o op) (codes.Code, string) {
@@ -225,7 +240,7 @@ func (s *Server) handle(ctx context.Context, o op, batch bool, items []item) ([]
 	if c.source != "" {
 		attrs = append(attrs, telemetry.AttrSource.String(c.source))
 	}
-	if !batch {
+	if !batch && items[0].validName() {
 		attrs = append(attrs, telemetry.AttrKeyring.String(items[0].keyring))
 	}
 	ctx, span := s.in.Start(ctx, o.tel(), attrs...)
@@ -266,6 +281,7 @@ func (s *Server) handle(ctx context.Context, o op, batch bool, items []item) ([]
 func (s *Server) one(ctx context.Context, c caller, o op, it *item, limited, batch bool) (r result, denied bool) {
 	code, reason := codes.OK, ""
 	msg := ""
+	authorized := false
 	switch {
 	case limited:
 		code, reason = codes.ResourceExhausted, "rate limited"
@@ -275,8 +291,7 @@ func (s *Server) one(ctx context.Context, c caller, o op, it *item, limited, bat
 			msg = "keyservice: " + reason
 			break
 		}
-		res := access.KeyringResource(it.keyring)
-		if err := s.policy.Load().Authorize(ctx, o.action(), res); err != nil {
+		if err := s.policy.Load().Authorize(ctx, o.action(), it.resource()); err != nil {
 			denied = true
 			code, reason = codes.PermissionDenied, "no matching permission"
 			var de *access.DeniedError
@@ -286,6 +301,7 @@ func (s *Server) one(ctx context.Context, c caller, o op, it *item, limited, bat
 			msg = fmt.Sprintf("keyservice: %s may not %s data keys of keyring %q (%s)", c.principal, o, it.keyring, reason)
 			break
 		}
+		authorized = true
 		start := time.Now()
 		data, err := s.apply(ctx, o, it)
 		kmsOutcome := telemetry.OutcomeOK
@@ -298,7 +314,7 @@ func (s *Server) one(ctx context.Context, c caller, o op, it *item, limited, bat
 	}
 	rec := access.Record{
 		UserID: c.principal, Roles: []string{c.principal}, Action: o.action(),
-		Resource: access.KeyringResource(it.keyring), Decision: access.DecisionAllow,
+		Resource: it.resource(), Decision: access.DecisionAllow,
 	}
 	if code != codes.OK {
 		rec.Decision, rec.Reason = access.DecisionDeny, reason
@@ -310,7 +326,7 @@ func (s *Server) one(ctx context.Context, c caller, o op, it *item, limited, bat
 	} else if code != codes.OK {
 		r.err = status.Error(code, msg)
 	}
-	s.record(ctx, c, o, it, r.err == nil, denied, batch)
+	s.record(ctx, c, o, it, r.err == nil, denied, authorized, batch)
 	return r, denied
 }
 
@@ -394,7 +410,7 @@ func (s *Server) classify(o op, err error) (codes.Code, string, string) {
 // peer address as source. A policy denial is an access event. Metrics
 // carry the keyring only for authorized items, so that callers cannot
 // inflate their cardinality.
-func (s *Server) record(ctx context.Context, c caller, o op, it *item, ok, denied, batch bool) {
+func (s *Server) record(ctx context.Context, c caller, o op, it *item, ok, denied, authorized, batch bool) {
 	outcome := telemetry.OutcomeOK
 	switch {
 	case denied:
@@ -402,14 +418,17 @@ func (s *Server) record(ctx context.Context, c caller, o op, it *item, ok, denie
 	case !ok:
 		outcome = telemetry.OutcomeError
 	}
-	metricKeyring := ""
-	if !denied {
+	metricKeyring, dataID := "", ""
+	if authorized {
 		metricKeyring = it.keyring
+	}
+	if it.validName() {
+		dataID = it.keyring
 	}
 	s.in.RecordOp(ctx, o.tel(), metricKeyring, 0, outcome, 1)
 
-	e := telemetry.Event{Action: o.tel(), UserID: c.principal, DataID: it.keyring, Success: ok, Source: c.source}
-	if _, id, isDEK := dekBinding(it.aad); isDEK {
+	e := telemetry.Event{Action: o.tel(), UserID: c.principal, DataID: dataID, Success: ok, Source: c.source}
+	if _, id, isDEK := dekBinding(it.aad); isDEK && dataID != "" {
 		e.KeyID = strconv.FormatUint(uint64(id), 10)
 		e.DataID = it.keyring + "/" + e.KeyID
 	}
