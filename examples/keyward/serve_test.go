@@ -13,6 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keyward/keyward/internal/awskmstest"
+	"github.com/keyward/keyward/internal/gcpkmstest"
 )
 
 // serveProc is a `keyward serve` process started by a test.
@@ -254,4 +257,39 @@ func TestServeUsage(t *testing.T) {
 	assert.Equal(t, 2, r.code, "--key-service without TLS flags: %+v", r)
 	assert.Contains(t, r.stderr, "--tls-cert, --tls-key and --server-ca")
 	assert.Equal(t, 0, p.stop(t, syscall.SIGINT), "keyward serve exits 0 on SIGINT")
+}
+
+// TestServeOverKMS runs the key service over a cloud KMS key instead of a
+// key file: the service's wraps and unwraps reach the KMS.
+func TestServeOverKMS(t *testing.T) {
+	awsEnv(t)
+	aws := awskmstest.New(t)
+	arn := aws.CreateKey(t)
+	gcp := gcpkmstest.New(t)
+	name := gcp.CreateKey(t, "projects/cli/locations/global/keyRings/keyward", "serve")
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		calls func() (wraps, unwraps int64)
+	}{
+		{"AWS", []string{"--aws-kms", arn, "--kms-endpoint", aws.URL}, func() (int64, int64) { return aws.Calls("Encrypt"), aws.Calls("Decrypt") }},
+		{"GCP", []string{"--gcp-kms", name, "--kms-endpoint", gcp.Addr, "--kms-plaintext"}, func() (int64, int64) { return gcp.Calls("Encrypt"), gcp.Calls("Decrypt") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "dev.json"), []byte(`{"roles": [{"name": "insecure:loopback", "permissions": [{"actions": ["*"], "resources": ["keyring:*"]}]}]}`), 0o600))
+			p := startServe(t, dir, append([]string{"--listen", "127.0.0.1:0", "--policy", "dev.json", "--insecure-loopback", "--audit", "audit"}, tc.flags...)...)
+			w0, u0 := tc.calls()
+			client := []string{"--key-service", p.addr, "--insecure-loopback", "--store", "keys.json"}
+			enc := keyward(t, dir, "", append(append([]string{"encrypt"}, client...), "over a KMS")...)
+			require.Equal(t, 0, enc.code, "encrypt: %+v", enc)
+			dec := keyward(t, dir, enc.stdout, append([]string{"decrypt"}, client...)...)
+			require.Equal(t, 0, dec.code, "decrypt: %+v", dec)
+			assert.Equal(t, "over a KMS", dec.stdout)
+			w, u := tc.calls()
+			assert.Equal(t, int64(1), w-w0, "KMS wraps for one new keyring")
+			assert.Equal(t, int64(1), u-u0, "KMS unwraps for one decrypt in a new process")
+			assert.Equal(t, 0, p.stop(t, syscall.SIGTERM), "stderr:\n%s", p.stderr())
+		})
+	}
 }
