@@ -30,7 +30,7 @@ var commands = []command{
 	{"analyze", "analyze [--json] [--config FILE] FILE...", "find anomalies in usage events (JSON Lines or span exports; - for stdin)", runAnalyze},
 	{"serve", serveUsage, "run the key service: wrap and unwrap data keys for authenticated services", runServe},
 	{"certs", certsUsage, "make a test CA and server and client certificates for the key service", runCerts},
-	{"audit", "audit verify -k PATH --store PATH [--keyring NAME] [--checkpoint JSON] FILE...", "verify hash-chained audit files (exit 1 names the first bad record)", runAudit},
+	{"audit", "audit verify (-k PATH | " + kmsUsage + ") --store PATH [--keyring NAME] [--checkpoint JSON] FILE...", "verify hash-chained audit files (exit 1 names the first bad record)", runAudit},
 }
 
 // usageError marks errors that exit with status 2.

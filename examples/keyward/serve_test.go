@@ -290,6 +290,13 @@ func TestServeOverKMS(t *testing.T) {
 			assert.Equal(t, int64(1), w-w0, "KMS wraps for one new keyring")
 			assert.Equal(t, int64(1), u-u0, "KMS unwraps for one decrypt in a new process")
 			assert.Equal(t, 0, p.stop(t, syscall.SIGTERM), "stderr:\n%s", p.stderr())
+
+			// The audit log verifies with the same KMS key.
+			files, err := filepath.Glob(filepath.Join(dir, "audit", "audit-*.jsonl"))
+			require.NoError(t, err)
+			v := keyward(t, dir, "", append(append(append([]string{"audit", "verify"}, tc.flags...), "--store", "audit/audit-keyring.json", "--keyring", "audit"), files...)...)
+			assert.Equal(t, 0, v.code, "audit verify over the KMS key: %+v", v)
+			assert.Contains(t, v.stdout, "2 records")
 		})
 	}
 }
