@@ -196,6 +196,10 @@ func (s *Source) keyringFor(op string, aad []byte) (string, error) {
 	return s.keyring, nil
 }
 
+// deadlineSlack is how close to the caller's deadline a DEADLINE_EXCEEDED
+// answer is taken as the caller's deadline passing.
+const deadlineSlack = 250 * time.Millisecond
+
 // errChecksum reports an answer whose CRC32C does not match its payload.
 var errChecksum = errors.New("the answer's CRC32C does not match")
 
@@ -346,6 +350,15 @@ func (s *Source) pause(attempt int) time.Duration {
 // classify wraps err, the last error of a call, with the keyring sentinel
 // its status code stands for. status.Code still reads the code from it.
 func (s *Source) classify(ctx context.Context, op string, err error) error {
+	// The service ends a call at the caller's deadline (gRPC passes it on)
+	// and its answer can arrive just before the caller's own context ends:
+	// wait for that moment, so that the error says the caller's deadline
+	// passed.
+	if status.Code(err) == codes.DeadlineExceeded {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < deadlineSlack {
+			<-ctx.Done()
+		}
+	}
 	var class error
 	switch status.Code(err) {
 	case codes.PermissionDenied, codes.Unauthenticated:
