@@ -23,7 +23,10 @@ func FuzzDecodeEvents(f *testing.F) {
 			if err := e.Validate(); err != nil {
 				t.Fatalf("accepted an invalid event: %v", err)
 			}
-			line := e.AppendJSON(nil)
+			line, err := e.MarshalJSON()
+			if err != nil {
+				t.Fatalf("MarshalJSON: %v", err)
+			}
 			var back Event
 			if err := back.UnmarshalJSON(line); err != nil {
 				t.Fatalf("re-reading %s: %v", line, err)
@@ -52,6 +55,27 @@ func FuzzDecodeSpanExport(f *testing.F) {
 			if err := e.Validate(); err != nil {
 				t.Fatalf("produced an invalid event: %v", err)
 			}
+		}
+	})
+}
+
+// FuzzDecodeAny: no input makes the format-detecting reader (events, span
+// exports, OTLP/JSON lines) fail or panic, and whatever it returns is a
+// valid event.
+func FuzzDecodeAny(f *testing.F) {
+	f.Add([]byte(exampleLine + "\n"))
+	f.Add([]byte(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"a"}}]},"scopeSpans":[{"spans":[{"name":"keyward.decrypt","startTimeUnixNano":"1793523600000000000","attributes":[{"key":"keyward.count","value":{"intValue":"7"}}],"status":{"code":2}}]}]}]}` + "\n"))
+	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"x","events":[{"name":"keyward.access","timeUnixNano":"-1"}]}]}]}]}`))
+	f.Add([]byte(`{"Name":"keyward.decrypt","SpanContext":{},"StartTime":"2026-11-01T09:00:00Z"}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		err := DecodeAny(context.Background(), bytes.NewReader(in), func(e Event) error {
+			if err := e.Validate(); err != nil {
+				t.Fatalf("produced an invalid event: %v", err)
+			}
+			return nil
+		}, nil)
+		if err != nil {
+			t.Fatalf("DecodeAny error = %v", err)
 		}
 	})
 }
