@@ -55,9 +55,9 @@ func ExampleLoadConfig() {
 // through one request raises one alert.
 func ExampleNewProcessor() {
 	cfg := anomaly.Config{WorkHours: "0-24"} // every hour is a working hour here
-	p, err := anomaly.NewProcessor(cfg, func(f anomaly.Finding) {
+	p, err := anomaly.NewProcessor(cfg, anomaly.WithAlert(func(f anomaly.Finding) {
 		fmt.Println("ALERT", f.Severity, f.Kind, f.UserID, f.Events)
-	})
+	}))
 	if err != nil {
 		panic(err)
 	}

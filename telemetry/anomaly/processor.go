@@ -7,7 +7,9 @@ import (
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 
 	"github.com/keyward/keyward/telemetry"
 )
@@ -15,11 +17,19 @@ import (
 // Processor is an OpenTelemetry SDK span processor that runs the analyzer
 // live: every ended span is converted to usage events exactly as an
 // exported span would be ([telemetry.AppendSpanEvents]) and fed to the same
-// [Analyzer] that [Detect] uses. Register it next to the exporting
-// processor:
+// [Analyzer] that [Detect] uses, so that on the same spans (in time order)
+// its final findings are those of Detect over the exported spans. Register
+// it next to the exporting processor:
 //
-//	p, err := anomaly.NewProcessor(cfg, func(f anomaly.Finding) { log.Print(f) })
+//	p, err := anomaly.NewProcessor(cfg,
+//		anomaly.WithAlert(func(f anomaly.Finding) { log.Print("ALERT ", f) }),
+//		anomaly.WithReport(func(f anomaly.Finding) { log.Print("FINAL ", f) }))
 //	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSpanProcessor(p))
+//
+// The alert function hears of an incident when it crosses its threshold and
+// again whenever its severity rises as it grows (same [Finding.ID]); the
+// report function receives the final finding when the incident closes
+// (after the incident gap, or at Shutdown).
 //
 // Spans reach it from every instance when it runs behind the OpenTelemetry
 // Collector (as a processor in an analysis service fed by OTLP); inside one
@@ -30,8 +40,8 @@ import (
 //
 // OnEnd runs on the goroutine that ended the span; spans that are neither
 // named like a keyward action nor carry span events cost a name check and
-// an event-count check. The alert function is called on that goroutine too:
-// keep it quick or hand the finding off.
+// an event-count check. The alert and report functions are called on that
+// goroutine too: keep them quick or hand the finding off.
 type Processor struct {
 	a       *Analyzer
 	stopped atomic.Bool
@@ -39,22 +49,20 @@ type Processor struct {
 }
 
 type scratch struct {
-	sd     telemetry.SpanData
-	events []telemetry.Event
+	sd      telemetry.SpanData
+	events  []telemetry.Event
+	res     *resource.Resource // the resource service was read from
+	service string
 }
 
 var _ sdktrace.SpanProcessor = (*Processor)(nil)
 
-// NewProcessor returns a Processor analyzing with cfg. alert (may be nil)
-// is called once per incident as soon as it qualifies (see [WithAlert]);
-// opts may add [WithReport] for the final findings, which are otherwise
-// dropped once alerted. It fails with [ErrInvalidConfig] for an invalid cfg
-// and [ErrInvalidOption] for an invalid option (a WithAlert in opts as well
-// as alert is one).
-func NewProcessor(cfg Config, alert func(Finding), opts ...AnalyzerOption) (*Processor, error) {
-	if alert != nil {
-		opts = append([]AnalyzerOption{WithAlert(alert)}, opts...)
-	}
+// NewProcessor returns a Processor analyzing with cfg; opts are those of
+// [NewAnalyzer] ([WithAlert] for live alerts and escalations, [WithReport]
+// for the final findings, which are otherwise dropped). It fails with
+// [ErrInvalidConfig] for an invalid cfg and [ErrInvalidOption] for an
+// invalid option.
+func NewProcessor(cfg Config, opts ...AnalyzerOption) (*Processor, error) {
 	a, err := NewAnalyzer(cfg, opts...)
 	if err != nil {
 		return nil, err
@@ -99,6 +107,13 @@ func (p *Processor) OnEnd(s sdktrace.ReadOnlySpan) {
 		sc.sd.Attributes = s.Attributes()
 		sc.sd.Failed = s.Status().Code == codes.Error
 		sc.sd.DroppedEvents = s.DroppedEvents()
+		if r := s.Resource(); r != sc.res {
+			sc.res, sc.service = r, ""
+			if v, ok := r.Set().Value(semconv.ServiceNameKey); ok {
+				sc.service = v.AsString()
+			}
+		}
+		sc.sd.Service = sc.service
 		sc.events = telemetry.AppendSpanEvents(sc.events[:0], &sc.sd)
 		for i := range sc.events {
 			p.a.Observe(sc.events[i])
@@ -110,9 +125,10 @@ func (p *Processor) OnEnd(s sdktrace.ReadOnlySpan) {
 	p.pool.Put(sc)
 }
 
-// Shutdown stops observing and closes every open incident, handing the
-// final findings to the [WithReport] function if one was given. It does
-// not block; it returns ctx's error if ctx is already done.
+// Shutdown stops observing, ends the day for the day-close detectors and
+// closes every open incident, handing the final findings to the
+// [WithReport] function if one was given. It does not block; it returns
+// ctx's error if ctx is already done.
 func (p *Processor) Shutdown(ctx context.Context) error {
 	if p.stopped.Swap(true) {
 		return nil

@@ -18,7 +18,7 @@ func TestProcessorLive(t *testing.T) {
 	var alerts, reports []Finding
 	// All hours are working hours: the test runs at any time of day.
 	p, err := NewProcessor(Config{CanaryDataIDs: []string{"patients/0/ssn"}, WorkHours: "0-24"},
-		func(f Finding) { mu.Lock(); alerts = append(alerts, f); mu.Unlock() },
+		WithAlert(func(f Finding) { mu.Lock(); alerts = append(alerts, f); mu.Unlock() }),
 		WithReport(func(f Finding) { mu.Lock(); reports = append(reports, f); mu.Unlock() }))
 	if err != nil {
 		t.Fatal(err)
@@ -79,11 +79,11 @@ func TestProcessorLive(t *testing.T) {
 }
 
 func TestProcessorInvalid(t *testing.T) {
-	if _, err := NewProcessor(Config{FailureMin: -3}, nil); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := NewProcessor(Config{FailureMin: -3}); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("NewProcessor(invalid config) = %v, want ErrInvalidConfig", err)
 	}
 	alert := func(Finding) {}
-	if _, err := NewProcessor(Config{}, alert, WithAlert(alert)); !errors.Is(err, ErrInvalidOption) {
+	if _, err := NewProcessor(Config{}, WithAlert(alert), WithAlert(alert)); !errors.Is(err, ErrInvalidOption) {
 		t.Errorf("NewProcessor(two alerts) = %v, want ErrInvalidOption", err)
 	}
 	if _, err := NewAnalyzer(Config{}, WithReport(nil)); !errors.Is(err, ErrInvalidOption) {
@@ -92,7 +92,7 @@ func TestProcessorInvalid(t *testing.T) {
 }
 
 func TestProcessorAsSinkToo(t *testing.T) {
-	p, err := NewProcessor(Config{}, nil)
+	p, err := NewProcessor(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
