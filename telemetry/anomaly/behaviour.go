@@ -11,6 +11,8 @@ import (
 	"github.com/keyward/keyward/telemetry"
 )
 
+var debugUser = ""
+
 // crowdID is the user of coordinated_access findings, which name many.
 const crowdID = "*"
 
@@ -22,6 +24,7 @@ const (
 	maxCandidates = 16  // first reads of resources per identity and day
 	maxPeerNames  = 8   // reader names kept per resource and role
 	maxDaily      = 31  // days of drift kept as evidence
+	driftDays     = 21  // days of never-read counts the drift baseline keeps
 	popMinNew     = 10  // least never-read IDs in a population window that deviate
 )
 
@@ -45,9 +48,10 @@ type behaviour struct {
 	dayNew           int
 	dayFirst         int64
 	dayLast          int64
-	driftN           int
-	driftMean        float64
-	driftVar         float64
+	driftN           int     // days learned since first seen or the last role change
+	driftHist        [driftDays]int32
+	driftMean        float64 // median of driftHist
+	driftSD          float64 // its robust spread
 	cusum            float64
 	driftRun         int
 	driftStart       int64
@@ -103,7 +107,7 @@ func (a *Analyzer) changeRole(u *user, role string) {
 	u.role, u.group = role, g
 	if !first {
 		// A new job reads new data: the drift baseline starts again.
-		u.driftN, u.driftMean, u.driftVar, u.cusum, u.driftRun = 0, 0, 0, 0, 0
+		u.driftN, u.driftMean, u.driftSD, u.cusum, u.driftRun = 0, 0, 0, 0, 0
 	}
 }
 
@@ -253,32 +257,42 @@ func (a *Analyzer) closeDay() {
 }
 
 // driftZ is how many standard deviations the day's count of never-read
-// data IDs is above the identity's baseline (the spread is at least the
-// Poisson one, and at least 2).
+// data IDs is above the identity's baseline.
 func (u *user) driftZ() float64 {
-	sd := math.Sqrt(max(u.driftVar, u.driftMean, 4))
-	return (float64(u.dayNew) - u.driftMean) / sd
+	return (float64(u.dayNew) - u.driftMean) / u.driftSD
 }
 
-// learn adds a day to the baseline: a running mean and variance at first,
-// an exponentially weighted one (about 20 days) later.
-func (u *user) learn(x float64) {
-	alpha := max(1/float64(u.driftN+1), 0.05)
-	d := x - u.driftMean
-	u.driftMean += alpha * d
-	u.driftVar = (1 - alpha) * (u.driftVar + alpha*d*d)
+// learn adds a day to the baseline, the last driftDays days: its median,
+// and as spread 1.4826 x their MAD, at least the Poisson spread of the
+// median and at least 2.
+func (a *Analyzer) learn(u *user, x int) {
+	u.driftHist[u.driftN%driftDays] = int32(min(x, math.MaxInt32))
 	u.driftN++
+	s := a.scratch[:0]
+	for _, v := range u.driftHist[:min(u.driftN, driftDays)] {
+		s = append(s, float64(v))
+	}
+	slices.Sort(s)
+	med := median(s)
+	for i := range s {
+		s[i] = math.Abs(s[i] - med)
+	}
+	slices.Sort(s)
+	u.driftMean, u.driftSD = med, max(1.4826*median(s), math.Sqrt(med), 2)
+	a.scratch = s
 }
 
 // drift runs the CUSUM of the identity's daily never-read data IDs.
 func (a *Analyzer) drift(u *user, groupZ float64) {
 	c := a.cfg
-	x := float64(u.dayNew)
 	if u.driftN < c.driftHist {
-		u.learn(x)
+		a.learn(u, u.dayNew)
 		return
 	}
 	z := u.driftZ() - groupZ
+	if u.id == debugUser {
+		println("drift", u.id, time.Unix(0, u.dayLast).UTC().Format(time.DateOnly), u.dayNew, int(u.driftMean), int(u.driftSD), "z", int(z*10), "g", int(groupZ*10), "S", int(u.cusum), u.driftRun)
+	}
 	if z > c.driftK {
 		if u.driftRun == 0 {
 			u.driftStart = u.dayFirst
@@ -295,7 +309,7 @@ func (a *Analyzer) drift(u *user, groupZ float64) {
 	}
 	if u.driftRun == 0 || u.driftRun > 14 {
 		// Not drifting, or drifting for so long that it is the new normal.
-		u.learn(x)
+		a.learn(u, u.dayNew)
 	}
 	if u.cusum < c.driftH || u.driftRun < c.driftMinDays {
 		return

@@ -78,7 +78,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	var m map[string]any
 	json.Unmarshal(b, &m)
-	if n := reflect.TypeFor[Config]().NumField(); len(m) != n-2 { // the two ID lists are empty, so omitted
+	if n := reflect.TypeFor[Config]().NumField(); len(m) != n-5 { // the four lists and the context are empty, so omitted
 		t.Errorf("default JSON has %d fields, Config has %d", len(m), n)
 	}
 }

@@ -208,7 +208,10 @@ func generate(gc genConfig) scenario {
 
 // people returns the indexes of ordinary people (not heavy, not special).
 func (g *generator) person(ok func(*simUser) bool) int {
-	for {
+	for tries := 0; ; tries++ {
+		if tries == 100_000 {
+			panic("scenario too small: no ordinary person left")
+		}
 		i := g.gc.heavy + g.rng.IntN(g.gc.users-g.gc.heavy)
 		if u := g.users[i]; !u.weekendWorker && u.onCall == 0 && u.from == 0 && u.to == g.gc.days && len(u.away) == 0 && u.newRole == "" && len(u.travel) == 0 && (ok == nil || ok(u)) {
 			return i
@@ -237,10 +240,10 @@ func (g *generator) noise() {
 			u.away[d] = true
 		}
 	}
-	// On-call weekends: four clerks take turns.
+	// On-call weekends: up to four clerks take turns.
 	slot := 1
-	for slot <= 4 {
-		if u := g.users[g.person(nil)]; u.role == "clerk" {
+	for _, i := range rng.Perm(gc.users - gc.heavy) {
+		if u := g.users[gc.heavy+i]; slot <= 4 && u.role == "clerk" && u.from == 0 && len(u.away) == 0 && u.newRole == "" && len(u.travel) == 0 {
 			u.onCall = slot
 			slot++
 		}
@@ -545,6 +548,10 @@ func (g *generator) inject() {
 func (g *generator) lowAndSlow() {
 	rng := g.rng
 	u, day, ui := g.pickIn(true, 14, g.gc.days-16)
+	for day.Before(scenarioEpoch.AddDate(0, 0, u.from+21)) { // a baseline to drift from
+		g.used[[2]int{ui, int(day.Sub(scenarioEpoch).Hours() / 24)}] = false
+		u, day, ui = g.pickIn(true, 14, g.gc.days-16)
+	}
 	factor := 0.5 + rng.Float64()
 	n := 7 + rng.IntN(4)
 	var first, last time.Time

@@ -58,7 +58,7 @@ func fnvAppend(h uint64, s string) uint64 {
 // 8 probes give a false-positive rate of about 0.3% when a generation is
 // full (less before); see seenSet.
 const (
-	bloomBitsPerElem = 12
+	bloomBitsPerElem = 16
 	bloomProbes      = 8
 	seenMinCap       = 512
 	seenMaxCap       = 1 << 15
