@@ -86,12 +86,12 @@ type Analyzer struct {
 	pending  []Finding
 	scratch  []float64
 
-	roles  map[string]*peerGroup
-	day    int64   // the latest local day seen
-	today  []*user // identities active since the last day close
-	pop    population
-	crowd  *user // the population's pseudo-identity for coordinated_access
-	zs     map[*peerGroup][]float64
+	roles map[string]*peerGroup
+	day   int64   // the latest local day seen
+	today []*user // identities active since the last day close
+	pop   population
+	crowd *user // the population's pseudo-identity for coordinated_access
+	zs    map[*peerGroup][]float64
 
 	lastTime  int64 // the latest event time
 	idleSince int64 // of the dormant identity being reported

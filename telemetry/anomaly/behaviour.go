@@ -48,7 +48,7 @@ type behaviour struct {
 	dayNew           int
 	dayFirst         int64
 	dayLast          int64
-	driftN           int     // days learned since first seen or the last role change
+	driftN           int // days learned since first seen or the last role change
 	driftHist        [driftDays]int32
 	driftMean        float64 // median of driftHist
 	driftSD          float64 // its robust spread

@@ -81,10 +81,10 @@ type period struct {
 }
 
 type rule struct {
-	kinds     []Kind
-	ids, res  []string
-	nets      []netip.Prefix
-	from, to  int64
+	kinds    []Kind
+	ids, res []string
+	nets     []netip.Prefix
+	from, to int64
 }
 
 func parseDay(field, s string) (int64, error) {

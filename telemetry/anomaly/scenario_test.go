@@ -99,8 +99,8 @@ type simUser struct {
 	pool0            []string // the records as first made, for injected reads
 	weekendWorker    bool
 	weekendDone      bool // worked an injected weekend day
-	onCall           int // on-call rotation slot + 1 (0: not on call)
-	from, to         int // active days [from, to)
+	onCall           int  // on-call rotation slot + 1 (0: not on call)
+	from, to         int  // active days [from, to)
 	away             map[int]bool
 	newRole          string // role from day roleDay on
 	roleDay          int
