@@ -678,14 +678,48 @@ func (a *Analyzer) settle(u *user, k int) {
 	if !inc.open || inc.hidden || inc.events < a.minEvents(k) {
 		return
 	}
-	f := a.finding(u, k, inc)
-	if inc.alerted && rank(f.Severity) <= rank(inc.severity) {
+	sev := a.severity(k, inc)
+	if inc.alerted && rank(sev) <= rank(inc.severity) {
 		return
 	}
-	inc.alerted, inc.severity = true, f.Severity
+	inc.alerted, inc.severity = true, sev
 	if a.alert != nil {
-		a.pending = append(a.pending, f)
+		a.pending = append(a.pending, a.finding(u, k, inc))
 	}
+}
+
+// severity grades an incident of kind k as it stands.
+func (a *Analyzer) severity(k int, inc *incident) Severity {
+	switch k {
+	case kCanary, kCoordinated:
+		return SeverityHigh
+	case kRetired:
+		if inc.success {
+			return SeverityHigh
+		}
+		return SeverityMedium
+	case kOffHours:
+		return grade(inc.peak, 2, 4)
+	case kVolume, kBulk, kDenied, kFailure:
+		return grade(inc.peak, 1.5, 3)
+	case kFirstAccess:
+		if inc.peak >= 3 {
+			return SeverityHigh
+		}
+		return SeverityMedium
+	case kDrift:
+		return atLeastMedium(grade(inc.peak, 1.5, 2.5))
+	case kDormant:
+		return atLeastMedium(grade(inc.peak, 1, 2))
+	}
+	return SeverityLow // new_source, weekend_activity
+}
+
+func atLeastMedium(s Severity) Severity {
+	if s == SeverityLow {
+		return SeverityMedium
+	}
+	return s
 }
 
 func rank(s Severity) int {
@@ -750,6 +784,7 @@ func (a *Analyzer) finding(u *user, k int, inc *incident) Finding {
 		Events: inc.events,
 	}
 	f.ID = string(f.Kind) + "/" + u.id + "/" + f.Start.Format(time.RFC3339Nano)
+	f.Severity = a.severity(k, inc)
 	switch k {
 	case kVolume, kBulk, kDenied, kFailure:
 		f.Evidence = &Evidence{Observed: inc.observed, Threshold: round2(inc.thr)}
@@ -762,35 +797,27 @@ func (a *Analyzer) finding(u *user, k int, inc *incident) Finding {
 	switch k {
 	case kCanary:
 		f.Score = float64(inc.events)
-		f.Severity = SeverityHigh
 		f.Detail = fmt.Sprintf("%d event(s) on canary data ID %q", inc.events, inc.label)
 	case kRetired:
 		f.Score = float64(inc.events)
-		f.Severity = SeverityMedium
 		what := "failed attempts only"
 		if inc.success {
-			f.Severity = SeverityHigh
 			what = "some succeeded"
 		}
 		f.Detail = fmt.Sprintf("%d use(s) of retired key ID %q (%s)", inc.events, inc.label, what)
 	case kOffHours:
-		f.Severity = grade(inc.peak, 2, 4)
 		f.Detail = fmt.Sprintf("%d event(s) outside the user's working hours, from %s:00 %s, up to %.0fh from normal hours",
 			inc.events, inc.label, c.loc.String(), inc.peak)
 	case kVolume:
-		f.Severity = grade(inc.peak, 1.5, 3)
 		f.Detail = fmt.Sprintf("%.0f decrypts within %s, the user's usual daily peak is %s (threshold %.0f)",
 			inc.observed, dur(c.volWin), inc.label, inc.thr)
 	case kBulk:
-		f.Severity = grade(inc.peak, 1.5, 3)
 		f.Detail = fmt.Sprintf("%.0f distinct data IDs decrypted within %s (threshold %.0f)",
 			inc.observed, dur(c.bulkWin), inc.thr)
 	case kDenied:
-		f.Severity = grade(inc.peak, 1.5, 3)
 		f.Detail = fmt.Sprintf("%.0f denied access attempts within %s (threshold %.0f)",
 			inc.observed, dur(c.denWin), inc.thr)
 	case kFailure:
-		f.Severity = grade(inc.peak, 1.5, 3)
 		f.Detail = fmt.Sprintf("%.0f failed decrypts within %s (threshold %.0f): tampered tokens or wrong keys",
 			inc.observed, dur(c.fWin), inc.thr)
 	default:

@@ -660,10 +660,6 @@ func (a *Analyzer) behaviourFinding(u *user, k int, inc *incident, f *Finding) {
 	switch k {
 	case kFirstAccess:
 		f.Score = float64(len(ev.Resources))
-		f.Severity = SeverityMedium
-		if len(ev.Resources) >= 3 {
-			f.Severity = SeverityHigh
-		}
 		who := "no one else in the role reads it"
 		if len(ev.PeerReaders) > 0 {
 			who = "read before only by " + strings.Join(ev.PeerReaders, ", ")
@@ -671,21 +667,12 @@ func (a *Analyzer) behaviourFinding(u *user, k int, inc *incident, f *Finding) {
 		f.Detail = fmt.Sprintf("first read of %s, never read by this identity before; role %s: %s",
 			quoteList(ev.Resources), role, who)
 	case kDrift:
-		f.Severity = grade(inc.peak, 1.5, 2.5)
-		if f.Severity == SeverityLow {
-			f.Severity = SeverityMedium
-		}
 		f.Detail = fmt.Sprintf("%.0f never-read data IDs a day for %d day(s) in a row, against a baseline of %.0f a day (CUSUM %.1f, threshold %.0f); daily: %v",
 			ev.Observed, ev.Days, ev.Baseline, inc.peak*c.driftH, c.driftH, ev.Daily)
 		ev.Threshold = c.driftH
 	case kDormant:
-		f.Severity = grade(inc.peak, 1, 2)
-		if f.Severity == SeverityLow {
-			f.Severity = SeverityMedium
-		}
 		f.Detail = fmt.Sprintf("first activity after %d idle day(s); last seen %s", ev.Days, ev.LastSeen.Format(time.RFC3339))
 	case kCoordinated:
-		f.Severity = SeverityHigh
 		f.Score = inc.peak
 		what := fmt.Sprintf("read clearly more never-read data IDs than usual within %s", dur(c.popWin))
 		if ev.Network != "" {
@@ -693,7 +680,6 @@ func (a *Analyzer) behaviourFinding(u *user, k int, inc *incident, f *Finding) {
 		}
 		f.Detail = fmt.Sprintf("%d identities of %d role(s) %s: %s", len(ev.Identities), len(ev.Roles), what, strings.Join(ev.Identities, ", "))
 	case kNewSource:
-		f.Severity = SeverityLow
 		f.Score = float64(inc.events)
 		var parts []string
 		if ev.Network != "" {
@@ -708,7 +694,6 @@ func (a *Analyzer) behaviourFinding(u *user, k int, inc *incident, f *Finding) {
 		}
 		f.Detail = fmt.Sprintf("%d event(s) from %s", inc.events, strings.Join(parts, "; "))
 	case kWeekend:
-		f.Severity = SeverityLow
 		f.Score = float64(inc.events)
 		f.Detail = fmt.Sprintf("%d event(s) on %s by an identity active on %d weekdays and never on a weekend day or holiday",
 			inc.events, ev.Day, ev.WeekdaysActive)
