@@ -11,8 +11,6 @@ import (
 	"github.com/keyward/keyward/telemetry"
 )
 
-var debugUser = ""
-
 // crowdID is the user of coordinated_access findings, which name many.
 const crowdID = "*"
 
@@ -290,9 +288,6 @@ func (a *Analyzer) drift(u *user, groupZ float64) {
 		return
 	}
 	z := u.driftZ() - groupZ
-	if u.id == debugUser {
-		println("drift", u.id, time.Unix(0, u.dayLast).UTC().Format(time.DateOnly), u.dayNew, int(u.driftMean), int(u.driftSD), "z", int(z*10), "g", int(groupZ*10), "S", int(u.cusum), u.driftRun)
-	}
 	if z > c.driftK {
 		if u.driftRun == 0 {
 			u.driftStart = u.dayFirst

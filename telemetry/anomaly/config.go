@@ -537,11 +537,12 @@ func (c Config) resolve() (*resolved, error) {
 	return r, nil
 }
 
-// clip shortens an echoed input value so error messages stay one line.
+// clip shortens an echoed input value so error messages stay one short
+// line.
 func clip(s string) string {
 	s = clean(s)
-	if len(s) > 40 {
-		return s[:40] + "..."
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:40]) + "..."
 	}
 	return s
 }

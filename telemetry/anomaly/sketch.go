@@ -54,8 +54,8 @@ func fnvAppend(h uint64, s string) uint64 {
 	return h
 }
 
-// Bloom filter parameters of the seen-ID sketch: 12 bits per element and
-// 8 probes give a false-positive rate of about 0.3% when a generation is
+// Bloom filter parameters of the seen-ID sketch: 16 bits per element and
+// 8 probes give a false-positive rate of about 0.06% when a generation is
 // full (less before); see seenSet.
 const (
 	bloomBitsPerElem = 16
@@ -107,14 +107,15 @@ func (b *bloom) add(h uint64) {
 //
 // Errors, both one-sided:
 //   - a never-read ID is taken as seen with the filters' false-positive
-//     rate, at most about 0.6% (0.3% per full generation), so counts of
+//     rate, at most about 0.12% (0.06% per full generation, measured in
+//     TestSeenSetErrors), so counts of
 //     never-read IDs are low by at most that share;
 //   - an ID last read more than one to two generations ago (at least
 //     seenMaxCap distinct IDs later, for a heavy reader) counts as never
 //     read again.
 //
-// Memory: 2 x 12 bits x capacity, from 1.5 KiB (two generations of 512)
-// to 96 KiB per identity at most.
+// Memory: 2 bytes per element of capacity and generation, from 1 KiB (one
+// generation of 512) to 128 KiB per identity at most.
 type seenSet struct {
 	cur, prev bloom
 }
