@@ -70,7 +70,9 @@ func findingsOf(fs []Finding, k Kind) []Finding {
 // TestBehaviourKinds: each behaviour detector fires on its pattern, with its
 // evidence, and stays quiet on the known-good variant next to it.
 func TestBehaviourKinds(t *testing.T) {
-	clerk := func(user string) work { return work{user: user, role: "clerk", src: "10.1.2.3", from: 0, to: 12, n: 20} }
+	clerk := func(user string) work {
+		return work{user: user, role: "clerk", src: "10.1.2.3", from: 0, to: 12, n: 20}
+	}
 	three := func(f func(string) work) []telemetry.Event {
 		return join(f("u").events(), f("v").events(), f("w").events())
 	}
@@ -203,8 +205,8 @@ func TestBehaviourKinds(t *testing.T) {
 				}
 				return e
 			}()), KindVolumeSpike, []string{"u"}, func(t *testing.T, f Finding) {
-				assert.Less(t, f.Evidence.Threshold, 60.0, "rate-aware threshold")
-			}},
+			assert.Less(t, f.Evidence.Threshold, 60.0, "rate-aware threshold")
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

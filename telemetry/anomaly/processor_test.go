@@ -62,6 +62,9 @@ func TestProcessorLive(t *testing.T) {
 	_, span = in.Start(ctx, telemetry.ActionDecrypt, in.UserID("bob"), in.DataID("patients/0/ssn"))
 	in.End(span, telemetry.OutcomeOK, 1, nil)
 
+	// The processor holds events for ReorderDelay to observe them in time
+	// order; ForceFlush observes them now.
+	require.NoError(t, tp.ForceFlush(ctx))
 	got.mu.Lock()
 	// mallory's incident is raised at 100 distinct IDs and escalated to
 	// medium at 150 (the 128 span events and the 22 dropped ones).
