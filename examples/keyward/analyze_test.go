@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // eventsFile writes a day of ordinary traffic, a canary read, a retired key
@@ -98,4 +101,32 @@ func TestAnalyze(t *testing.T) {
 	if r := keyward(t, dir, "", "analyze"); r.code != 2 {
 		t.Errorf("analyze without files = %+v, want exit 2", r)
 	}
+}
+
+// TestAnalyzeOTLP reads the OpenTelemetry Collector's file exporter output
+// (one OTLP/JSON ExportTraceServiceRequest per line): a request span whose
+// span events are 150 reads of distinct records by one user.
+func TestAnalyzeOTLP(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC).UnixNano()
+	var events []string
+	for i := range 150 {
+		events = append(events, fmt.Sprintf(`{"timeUnixNano":"%d","name":"keyward.decrypt","attributes":[{"key":"user.id","value":{"stringValue":"u2077"}},{"key":"keyward.data_id","value":{"stringValue":"patients/%d/ssn"}}]}`,
+			start+int64(i)*int64(time.Second), 1000+i))
+	}
+	line := `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"clinic-api"}}]},"scopeSpans":[{"scope":{"name":"example.com/clinic"},"spans":[` +
+		fmt.Sprintf(`{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"GET /export","kind":2,"startTimeUnixNano":"%d","endTimeUnixNano":"%d","events":[%s],"status":{}}`,
+			start, start+int64(200*time.Second), strings.Join(events, ",")) +
+		`]}]}]}`
+	path := filepath.Join(dir, "collector-spans.jsonl")
+	require.NoError(t, os.WriteFile(path, []byte(line+"\n"), 0o600))
+
+	r := keyward(t, dir, "", "analyze", "--json", path)
+	require.Equal(t, 0, r.code, "keyward analyze %s: %+v", path, r)
+	assert.Empty(t, r.stderr, "warnings")
+	var f map[string]any
+	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &f), "output %q", r.stdout)
+	assert.Equal(t, "bulk_read", f["kind"], "finding kind")
+	assert.Equal(t, "u2077", f["user_id"], "finding user")
+	assert.EqualValues(t, 150, f["events"], "finding events")
 }
