@@ -23,6 +23,7 @@ const (
 	maxPeerNames  = 8   // reader names kept per resource and role
 	maxDaily      = 31  // days of drift kept as evidence
 	driftDays     = 21  // days of never-read counts the drift baseline keeps
+	driftStep     = 4   // the most one day adds to the drift's CUSUM
 	popMinNew     = 10  // least never-read IDs in a population window that deviate
 )
 
@@ -226,27 +227,27 @@ func (a *Analyzer) closeDay() {
 		clear(u.cands)
 		u.cands = u.cands[:0]
 	}
-	// The peer group's median deviation of the day: when the whole group
-	// reads more new data (a month-end), each member's deviation is
-	// measured from the group's.
+	// The peer group's median rise of the day: when the whole group reads
+	// more new data (a month-end), each member's expectation rises by the
+	// same factor.
 	if a.zs == nil {
 		a.zs = make(map[*peerGroup][]float64)
 	}
-	for g, z := range a.zs {
-		a.zs[g] = z[:0]
+	for g, r := range a.zs {
+		a.zs[g] = r[:0]
 	}
 	for _, u := range a.today {
 		if u.group != nil && u.driftN >= c.driftHist {
-			a.zs[u.group] = append(a.zs[u.group], u.driftZ())
+			a.zs[u.group] = append(a.zs[u.group], (float64(u.dayNew)+1)/(u.driftMean+1))
 		}
 	}
 	for _, u := range a.today {
-		groupZ := 0.0
-		if z := a.zs[u.group]; u.group != nil && len(z) >= 3 {
-			slices.Sort(z)
-			groupZ = max(median(z), 0)
+		rise := 1.0
+		if r := a.zs[u.group]; u.group != nil && len(r) >= 3 {
+			slices.Sort(r)
+			rise = max(median(r), 1)
 		}
-		a.drift(u, groupZ)
+		a.drift(u, rise)
 		u.active, u.dayNew, u.dayFirst, u.dayLast = false, 0, 0, 0
 	}
 	clear(a.today)
@@ -255,14 +256,17 @@ func (a *Analyzer) closeDay() {
 }
 
 // driftZ is how many standard deviations the day's count of never-read
-// data IDs is above the identity's baseline.
-func (u *user) driftZ() float64 {
-	return (float64(u.dayNew) - u.driftMean) / u.driftSD
+// data IDs is above the identity's baseline raised by the peer group's
+// rise. The spread is the baseline's robust one, at least 1.5 times the
+// Poisson spread (real counts vary more) and at least 3.
+func (u *user) driftZ(rise float64) float64 {
+	exp := u.driftMean * rise
+	sd := max(u.driftSD*rise, 1.5*math.Sqrt(exp), 3)
+	return (float64(u.dayNew) - exp) / sd
 }
 
-// learn adds a day to the baseline, the last driftDays days: its median,
-// and as spread 1.4826 x their MAD, at least the Poisson spread of the
-// median and at least 2.
+// learn adds a day to the baseline, the last driftDays days: their median,
+// and as spread 1.4826 x their MAD.
 func (a *Analyzer) learn(u *user, x int) {
 	u.driftHist[u.driftN%driftDays] = int32(min(x, math.MaxInt32))
 	u.driftN++
@@ -276,18 +280,20 @@ func (a *Analyzer) learn(u *user, x int) {
 		s[i] = math.Abs(s[i] - med)
 	}
 	slices.Sort(s)
-	u.driftMean, u.driftSD = med, max(1.4826*median(s), math.Sqrt(med), 2)
+	u.driftMean, u.driftSD = med, 1.4826*median(s)
 	a.scratch = s
 }
 
-// drift runs the CUSUM of the identity's daily never-read data IDs.
-func (a *Analyzer) drift(u *user, groupZ float64) {
+// drift runs the CUSUM of the identity's daily never-read data IDs. A day
+// adds at most driftStep to the sum, so that one wild day cannot make a
+// drift of the days around it.
+func (a *Analyzer) drift(u *user, rise float64) {
 	c := a.cfg
 	if u.driftN < c.driftHist {
 		a.learn(u, u.dayNew)
 		return
 	}
-	z := u.driftZ() - groupZ
+	z := u.driftZ(rise)
 	if z > c.driftK {
 		if u.driftRun == 0 {
 			u.driftStart = u.dayFirst
@@ -297,7 +303,7 @@ func (a *Analyzer) drift(u *user, groupZ float64) {
 		if len(u.driftDaily) < maxDaily {
 			u.driftDaily = append(u.driftDaily, u.dayNew)
 		}
-		u.cusum = min(u.cusum+z-c.driftK, 3*c.driftH)
+		u.cusum = min(u.cusum+min(z-c.driftK, driftStep), 3*c.driftH)
 	} else {
 		u.cusum = max(0, u.cusum+z-c.driftK)
 		u.driftRun = 0

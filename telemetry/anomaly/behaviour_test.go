@@ -149,20 +149,22 @@ func TestBehaviourKinds(t *testing.T) {
 		{"a trip in the travel context", Config{Context: &Context{Travel: []Period{{Identities: []string{"u"}, From: "2026-11-14", To: "2026-11-14"}}}},
 			join(clerk("u").events(), work{user: "u", role: "clerk", src: "198.18.4.7", from: 12, to: 13, n: 4, weekends: true}.events()), KindNewSource, nil, nil},
 
-		{"weekend work", Config{}, join(work{user: "u", role: "clerk", src: "10.1.2.3", to: 26, n: 5}.events(),
-			[]telemetry.Event{at("u", "clerk", "10.1.2.3", 26, 0, "patients/1/dob"), at("u", "clerk", "10.1.2.3", 26, 5, "patients/1/dob"), at("u", "clerk", "10.1.2.3", 26, 9, "patients/1/dob")}),
+		{"weekend work", Config{}, join(work{user: "u", role: "clerk", src: "10.1.2.3", to: 40, n: 5}.events(),
+			[]telemetry.Event{at("u", "clerk", "10.1.2.3", 40, 0, "patients/1/dob"), at("u", "clerk", "10.1.2.3", 40, 5, "patients/1/dob"), at("u", "clerk", "10.1.2.3", 40, 9, "patients/1/dob")}),
 			KindWeekendActivity, []string{"u"}, func(t *testing.T, f Finding) {
-				assert.Equal(t, "Saturday 2026-11-28", f.Evidence.Day, "day")
-				assert.Equal(t, 20, f.Evidence.WeekdaysActive, "weekdays active")
+				assert.Equal(t, "Saturday 2026-12-12", f.Evidence.Day, "day")
+				assert.Equal(t, 30, f.Evidence.WeekdaysActive, "weekdays active")
 			}},
-		{"holiday work", Config{Holidays: []string{"2026-11-26"}}, join(work{user: "u", role: "clerk", src: "10.1.2.3", to: 24, n: 5}.events(),
-			work{user: "u", role: "clerk", src: "10.1.2.3", from: 24, to: 25, n: 3}.events()), KindWeekendActivity, []string{"u"},
-			func(t *testing.T, f Finding) { assert.Equal(t, "holiday Thursday 2026-11-26", f.Evidence.Day, "day") }},
-		{"a weekend worker's weekend", Config{}, join(work{user: "u", role: "clerk", src: "10.1.2.3", to: 26, n: 5}.events(),
-			[]telemetry.Event{at("u", "clerk", "10.1.2.3", 5, 0, "patients/1/dob")},
+		{"weekend work without five weeks of history", Config{}, join(work{user: "u", role: "clerk", src: "10.1.2.3", to: 26, n: 5}.events(),
 			work{user: "u", role: "clerk", src: "10.1.2.3", from: 26, to: 27, n: 3, weekends: true}.events()), KindWeekendActivity, nil, nil},
-		{"on call", Config{Context: &Context{OnCall: []Period{{Identities: []string{"u"}, From: "2026-11-28", To: "2026-11-29"}}}},
-			join(work{user: "u", role: "clerk", src: "10.1.2.3", to: 26, n: 5}.events(), work{user: "u", role: "clerk", src: "10.1.2.3", from: 26, to: 27, n: 3, weekends: true}.events()),
+		{"holiday work", Config{Holidays: []string{"2026-12-10"}}, join(work{user: "u", role: "clerk", src: "10.1.2.3", to: 38, n: 5}.events(),
+			work{user: "u", role: "clerk", src: "10.1.2.3", from: 38, to: 39, n: 3}.events()), KindWeekendActivity, []string{"u"},
+			func(t *testing.T, f Finding) { assert.Equal(t, "holiday Thursday 2026-12-10", f.Evidence.Day, "day") }},
+		{"a weekend worker's weekend", Config{}, join(work{user: "u", role: "clerk", src: "10.1.2.3", to: 40, n: 5}.events(),
+			[]telemetry.Event{at("u", "clerk", "10.1.2.3", 5, 0, "patients/1/dob")},
+			work{user: "u", role: "clerk", src: "10.1.2.3", from: 40, to: 41, n: 3, weekends: true}.events()), KindWeekendActivity, nil, nil},
+		{"on call", Config{Context: &Context{OnCall: []Period{{Identities: []string{"u"}, From: "2026-12-12", To: "2026-12-13"}}}},
+			join(work{user: "u", role: "clerk", src: "10.1.2.3", to: 40, n: 5}.events(), work{user: "u", role: "clerk", src: "10.1.2.3", from: 40, to: 41, n: 3, weekends: true}.events()),
 			KindWeekendActivity, nil, nil},
 
 		{"drift of never-read IDs", Config{}, join(

@@ -194,7 +194,8 @@ type Config struct {
 	Holidays []string `json:"holidays,omitempty"`
 	// WeekendMinDays: an identity active on at least this many weekdays and
 	// never on a weekend day or holiday is a weekday identity; its activity
-	// on a weekend day or holiday is a weekend_activity finding. Default 15.
+	// on a weekend day or holiday is a weekend_activity finding. The default,
+	// five working weeks, lets a four-week on-call rotation show. Default 25.
 	WeekendMinDays int `json:"weekend_min_days,omitempty"`
 	// WeekendMinEvents is the least number of events in one
 	// weekend_activity incident that is reported. Default 3.
@@ -261,7 +262,7 @@ func DefaultConfig() Config {
 		SourceMinDays:             5,
 		SourceMinEvents:           3,
 		SourceKnownUsers:          3,
-		WeekendMinDays:            15,
+		WeekendMinDays:            25,
 		WeekendMinEvents:          3,
 		PopulationWindow:          Duration(2 * time.Hour),
 		PopulationMinIdentities:   5,

@@ -736,7 +736,7 @@ func span(g *generator, lo, hi float64) float64 { return lo + g.rng.Float64()*(h
 func (g *generator) weekendWork() {
 	rng := g.rng
 	var offDays []int
-	for d := max(g.gc.firstDay, 24); d < g.gc.days; d++ {
+	for d := max(g.gc.firstDay, 37); d < g.gc.days; d++ { // 25 weekdays of history first
 		if scenarioEpoch.AddDate(0, 0, d).Weekday() == time.Saturday || g.holidays[d] {
 			offDays = append(offDays, d)
 		}
