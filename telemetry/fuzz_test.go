@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzDecodeEvents: no input makes the reader fail or panic; every event it
@@ -16,24 +18,14 @@ func FuzzDecodeEvents(f *testing.F) {
 	f.Add([]byte(`{"time":"2026-11-01T09:00:00.5+02:00","action":"access","user_id":"\u0000","data_id":"","success":false,"attempted":"rewrap","count":9}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		events, _, err := ReadEvents(context.Background(), bytes.NewReader(in))
-		if err != nil {
-			t.Fatalf("ReadEvents error = %v", err)
-		}
+		require.NoError(t, err, "ReadEvents(%q)", in)
 		for _, e := range events {
-			if err := e.Validate(); err != nil {
-				t.Fatalf("accepted an invalid event: %v", err)
-			}
+			require.NoError(t, e.Validate(), "accepted an invalid event from %q", in)
 			line, err := e.MarshalJSON()
-			if err != nil {
-				t.Fatalf("MarshalJSON: %v", err)
-			}
+			require.NoError(t, err, "MarshalJSON(%+v)", e)
 			var back Event
-			if err := back.UnmarshalJSON(line); err != nil {
-				t.Fatalf("re-reading %s: %v", line, err)
-			}
-			if !back.Time.Equal(e.Time) {
-				t.Fatalf("time changed: %v -> %v", e.Time, back.Time)
-			}
+			require.NoError(t, back.UnmarshalJSON(line), "re-reading %s", line)
+			require.True(t, back.Time.Equal(e.Time), "time changed: %v -> %v", e.Time, back.Time)
 		}
 	})
 }
@@ -69,13 +61,9 @@ func FuzzDecodeAny(f *testing.F) {
 	f.Add([]byte(`{"Name":"keyward.decrypt","SpanContext":{},"StartTime":"2026-11-01T09:00:00Z"}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		err := DecodeAny(context.Background(), bytes.NewReader(in), func(e Event) error {
-			if err := e.Validate(); err != nil {
-				t.Fatalf("produced an invalid event: %v", err)
-			}
+			require.NoError(t, e.Validate(), "produced an invalid event from %q", in)
 			return nil
 		}, nil)
-		if err != nil {
-			t.Fatalf("DecodeAny error = %v", err)
-		}
+		require.NoError(t, err, "DecodeAny(%q)", in)
 	})
 }

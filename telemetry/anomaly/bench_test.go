@@ -128,32 +128,46 @@ func BenchmarkStatement(b *testing.B) {
 		b.Cleanup(func() { tp.Shutdown(context.Background()) })
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 		in, err := telemetry.New("bench", telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp), telemetry.WithSinks(sinks...))
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		return in
 	}
 	b.Run("off", func(b *testing.B) {
 		in, err := telemetry.New("bench", telemetry.WithTracerProvider(tracenoop.NewTracerProvider()),
 			telemetry.WithMeterProvider(metricnoop.NewMeterProvider()), telemetry.WithSinks())
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		run(b, in)
 	})
 	b.Run("sink", func(b *testing.B) {
 		a, err := NewAnalyzer(quiet)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		run(b, withSDK(b, []telemetry.Sink{a}))
 	})
 	b.Run("processor", func(b *testing.B) {
 		p, err := NewProcessor(quiet)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		run(b, withSDK(b, nil, p))
+	})
+	// The processor's share, interleaved with the same statement under the
+	// SDK alone so that both see the same machine: the ratio is what
+	// attaching the analyzer adds to a traced statement.
+	b.Run("processor-vs-sdk", func(b *testing.B) {
+		p, err := NewProcessor(quiet)
+		require.NoError(b, err)
+		base, ours := withSDK(b, nil), withSDK(b, nil, p)
+		statement := func(in *telemetry.Instrumentation) func() error {
+			ctx := context.Background()
+			return func() error {
+				c, span := in.Start(ctx, telemetry.ActionDecrypt, telemetry.AttrKeyring.String("pii"), in.UserID("u1042"), in.DataID("users/*"))
+				now := time.Now()
+				for _, id := range ids {
+					in.Emit(c, telemetry.Event{Time: now, Action: telemetry.ActionDecrypt, UserID: "u1042", DataID: id, KeyID: "3", Success: true})
+				}
+				in.End(span, telemetry.OutcomeOK, len(ids), nil)
+				in.RecordOp(c, telemetry.ActionDecrypt, "pii", 3, telemetry.OutcomeOK, int64(len(ids)))
+				return nil
+			}
+		}
+		benchbase.Interleave(b, statement(base), statement(ours))
 	})
 }
 
