@@ -43,29 +43,28 @@ type behaviour struct {
 	cands     []candidate
 
 	// today, and the drift of never-read data IDs per day
-	active           bool
-	dayNew           int
-	dayFirst         int64
-	dayLast          int64
-	driftN           int // days learned since first seen or the last role change
-	driftHist        [driftDays]int32
-	driftMean        float64 // median of driftHist
-	driftSD          float64 // its robust spread
-	cusum            float64
-	driftRun         int
-	driftStart       int64
-	driftDaily       []int
-	popNew           window
-	popMarked        int64
-	lastSrc          string
-	lastSrcKey       uint64
-	lastClient       string
-	lastClientKey    uint64
-	nets, clients    smallSet
-	recentNets       [4]string
-	recentNext       int
-	newNet, newClnt  uint64 // under an open new_source incident
-	newNetAt, newCAt int64
+	active          bool
+	dayNew          int
+	dayFirst        int64
+	dayLast         int64
+	driftN          int // days learned since first seen or the last role change
+	driftHist       [driftDays]int32
+	driftMean       float64 // median of driftHist
+	driftSD         float64 // its robust spread
+	cusum           float64
+	driftRun        int
+	driftStart      int64
+	driftDaily      []int
+	popNew          window
+	popMarked       int64
+	lastSrc         string
+	lastSrcKey      uint64
+	lastClient      string
+	lastClientKey   uint64
+	nets, clients   smallSet
+	recentNets      [4]string
+	recentNext      int
+	newNet, newClnt uint64 // under an open new_source incident
 }
 
 // candidate is the first read of a resource, decided at the day's close
@@ -465,7 +464,7 @@ func (a *Analyzer) sources(u *user, r *rec, t int64, w int) {
 			established := n.users-len(n.recent) >= c.srcKnown
 			n.users++
 			if u.activeDays >= c.srcMinDays && !established {
-				u.newNet, u.newNetAt = k, t
+				u.newNet = k
 				inc := a.newSourceIncident(u, r, t)
 				inc.ev.Source, inc.ev.Network, inc.ev.KnownNetworks = r.source, label, known
 				n.recent = a.pop.add(&n.recent, u, t, c.popWin)
@@ -481,7 +480,7 @@ func (a *Analyzer) sources(u *user, r *rec, t int64, w int) {
 		if k := u.lastClientKey; !u.clients.has(k) {
 			u.clients.add(k, maxClients)
 			if u.activeDays >= c.srcMinDays {
-				u.newClnt, u.newCAt = k, t
+				u.newClnt = k
 				inc := a.newSourceIncident(u, r, t)
 				inc.ev.Client = r.client
 			}

@@ -127,8 +127,7 @@ func (p *Processor) tick() {
 	}
 }
 
-// hold queues events and returns the time up to which held events can be
-// observed.
+// hold queues events in the time-ordered heap.
 func (p *Processor) hold(events []telemetry.Event) {
 	p.mu.Lock()
 	for i := range events {
