@@ -185,9 +185,13 @@ func TestDetectIncidentGap(t *testing.T) {
 var smallScenario = genConfig{seed: 3, users: 16, services: 2, days: 49, perKind: 1, firstDay: 7, noise: true,
 	canaryIDs: []string{"honey/0/x"}, retiredID: "1", holidays: qualityScenario.holidays}
 
+// small is the small scenario, generated once for the tests that only read
+// it.
+var small = sync.OnceValue(func() scenario { return generate(smallScenario) })
+
 // Detect does not need sorted input, and does not change it.
 func TestDetectUnsorted(t *testing.T) {
-	sc := generate(smallScenario)
+	sc := small()
 	want := Detect(sc.events, sc.cfg)
 	require.GreaterOrEqual(t, len(want), 14, "findings of the small scenario")
 	shuffled := append([]telemetry.Event(nil), sc.events...)
@@ -322,7 +326,7 @@ func TestFindingForms(t *testing.T) {
 // The explanation of each kind reads as one line and carries its numbers
 // and evidence.
 func TestFindingDetails(t *testing.T) {
-	sc := generate(smallScenario)
+	sc := small()
 	seen := map[Kind]bool{}
 	for _, f := range Detect(sc.events, sc.cfg) {
 		seen[f.Kind] = true

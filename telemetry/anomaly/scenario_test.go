@@ -1,6 +1,7 @@
 package anomaly
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -115,6 +116,7 @@ type generator struct {
 	fresh    int // record numbers of records created during the scenario
 	holidays map[int]bool
 	used     map[[2]int]bool // user index, day: an incident is there
+	byUser   map[string][]int // indexes of each identity's ordinary events
 }
 
 func (g *generator) freshID(resource string) string {
@@ -198,12 +200,47 @@ func generate(gc genConfig) scenario {
 	if gc.noise {
 		g.noise()
 	}
+	hours := 0.0
+	for _, u := range g.users {
+		hours += u.rate * max(u.length, 24*b2f(u.service))
+	}
+	g.sc.events = make([]telemetry.Event, 0, int(hours*float64(gc.days)*0.9))
 	for _, u := range g.users {
 		g.traffic(u)
 	}
 	g.inject()
-	slices.SortStableFunc(g.sc.events, func(a, b telemetry.Event) int { return a.Time.Compare(b.Time) })
+	g.sc.events = sortByTime(g.sc.events)
 	return g.sc
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// sortByTime returns events in time order, equal times in input order.
+func sortByTime(events []telemetry.Event) []telemetry.Event {
+	type key struct {
+		t int64
+		i int
+	}
+	keys := make([]key, len(events))
+	for i := range events {
+		keys[i] = key{events[i].Time.UnixNano(), i}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if a.t != b.t {
+			return cmp.Compare(a.t, b.t)
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	out := make([]telemetry.Event, len(events))
+	for j, k := range keys {
+		out[j] = events[k.i]
+	}
+	return out
 }
 
 // people returns the indexes of ordinary people (not heavy, not special).
@@ -447,10 +484,17 @@ func (g *generator) add(name string, start, end time.Time, users ...*simUser) {
 	g.sc.incidents = append(g.sc.incidents, in)
 }
 
-// retime moves the source (and hours) of a user's events within [from, to).
+// events calls fn with each ordinary event of u within [from, to).
 func (g *generator) events(u *simUser, from, to time.Time, fn func(*telemetry.Event)) {
-	for i := range g.sc.events {
-		if e := &g.sc.events[i]; e.UserID == u.id && !e.Time.Before(from) && e.Time.Before(to) {
+	if g.byUser == nil {
+		g.byUser = map[string][]int{}
+		for i := range g.sc.events {
+			id := g.sc.events[i].UserID
+			g.byUser[id] = append(g.byUser[id], i)
+		}
+	}
+	for _, i := range g.byUser[u.id] {
+		if e := &g.sc.events[i]; !e.Time.Before(from) && e.Time.Before(to) {
 			fn(e)
 		}
 	}
@@ -643,6 +687,7 @@ func (g *generator) dormant() {
 		return
 	}
 	var first time.Time
+	g.byUser = nil // the indexes move
 	g.sc.events = slices.DeleteFunc(g.sc.events, func(e telemetry.Event) bool {
 		d := int(e.Time.Sub(scenarioEpoch).Hours() / 24)
 		return e.UserID == u.id && d >= activeUntil && d < back
