@@ -115,7 +115,7 @@ type generator struct {
 	sc       scenario
 	fresh    int // record numbers of records created during the scenario
 	holidays map[int]bool
-	used     map[[2]int]bool // user index, day: an incident is there
+	used     map[[2]int]bool  // user index, day: an incident is there
 	byUser   map[string][]int // indexes of each identity's ordinary events
 }
 
