@@ -68,7 +68,9 @@ type Processor struct {
 
 // ReorderDelay is how long (in event time, or on the clock) the
 // [Processor] holds an event before it observes it, so that the events of
-// spans that end out of order are observed in time order.
+// spans that end out of order are observed in time order. The processor
+// runs a goroutine for it from NewProcessor until Shutdown (which the
+// TracerProvider's Shutdown calls).
 const ReorderDelay = 5 * time.Second
 
 // heldEvent is an event waiting in the processor's time-ordered heap.
@@ -194,7 +196,8 @@ func (p *Processor) down(i int) {
 }
 
 // Analyzer returns the processor's analyzer, for instance to also use it
-// as an event sink (telemetry.WithSinks) or to Flush it.
+// as an event sink (telemetry.WithSinks) or to Flush it (after the
+// processor's ForceFlush, which hands it the events still held).
 func (p *Processor) Analyzer() *Analyzer { return p.a }
 
 // OnStart does nothing.
