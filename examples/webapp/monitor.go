@@ -150,11 +150,11 @@ func (m *monitor) upsert(f anomaly.Finding, open bool) {
 // chart is the activity chart's data: for each user, the counts per bucket
 // of every series, oldest bucket first.
 type chart struct {
-	Start  time.Time     `json:"start"`
-	End    time.Time     `json:"end"`
-	Bucket int64         `json:"bucket_seconds"`
-	Users  []userSeries  `json:"users"`
-	Series []string      `json:"series"`
+	Start  time.Time      `json:"start"`
+	End    time.Time      `json:"end"`
+	Bucket int64          `json:"bucket_seconds"`
+	Users  []userSeries   `json:"users"`
+	Series []string       `json:"series"`
 	Marks  []shownFinding `json:"findings"`
 }
 

@@ -255,6 +255,12 @@ async function loadKeys() {
       el("td", { class: "values" }, String(k.values)),
       el("td", { class: "hint" }, share + "%")));
   }
+  for (const k of data.inventory.indexes) {
+    inv.append(el("tr", { dataset: { index: k.key_id } },
+      el("td", {}, String(k.key_id) + " (derive)"),
+      el("td", {}, String(k.values) + " blind indexes"),
+      el("td", { class: "hint" }, "stable while data keys rotate")));
+  }
   if (data.inventory.not_tokens) {
     inv.append(el("tr", {}, el("td", {}, "not a token"), el("td", {}, String(data.inventory.not_tokens)), el("td", {}, "")));
   }
