@@ -210,7 +210,7 @@ func (m *monitor) snapshot(now time.Time) chart {
 		out.Users = append(out.Users, *us)
 	}
 	sort.Slice(out.Users, func(i, j int) bool { return out.Users[i].User < out.Users[j].User })
-	out.Marks = slices.Clone(m.findings)
+	out.Marks = append([]shownFinding{}, m.findings...)
 	slices.Reverse(out.Marks)
 	return out
 }

@@ -87,6 +87,9 @@ async function showSignIn() {
   closeEvents();
   $("#nav").hidden = true;
   $("#whoami").hidden = true;
+  $("#user-name").textContent = "";
+  clear($("#records tbody"));
+  clear($("#stored tbody"));
   showPage("signin");
   const users = await api("GET", "/api/users");
   const box = $("#users");
@@ -403,13 +406,16 @@ function drawChart(data) {
     let max = 1;
     for (const c of u.counts) for (const v of c) max = Math.max(max, v);
     g.append(svg("text", { x: left - 6, y: y0 + 10, "text-anchor": "end" }, String(max)));
-    for (const f of data.findings.filter(f => f.user_id === u.user)) {
+    data.findings.filter(f => f.user_id === u.user).forEach((f, i) => {
       const fx = xt(f.start), fx2 = Math.max(xt(f.end), fx + 6);
       const band = svg("rect", { x: fx - 3, y: y0, width: fx2 - fx + 6, height: y1 - y0, class: "finding", "data-finding": f.kind });
       band.append(svg("title", {}, f.kind + ": " + f.detail));
       g.append(band);
-      g.append(svg("text", { x: fx + 4, y: y0 + 10, class: "finding-label" }, "\u25B2 " + f.kind));
-    }
+      // Labels stack; near the right edge they sit left of the band.
+      const atRight = fx > left + 0.7 * (W - left - right);
+      g.append(svg("text", { x: atRight ? fx - 6 : fx2 + 6, y: y0 + 10 + 12 * i, class: "finding-label",
+        "text-anchor": atRight ? "end" : "start" }, "\u25B2 " + f.kind + " (" + f.severity + ")"));
+    });
     u.counts.forEach((c, si) => {
       const pts = c.map((v, i) => x(i).toFixed(1) + "," + (y1 - (y1 - y0 - 4) * v / max).toFixed(1)).join(" ");
       g.append(svg("polyline", { points: pts, class: "s-" + data.series[si], "data-series": data.series[si] }));
