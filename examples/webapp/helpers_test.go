@@ -89,10 +89,13 @@ type client struct {
 	user string
 }
 
-func (ta *testApp) anonymous(t *testing.T) *client {
+func (ta *testApp) anonymous(t *testing.T) *client { return newClient(t, ta.srv.URL) }
+
+// newClient is a client of the server at base, not signed in.
+func newClient(t *testing.T, base string) *client {
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
-	return &client{t: t, base: ta.srv.URL, http: &http.Client{Jar: jar}}
+	return &client{t: t, base: base, http: &http.Client{Jar: jar}}
 }
 
 // signIn returns a client signed in as user.
