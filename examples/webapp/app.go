@@ -171,7 +171,7 @@ func newApp(ctx context.Context, cfg Config) (_ *app, err error) {
 	a.closer = append(a.closer, func() error { a.job.wait(); return nil })
 
 	if err = a.seed(ctx, cfg.Seed); err != nil {
-		return nil, fmt.Errorf("webapp: demo data: %w", err)
+		return nil, fmt.Errorf("webapp: demo data (created as a clerk; -seed 0 skips it): %w", err)
 	}
 	return a, nil
 }

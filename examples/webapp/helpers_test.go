@@ -194,12 +194,12 @@ func (ta *testApp) spanText() string {
 	for _, s := range ta.spans.GetSpans() {
 		sb.WriteString(s.Name + "\n")
 		for _, kv := range s.Attributes {
-			sb.WriteString(string(kv.Key) + "=" + kv.Value.Emit() + "\n")
+			sb.WriteString(string(kv.Key) + "=" + kv.Value.String() + "\n")
 		}
 		for _, ev := range s.Events {
 			sb.WriteString(ev.Name + "\n")
 			for _, kv := range ev.Attributes {
-				sb.WriteString(string(kv.Key) + "=" + kv.Value.Emit() + "\n")
+				sb.WriteString(string(kv.Key) + "=" + kv.Value.String() + "\n")
 			}
 		}
 	}

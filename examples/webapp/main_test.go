@@ -90,4 +90,3 @@ func runOnce(t *testing.T, args []string) string {
 	require.NoError(t, <-done, "run after cancel")
 	return out.String()
 }
-

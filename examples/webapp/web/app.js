@@ -90,9 +90,10 @@ async function showSignIn() {
   $("#user-name").textContent = "";
   clear($("#records tbody"));
   clear($("#stored tbody"));
+  const box = $("#users");
+  clear(box);
   showPage("signin");
   const users = await api("GET", "/api/users");
-  const box = $("#users");
   clear(box);
   for (const u of users) {
     box.append(el("div", { class: "card" },
@@ -105,8 +106,8 @@ async function showSignIn() {
 
 async function signIn(id) {
   state.session = await api("POST", "/api/signin", { user: id });
-  location.hash = "#records";
-  route();
+  if (location.hash !== "#records") location.hash = "#records"; // the hashchange routes
+  else await route();
 }
 
 async function loadSession() {
@@ -157,7 +158,7 @@ function renderRecords(data, title) {
     tr.append(maskedCell("ssn"), maskedCell("notes"));
     tr.append(el("td", { class: "hint" }, fmtTime(r.created_at) + " by " + r.created_by));
     tr.append(el("td", {},
-      el("button", { class: "small reveal", onclick: guard(() => reveal(tr, r.id)) }, "Reveal"), " ",
+      el("button", { class: "small reveal", onclick: guard(() => reveal(r.id)) }, "Reveal"), " ",
       el("a", { href: "#stored/" + r.id, class: "stored-link" }, "Stored")));
     tb.append(tr);
   }
@@ -174,18 +175,27 @@ async function loadRecords() {
   renderRecords(await api("GET", "/api/records?page=" + state.page), "All records");
 }
 
-async function reveal(tr, id) {
+// cell is the cell of field in the row of record id as the list shows it
+// now (the list may have been drawn again while a request ran).
+function cell(id, field) {
+  const tr = [...document.querySelectorAll("#records tbody tr")].find(r => r.dataset.id === id);
+  return tr ? tr.querySelector('td[data-field="' + field + '"]') : null;
+}
+
+async function reveal(id) {
   try {
     const r = await api("POST", "/api/records/" + encodeURIComponent(id) + "/reveal");
     for (const f of ["ssn", "notes"]) {
-      const td = tr.querySelector('td[data-field="' + f + '"]');
+      const td = cell(id, f);
+      if (!td) continue;
       td.className = "revealed";
       td.textContent = r[f] || "(empty)";
     }
   } catch (e) {
     if (e.status !== 403) throw e;
     for (const f of ["ssn", "notes"]) {
-      const td = tr.querySelector('td[data-field="' + f + '"]');
+      const td = cell(id, f);
+      if (!td) continue;
       td.className = "denied";
       td.textContent = "denied (audited)";
     }
@@ -455,7 +465,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#replay").addEventListener("click", guard(replay));
   $("#signout").addEventListener("click", guard(async () => {
     await api("POST", "/api/signout");
-    location.hash = "";
+    history.replaceState(null, "", location.pathname); // no hashchange: nothing else routes
     await showSignIn();
   }));
   window.addEventListener("hashchange", guard(route));
