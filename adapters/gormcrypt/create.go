@@ -209,7 +209,7 @@ func checkOnConflict(stmt *gorm.Statement, info *schemaInfo) error {
 		}
 		// The column as the table names it, in whatever spelling it was
 		// given.
-		name := a.Column.Name
+		var name string
 		if fi != nil {
 			name = fi.column
 		} else {

@@ -209,3 +209,20 @@ func TestSchemaBinding(t *testing.T) {
 	err := dbb.First(&got, "id = ?", p.ID).Error
 	assert.True(t, errors.Is(err, keyring.ErrDecrypt), "a row copied to another schema: %v, want keyring.ErrDecrypt", err)
 }
+
+// AutoMigrate of a known table after Register reads the table's column
+// types through Rows; that read is let through, a Rows of the caller is not.
+func TestAutoMigrateAfterRegister(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		require.NoError(t, db.AutoMigrate(&Company{}, &Patient{}, &Visit{}))
+		_, err := gormcrypt.Register(db, newKeyring(t), gormcrypt.WithModels(&Company{}, &Patient{}, &Visit{}))
+		require.NoError(t, err)
+		require.NoError(t, db.Create(newPatient("migrate")).Error)
+		require.NoError(t, db.AutoMigrate(&Company{}, &Patient{}, &Visit{}), "AutoMigrate after Register")
+		types, err := db.Migrator().ColumnTypes(&Patient{})
+		require.NoError(t, err)
+		assert.NotEmpty(t, types)
+		_, err = db.Table("patients").Limit(1).Rows()
+		assert.ErrorIs(t, err, gormcrypt.ErrUnsupported, "a caller's Rows on the table")
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 
 	"gorm.io/gorm"
@@ -360,6 +361,9 @@ func (st *state) destDecrypts(stmt *gorm.Statement, reads []readCol) (structs bo
 	if st == nil || st.kind != "query" {
 		if st != nil && st.rowsOK {
 			return true, nil
+		}
+		if readsColumnTypes() {
+			return false, nil
 		}
 		return false, fmt.Errorf("%w: Scan, Row and Rows return what is stored, and %s.%s is encrypted: use Find or First (they decrypt), select only columns that are not encrypted, or read rows with gormcrypt.Rows and gormcrypt.ScanRows", ErrUnsupported, r.fi.table, r.fi.column)
 	}
@@ -768,4 +772,22 @@ func isIdentifier(s string) bool {
 		}
 	}
 	return true
+}
+
+// readsColumnTypes reports whether the statement runs for a GORM migrator's
+// ColumnTypes, which reads a table's column types through Rows (one row,
+// whose values it never scans): AutoMigrate of a table gormcrypt knows goes
+// through it. It looks at the call stack, and only on the refusal path.
+func readsColumnTypes() bool {
+	var pcs [32]uintptr
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs[:])])
+	for {
+		f, more := frames.Next()
+		if strings.HasSuffix(f.Function, ".ColumnTypes") && strings.Contains(f.Function, "Migrator") {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }

@@ -100,12 +100,11 @@ func (MxSerialPlain) TableName() string { return "mx_serial" }
 
 // mxModel describes one matrix model and its same-table structs.
 type mxModel struct {
-	name           string
-	table          string
-	model, view    reflect.Type
-	plain          reflect.Type
-	clientKey      bool
-	blindIndexName string
+	name        string
+	table       string
+	model, view reflect.Type
+	plain       reflect.Type
+	clientKey   bool
 }
 
 var mxModels = []mxModel{
@@ -444,7 +443,7 @@ func (e *matrixEnv) leaks(t *testing.T, table, canary string) []string {
 	if e.spans != nil {
 		for _, s := range e.spans.Ended() {
 			for _, a := range s.Attributes() {
-				v := a.Value.Emit()
+				v := a.Value.String()
 				if strings.Contains(v, canary) {
 					out = append(out, "plaintext in span attribute "+string(a.Key))
 				}
