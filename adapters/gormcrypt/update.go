@@ -122,38 +122,11 @@ func (c *Crypt) beforeDelete(db *gorm.DB) {
 // Scan.
 func (c *Crypt) beforeRow(db *gorm.DB) {
 	st := c.attach(db, "row")
-	if db.Error != nil {
-		return
-	}
-	if info := c.info(db); info != nil {
-		st.rewriteWhere(info)
-	}
-	if migratorProbe(db.Statement) && c.auth.table(c.tableKey(db.Statement.Table)) != nil {
-		// GORM's migrator reads a table's column types from the result of
-		// this statement and never its rows: it gets the columns, and no
-		// row that could carry a token.
-		db.Statement.AddClause(clause.Where{Exprs: []clause.Expression{clause.Expr{SQL: "1 = 0"}}})
-		st.rowsOK = true
-	}
-}
-
-// migratorProbe reports whether stmt is the statement GORM's migrators run
-// to read a table's column types: Rows of Table(name).Limit(1), without a
-// model, a selection, a condition, a join or an order.
-func migratorProbe(stmt *gorm.Statement) bool {
-	if stmt.Model != nil || stmt.Dest != nil || len(stmt.Selects) > 0 || len(stmt.Omits) > 0 || len(stmt.Joins) > 0 || stmt.Table == "" {
-		return false
-	}
-	if rows, _ := stmt.Settings.Load("rows"); rows != true {
-		return false
-	}
-	for name := range stmt.Clauses {
-		if name != "LIMIT" {
-			return false
+	if db.Error == nil {
+		if info := c.info(db); info != nil {
+			st.rewriteWhere(info)
 		}
 	}
-	l, ok := stmt.Clauses["LIMIT"].Expression.(clause.Limit)
-	return ok && l.Limit != nil && *l.Limit == 1 && l.Offset == 0
 }
 
 // beforeRaw attaches the state: Raw(...).Scan(&model) decrypts through it.
