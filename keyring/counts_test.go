@@ -51,3 +51,37 @@ func TestFleetEncryptions(t *testing.T) {
 		})
 	}
 }
+
+// TestRotateFrom: processes that judged the same primary due rotate once.
+func TestRotateFrom(t *testing.T) {
+	ctx := context.Background()
+	store := keyring.NewMemoryStore()
+	src, err := filekey.New(make([]byte, 32))
+	require.NoError(t, err)
+	krs := make([]*keyring.Keyring, 4)
+	for i := range krs {
+		krs[i], err = keyring.New(ctx, "rotate-from", src, store)
+		require.NoError(t, err)
+		defer krs[i].Close()
+	}
+	from := krs[0].Primary()
+	rotations := 0
+	var newID uint32
+	for i, kr := range krs {
+		id, rotated, err := kr.RotateFrom(ctx, from)
+		require.NoError(t, err, "RotateFrom of process %d", i)
+		if rotated {
+			rotations++
+			newID = id
+		}
+		assert.NotEqual(t, from, id, "process %d's primary after RotateFrom", i)
+		assert.Equal(t, id, kr.Primary(), "process %d installed the primary it returned", i)
+	}
+	assert.Equal(t, 1, rotations, "rotations among processes that all judged key %d due", from)
+	for _, kr := range krs {
+		assert.Equal(t, newID, kr.Primary())
+	}
+	ks, err := store.Load(ctx, "rotate-from")
+	require.NoError(t, err)
+	assert.Len(t, ks.Keys, 2, "one new key")
+}

@@ -52,7 +52,19 @@ func (k *Keyring) update(ctx context.Context, action string, change func(ks *Key
 func (k *Keyring) Rotate(ctx context.Context) (id uint32, err error) {
 	ctx, span := k.manageSpan(ctx, telemetry.ActionRotate)
 	defer func() { k.endManage(ctx, span, telemetry.ActionRotate, id, err) }()
-	return k.rotate(ctx, PurposeData, ActionRotate)
+	id, _, err = k.rotate(ctx, PurposeData, ActionRotate, nil)
+	return id, err
+}
+
+// RotateFrom is Rotate on a condition: it rotates only while the primary
+// data key is still from. When another process rotated since (the primary
+// is another key), it changes nothing and returns the current primary with
+// rotated false. Instances that all judged the primary from due at the
+// same moment call it, and exactly one of them rotates (rotation.Scheduler).
+func (k *Keyring) RotateFrom(ctx context.Context, from uint32) (id uint32, rotated bool, err error) {
+	ctx, span := k.manageSpan(ctx, telemetry.ActionRotate)
+	defer func() { k.endManage(ctx, span, telemetry.ActionRotate, id, err) }()
+	return k.rotate(ctx, PurposeData, ActionRotate, &from)
 }
 
 // RotateDerive makes a new derive root the primary for DeriveKey. Keys
@@ -61,12 +73,15 @@ func (k *Keyring) Rotate(ctx context.Context) (id uint32, err error) {
 func (k *Keyring) RotateDerive(ctx context.Context) (id uint32, err error) {
 	ctx, span := k.manageSpan(ctx, telemetry.ActionRotate)
 	defer func() { k.endManage(ctx, span, telemetry.ActionRotate, id, err) }()
-	return k.rotate(ctx, PurposeDerive, ActionRotate)
+	id, _, err = k.rotate(ctx, PurposeDerive, ActionRotate, nil)
+	return id, err
 }
 
-// rotate makes a new primary of purpose p, authorized as action.
-func (k *Keyring) rotate(ctx context.Context, p Purpose, action string) (uint32, error) {
-	var seen *uint32 // the primary found on the first read
+// rotate makes a new primary of purpose p, authorized as action, unless
+// the primary is not expect (when not nil); it reports whether it did.
+func (k *Keyring) rotate(ctx context.Context, p Purpose, action string, expect *uint32) (uint32, bool, error) {
+	seen := expect // the primary found on the first read, or the one expected
+	adopted := false
 	var made *loaded
 	var newID uint32
 	err := k.update(ctx, action, func(ks *Keyset) (bool, error) {
@@ -74,7 +89,7 @@ func (k *Keyring) rotate(ctx context.Context, p Purpose, action string) (uint32,
 		if seen == nil {
 			seen = &cur.ID
 		} else if cur.ID != *seen {
-			newID = cur.ID // another process rotated meanwhile: adopt its key
+			newID, adopted = cur.ID, true // another process rotated meanwhile: adopt its key
 			return false, nil
 		}
 		key, l, err := k.newKey(ctx, *ks, p)
@@ -95,16 +110,20 @@ func (k *Keyring) rotate(ctx context.Context, p Purpose, action string) (uint32,
 		return true, nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	if made != nil {
-		if sl, ok := k.snap.Load().byID[newID]; ok && sl.e.cur.Load() == nil {
-			k.seed(newID, made)
-		} else {
+	if made == nil || adopted {
+		if made != nil {
 			clear(made.raw)
 		}
+		return newID, false, nil
 	}
-	return newID, nil
+	if sl, ok := k.snap.Load().byID[newID]; ok && sl.e.cur.Load() == nil {
+		k.seed(newID, made)
+	} else {
+		clear(made.raw)
+	}
+	return newID, true, nil
 }
 
 // Disable makes a key refuse every use until Enable. The primary key cannot
