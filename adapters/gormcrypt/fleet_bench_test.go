@@ -20,6 +20,7 @@ import (
 	"github.com/keyward/keyward/adapters/filekey"
 	"github.com/keyward/keyward/adapters/gormcrypt"
 	"github.com/keyward/keyward/internal/dbtest"
+	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/rotation"
 	"github.com/stretchr/testify/require"
 	"gorm.io/driver/postgres"
@@ -34,7 +35,7 @@ import (
 // figures use 100000 and 1000000).
 //
 //	KEYWARD_PG_DSN=... KEYWARD_BENCH_ROWS=100000 go test ./adapters/gormcrypt \
-//	    -run '^$' -bench BenchmarkFleetReencrypt -benchtime 3x
+//	    -run '^$' -bench 'BenchmarkFleet/postgres' -benchtime 3x -timeout 1h
 type fleetRow struct {
 	ID int64  `gorm:"primaryKey;autoIncrement:false"`
 	A  string `gorm:"serializer:keyward"`
@@ -246,11 +247,16 @@ func fleetProcesses(b *testing.B, db *gorm.DB, dir string, procs int) (time.Dura
 	return wall, peak
 }
 
-// BenchmarkFleetReencrypt reports, per database and process count,
-// rows/s of ReencryptJob over fleetRow (3 encrypted columns), base-rows/s
-// of the plain baseline, ratio (ours/base), and peak-RSS-MiB of the
-// largest job process.
-func BenchmarkFleetReencrypt(b *testing.B) {
+// BenchmarkFleet measures, over one table of KEYWARD_BENCH_ROWS rows per
+// database:
+//
+//   - reencrypt/procs=N: ReencryptJob in N processes at once after a
+//     rotation: rows/s, base-rows/s of the plain baseline in the same run,
+//     ratio (ours/base), and peak-RSS-MiB of the largest job process;
+//   - rewrap: Rewrap of 10 data keys to another key-encryption key and
+//     back (ms/op: one Rewrap), which touches keys, not rows;
+//   - inventory: Inventory of the table (ms/op).
+func BenchmarkFleet(b *testing.B) {
 	dbtest.EachB(b, func(b *testing.B, db *gorm.DB) {
 		ctx := context.Background()
 		n := fleetRows(b)
@@ -261,7 +267,7 @@ func BenchmarkFleetReencrypt(b *testing.B) {
 		require.NoError(b, err)
 		fleetSeed(b, db, n)
 		for _, procs := range []int{1, 2} {
-			b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
+			b.Run(fmt.Sprintf("reencrypt/procs=%d", procs), func(b *testing.B) {
 				if procs > 1 && dbtest.Kind(db) == dbtest.SQLite {
 					b.Skip("SQLite: one worker holds the job")
 				}
@@ -272,7 +278,6 @@ func BenchmarkFleetReencrypt(b *testing.B) {
 					_, err := kr.Rotate(ctx)
 					require.NoError(b, err)
 					b.StartTimer()
-					// Alternate which side goes first.
 					start := time.Now()
 					basePass(b, db, n)
 					base += time.Since(start)
@@ -287,15 +292,57 @@ func BenchmarkFleetReencrypt(b *testing.B) {
 				b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 			})
 		}
+		b.Run("rewrap", func(b *testing.B) {
+			store, err := gormcrypt.NewStore(ctx, db)
+			require.NoError(b, err)
+			kekA, err := filekey.New(bytes.Repeat([]byte{1}, 32))
+			require.NoError(b, err)
+			kekB, err := filekey.New(bytes.Repeat([]byte{2}, 32))
+			require.NoError(b, err)
+			a, err := keyring.New(ctx, "rewrap", kekA, store)
+			require.NoError(b, err)
+			defer a.Close()
+			for range 9 {
+				_, err := a.Rotate(ctx)
+				require.NoError(b, err)
+			}
+			krs := []*keyring.Keyring{}
+			for _, pair := range [][2]keyring.KeySource{{kekB, kekA}, {kekA, kekB}} {
+				k, err := keyring.New(ctx, "rewrap", pair[0], store, keyring.WithPreviousKeySources(pair[1]))
+				require.NoError(b, err)
+				defer k.Close()
+				krs = append(krs, k)
+			}
+			i := 0
+			for b.Loop() {
+				m, err := krs[i%2].Rewrap(ctx)
+				require.NoError(b, err)
+				require.Equal(b, 10, m, "data keys re-wrapped")
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+		})
+		b.Run("inventory", func(b *testing.B) {
+			for b.Loop() {
+				inv, err := gormcrypt.Inventory(ctx, db)
+				require.NoError(b, err)
+				var total int64
+				for _, h := range inv {
+					total += h.Values
+				}
+				require.Equal(b, int64(3*n), total, "values in the inventory")
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+		})
 	})
 }
 
-// TestFleetBenchChild is a job process of BenchmarkFleetReencrypt: it runs
+// TestFleetBenchChild is a job process of BenchmarkFleet: it runs
 // the job to its end and prints its peak RSS.
 func TestFleetBenchChild(t *testing.T) {
 	dir := os.Getenv(envFleetChild)
 	if dir == "" {
-		t.Skip("a child process of BenchmarkFleetReencrypt")
+		t.Skip("a child process of BenchmarkFleet")
 	}
 	ctx := context.Background()
 	start := time.Now()
