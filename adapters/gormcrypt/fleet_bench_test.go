@@ -48,12 +48,19 @@ type fleetPlain struct {
 	A, B, C string
 }
 
-// Settings of the benchmark's job.
+// Settings of the benchmark's job. Both sides use fleetWorkers workers
+// (KEYWARD_BENCH_WORKERS, default 4) per process.
 const (
 	fleetBatch    = 1000
-	fleetWorkers  = 2
 	fleetPartRows = 5000
 )
+
+var fleetWorkers = func() int {
+	if n, err := strconv.Atoi(os.Getenv("KEYWARD_BENCH_WORKERS")); err == nil && n > 0 {
+		return n
+	}
+	return 4
+}()
 
 // The environment of a benchmark child process.
 const (

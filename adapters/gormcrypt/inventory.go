@@ -35,33 +35,20 @@ const headerChars = 12
 //
 // It is cheap because the key ID sits at a fixed place of every text token:
 // the database groups the rows of each table by the first 12 characters of
-// each encrypted column (one sequential scan per table on PostgreSQL, all
-// columns at once with GROUPING SETS; one per column on SQLite) and sends
-// back a handful of rows, never a value. On a table of millions of rows it
-// costs what a COUNT(*) costs. KeyInUse stops at the first value it finds,
-// and an expression index on substr(column, 1, 12) makes it an index
-// lookup.
+// its encrypted columns, all columns at once (one sequential scan per
+// table), and sends back a handful of rows, never a value. On a table of
+// millions of rows it costs about what a COUNT(*) costs. KeyInUse stops at
+// the first value it finds, and an expression index on substr(column, 1,
+// 12) makes it an index lookup.
 func Inventory(ctx context.Context, db *gorm.DB) ([]Holding, error) {
 	cols, err := Columns(ctx, db)
 	if err != nil {
 		return nil, err
 	}
 	db = db.WithContext(ctx)
-	pg := db.Dialector.Name() == "postgres"
 	var out []Holding
 	for _, group := range registryTables(cols) {
-		var hs []Holding
-		if pg {
-			hs, err = inventoryGrouped(db, group)
-		} else {
-			for _, c := range group {
-				var h []Holding
-				if h, err = inventoryColumn(db, c); err != nil {
-					break
-				}
-				hs = append(hs, h...)
-			}
-		}
+		hs, err := inventoryTable(db, group)
 		if err != nil {
 			return nil, fmt.Errorf("gormcrypt: inventory of %s: %w", group[0].Table, err)
 		}
@@ -86,79 +73,29 @@ func headerExpr(q string) string {
 	return "CASE WHEN " + q + " IS NULL THEN NULL WHEN SUBSTR(" + q + ", 1, 4) = 'kw1.' THEN SUBSTR(" + q + ", 1, " + fmt.Sprint(headerChars) + ") ELSE '' END"
 }
 
-// tally adds n values of header h to the holdings of c.
-func tally(by map[uint32]*Holding, order *[]*Holding, c Column, h string, n int64) {
-	id, _ := cipher.PeekTextKeyID(h) // 0: not a token
-	hd := by[id]
-	if hd == nil {
-		hd = &Holding{Table: c.Table, Column: c.Column, Keyring: c.Keyring, KeyID: id}
-		by[id] = hd
-		*order = append(*order, hd)
-	}
-	hd.Values += n
-}
-
-// inventoryColumn counts one column's values by header.
-func inventoryColumn(db *gorm.DB, c Column) ([]Holding, error) {
+// inventoryTable counts the values of the columns of one table by header
+// in one scan: it groups the rows by the headers of all the columns at
+// once (a few groups: the keys in use per column, combined) and sums per
+// column here.
+func inventoryTable(db *gorm.DB, cols []Column) ([]Holding, error) {
 	stmt := &gorm.Statement{DB: db}
-	q := stmt.Quote(c.Column)
-	rows, err := db.Raw("SELECT " + headerExpr(q) + " AS h, COUNT(*) FROM " + stmt.Quote(c.Table) + " WHERE " + q + " IS NOT NULL GROUP BY h").Rows()
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	by := map[uint32]*Holding{}
-	var order []*Holding
-	for rows.Next() {
-		var h string
-		var n int64
-		if err := rows.Scan(&h, &n); err != nil {
-			return nil, err
-		}
-		tally(by, &order, c, h, n)
-	}
-	out := make([]Holding, len(order))
-	for i, h := range order {
-		out[i] = *h
-	}
-	return out, rows.Err()
-}
-
-// inventoryGrouped counts the values of all the columns of one table by
-// header in one scan (PostgreSQL's GROUPING SETS).
-func inventoryGrouped(db *gorm.DB, cols []Column) ([]Holding, error) {
-	stmt := &gorm.Statement{DB: db}
-	var sel, sets []string
-	for i, c := range cols {
-		sel = append(sel, headerExpr(stmt.Quote(c.Column))+fmt.Sprintf(" AS h%d", i))
-		sets = append(sets, fmt.Sprintf("(h%d)", i))
-	}
-	var grouping []string
-	for i := range cols {
-		grouping = append(grouping, fmt.Sprintf("GROUPING(h%d)", i))
-	}
 	hs := make([]string, len(cols))
-	for i := range cols {
+	sel := make([]string, len(cols))
+	for i, c := range cols {
 		hs[i] = fmt.Sprintf("h%d", i)
+		sel[i] = headerExpr(stmt.Quote(c.Column)) + " AS " + hs[i]
 	}
-	q := "SELECT " + strings.Join(grouping, ", ") + ", " + strings.Join(hs, ", ") + ", COUNT(*) FROM (SELECT " + strings.Join(sel, ", ") +
-		" FROM " + stmt.Quote(cols[0].Table) + ") AS kw_h GROUP BY GROUPING SETS (" + strings.Join(sets, ", ") + ")"
+	list := strings.Join(hs, ", ")
+	q := "SELECT " + list + ", COUNT(*) FROM (SELECT " + strings.Join(sel, ", ") + " FROM " + stmt.Quote(cols[0].Table) + ") AS kw_h GROUP BY " + list
 	rows, err := db.Raw(q).Rows()
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	bys := make([]map[uint32]*Holding, len(cols))
-	for i := range bys {
-		bys[i] = map[uint32]*Holding{}
-	}
-	var order []*Holding
-	flags := make([]int64, len(cols))
+	type slot struct{ col, key uint32 }
+	counts := map[slot]int64{}
 	heads := make([]*string, len(cols))
-	dest := make([]any, 0, 2*len(cols)+1)
-	for i := range flags {
-		dest = append(dest, &flags[i])
-	}
+	dest := make([]any, 0, len(cols)+1)
 	for i := range heads {
 		dest = append(dest, &heads[i])
 	}
@@ -168,19 +105,22 @@ func inventoryGrouped(db *gorm.DB, cols []Column) ([]Holding, error) {
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		for i := range cols {
-			// GROUPING(hi) = 0 in the set of column i; a NULL header there
-			// counts NULL values, which are not values.
-			if flags[i] == 0 && heads[i] != nil {
-				tally(bys[i], &order, cols[i], *heads[i], n)
+		for i, h := range heads {
+			if h != nil { // NULL is not a value
+				id, _ := cipher.PeekTextKeyID(*h) // 0: not a token
+				counts[slot{uint32(i), id}] += n
 			}
 		}
 	}
-	out := make([]Holding, len(order))
-	for i, h := range order {
-		out[i] = *h
+	if err := rows.Err(); err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	out := make([]Holding, 0, len(counts))
+	for s, n := range counts {
+		c := cols[s.col]
+		out = append(out, Holding{Table: c.Table, Column: c.Column, Keyring: c.Keyring, KeyID: s.key, Values: n})
+	}
+	return out, nil
 }
 
 // Usage answers, from the column registry of a database, whether stored
