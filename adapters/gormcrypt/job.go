@@ -196,7 +196,9 @@ type partRow struct {
 // Claim implements rotation.Job.
 func (j *Job) Claim(ctx context.Context, run string) (rotation.Part, error) {
 	db := j.db.WithContext(ctx)
-	err := db.Exec("INSERT INTO "+JobsTable+" (job, run, frontier, exhausted, done, total, updated) VALUES (?, ?, '', 0, 0, 0, "+j.nowMS()+") ON CONFLICT (job) DO NOTHING", j.name, run).Error
+	// A new job's row names no run: the first claim starts it as a job of
+	// another run would be started over.
+	err := db.Exec("INSERT INTO "+JobsTable+" (job, run, frontier, exhausted, done, total, updated) VALUES (?, '', '', 0, 0, 0, "+j.nowMS()+") ON CONFLICT (job) DO NOTHING", j.name).Error
 	if err != nil {
 		return nil, fmt.Errorf("gormcrypt: job %s: %w", j.name, err)
 	}

@@ -67,12 +67,21 @@ func TestJobReencrypt(t *testing.T) {
 		job, err := gormcrypt.NewJob(ctx, target, gormcrypt.WithPartRows(7))
 		require.NoError(t, err)
 		var calls int
+		var lefts []int64
 		st, err := rotation.ReencryptJob(ctx, kr, job, rotation.WithWorkers(3), rotation.WithBatchSize(4),
-			rotation.WithProgress(func(rotation.Stats) { calls++ }))
+			rotation.WithProgress(func(rotation.Stats) {
+				calls++
+				left, err := job.Left(ctx)
+				assert.NoError(t, err)
+				lefts = append(lefts, left)
+			}))
 		require.NoError(t, err)
 		assert.Equal(t, int64(45*6), st.Rewritten, "values rewritten: %+v", st)
 		assert.Zero(t, st.Current+st.Skipped, "no value done twice: %+v", st)
 		assert.Equal(t, int(st.Batches), calls, "one progress call per batch")
+		require.NotEmpty(t, lefts)
+		assert.Less(t, lefts[0], int64(45), "rows left after the first batch")
+		assert.Greater(t, lefts[0], int64(0), "rows left after the first batch")
 		assert.Equal(t, 45*6, checkUnder(t, db, "patients", kr.Primary()))
 		checkPatients(t, db, want)
 		left, err := job.Left(ctx)
