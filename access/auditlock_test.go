@@ -209,3 +209,54 @@ func copyFile(t *testing.T, from, to string) {
 	require.NoError(t, err)
 	require.NoError(t, dst.Close())
 }
+
+// TestAuditLogRotationWindow: a second writer that opens the log between
+// the first one creating its next file and locking it gets the file; the
+// first one then stops if the other wrote to it, and goes on if it did not.
+func TestAuditLogRotationWindow(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name        string
+		secondWrite bool
+	}{
+		{"second writer writes", true},
+		{"second writer only opens", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := []LogOption{WithMaxFileSize(600), WithCheckpointFunc(func(Checkpoint) {})}
+			a, err := OpenAuditLog(ctx, dir, testKey, opts...)
+			require.NoError(t, err)
+			defer a.Close()
+			require.NoError(t, a.WriteRecord(ctx, testRecord(1)))
+			var openErr error
+			a.created = func(name string) {
+				a.created = nil
+				b, err := OpenAuditLog(ctx, dir, testKey, opts...)
+				if openErr = err; err != nil {
+					return
+				}
+				if tc.secondWrite {
+					openErr = b.WriteRecord(ctx, testRecord(1000))
+				}
+				b.Close()
+			}
+			err = a.WriteRecord(ctx, testRecord(2)) // rotates: the file is too small for two
+			require.NoError(t, openErr, "the second writer opening in the rotation window")
+			if tc.secondWrite {
+				require.ErrorIs(t, err, ErrLocked, "the first writer after the second one wrote to its new file")
+				require.ErrorIs(t, a.Close(), ErrLocked, "Close reports the lost file")
+			} else {
+				require.NoError(t, err, "the first writer after the second one only opened its new file")
+				require.NoError(t, a.Close())
+			}
+			files, err := ListAuditFiles(dir, "")
+			require.NoError(t, err)
+			res, err := Verify(ctx, testKey, files)
+			require.NoError(t, err, "the log stays one chain")
+			// Record 1, then record 2 of the first writer or the second
+			// writer's record.
+			assert.Equal(t, uint64(2), res.Records, "records in the log")
+		})
+	}
+}

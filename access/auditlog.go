@@ -198,6 +198,7 @@ type AuditLog struct {
 	keyCleared bool
 
 	syncFile func(*os.File) error // (*os.File).Sync; replaced in tests
+	created  func(name string)     // called between creating a file and locking it; set in tests
 
 	kick chan struct{} // batch mode: sync now
 	stop chan struct{}
@@ -435,17 +436,29 @@ func ListAuditFiles(dir, prefix string) ([]string, error) {
 }
 
 // createSegment creates segment n, locks it and makes it the current file.
-// A writer that opens the log in the moment between creation and lock gets
-// the lock instead: this one then fails with ErrLocked and the other goes on
-// from the same chain, so the log never forks.
+// A writer that opens the log in the moment between creation and lock may
+// get the file first: this one then fails with ErrLocked (the file is
+// locked, or no longer empty once the other let go of it) and the other
+// goes on from the same chain, so the log never forks.
 func (l *AuditLog) createSegment(n uint64) error {
-	f, err := os.OpenFile(filepath.Join(l.dir, segmentName(l.cfg.prefix, n)), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	name := segmentName(l.cfg.prefix, n)
+	f, err := os.OpenFile(filepath.Join(l.dir, name), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("access: audit log: %w", err)
+	}
+	if l.created != nil {
+		l.created(name)
 	}
 	if err := lockFile(f); err != nil {
 		f.Close()
 		return err
+	}
+	if st, err := f.Stat(); err != nil || st.Size() != 0 {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%w: another writer wrote to %s while it was being created", ErrLocked, name)
+		}
+		return fmt.Errorf("access: audit log: %w", err)
 	}
 	if err := syncDir(l.dir); err != nil {
 		f.Close()
