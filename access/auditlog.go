@@ -198,7 +198,7 @@ type AuditLog struct {
 	keyCleared bool
 
 	syncFile func(*os.File) error // (*os.File).Sync; replaced in tests
-	created  func(name string)     // called between creating a file and locking it; set in tests
+	created  func(name string)    // called between creating a file and locking it; set in tests
 
 	kick chan struct{} // batch mode: sync now
 	stop chan struct{}
