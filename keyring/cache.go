@@ -257,8 +257,8 @@ func (k *Keyring) startFlight(caller context.Context, e *entry, sl *slot, revali
 		e.flight = nil
 		e.busy.Store(false)
 		e.mu.Unlock()
+		end() // the unwrap's span ends once its result is in effect, before callers go on
 		close(f.done)
-		end() // the unwrap's span ends once its result is in effect
 	})
 	if !started {
 		f.err = ErrClosed
