@@ -173,7 +173,7 @@ func WithRepairTornTail() LogOption {
 // format verb: never its key.
 type AuditLog struct {
 	dir string
-	key []byte
+	key *[AuditKeySize]byte // behind a pointer: a value printed by reflection shows an address, not the key
 	kid string
 	cfg logConfig
 
@@ -231,16 +231,17 @@ func OpenAuditLog(ctx context.Context, dir string, key []byte, opts ...LogOption
 	}
 	l := &AuditLog{
 		dir: dir,
-		key: append([]byte(nil), key...),
+		key: new([AuditKeySize]byte),
 		kid: keyID(key),
 		cfg: cfg,
 		mac: hmac.New(sha256.New, key),
 
 		syncFile: (*os.File).Sync,
 	}
+	copy(l.key[:], key)
 	l.cond.L = &l.mu
 	if err := l.open(ctx); err != nil {
-		clear(l.key)
+		clear(l.key[:])
 		return nil, err
 	}
 	if cfg.sync.mode == syncBatch {
@@ -365,7 +366,7 @@ func (l *AuditLog) recoverFrom(ctx context.Context, name string) (found bool, er
 		return false, fmt.Errorf("access: audit log: %w", err)
 	}
 	defer f.Close()
-	v, err := newVerifier(l.key, verifyConfig{})
+	v, err := newVerifier(l.key[:], verifyConfig{})
 	if err != nil {
 		return false, err
 	}
@@ -712,7 +713,7 @@ func (l *AuditLog) emitCheckpoint(force bool) {
 	}
 	l.mu.Unlock()
 	if due {
-		l.cfg.cpFunc(newCheckpoint(l.key, l.kid, count, &head, time.Now()))
+		l.cfg.cpFunc(newCheckpoint(l.key[:], l.kid, count, &head, time.Now()))
 	}
 }
 
@@ -741,7 +742,7 @@ func (l *AuditLog) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	if l.keyCleared {
 		return Checkpoint{}, ErrClosed
 	}
-	return newCheckpoint(l.key, l.kid, count, &head, time.Now()), nil
+	return newCheckpoint(l.key[:], l.kid, count, &head, time.Now()), nil
 }
 
 // Close syncs and closes the log, emits a final checkpoint and releases the
@@ -784,7 +785,7 @@ func (l *AuditLog) Close() error {
 	l.mu.Unlock()
 	l.emitCheckpoint(true)
 	l.cpMu.Lock()
-	clear(l.key) // best effort; checkpoints are no longer emitted
+	clear(l.key[:]) // best effort; checkpoints are no longer emitted
 	l.keyCleared = true
 	l.cpMu.Unlock()
 	return errors.Join(errs...)

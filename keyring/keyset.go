@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/keyward/keyward/cipher"
@@ -71,6 +72,19 @@ type Key struct {
 	// passed since.
 	Disabled time.Time `json:"disabled,omitzero"`
 }
+
+// String describes the key without its wrapped material (only its length).
+func (k Key) String() string {
+	return "keyring.Key{ID " + strconv.FormatUint(uint64(k.ID), 10) + ", " + string(k.Purpose) + ", " + k.Algorithm.String() +
+		", " + string(k.State) + ", KEK " + k.KEK + ", wrapped " + strconv.Itoa(len(k.Wrapped)) + " bytes}"
+}
+
+// GoString is String.
+func (k Key) GoString() string { return k.String() }
+
+// Format prints String under every verb, so that no verb prints the
+// wrapped key.
+func (k Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())) }
 
 // retiredAt returns when k stopped being the primary.
 func (k Key) retiredAt() time.Time {
