@@ -25,11 +25,49 @@
 //
 // # Events and sinks
 //
-// An [Event] is one use of keys or data. [Event.AppendJSON] and
-// [DecodeEvents] are its JSON Lines form; [DecodeSpanExport] turns the
-// stdouttrace exporter's JSON spans into events; [DecodeAny] reads either.
-// Readers skip a malformed line, report it as a [*LineError] with its line
-// number, and go on.
+// An [Event] is one use of keys or data; its doc lists the fields of its
+// one JSON Lines form ([Event.MarshalJSON], [DecodeEvents], [WriteEvents]).
+// The anomaly analyzer compares an identity with its role (the peer group),
+// the resource its data IDs belong to ([Event.ResourceName]: "table/column"
+// for the GORM data ID "table/pk/column"), and the source network and
+// client it comes from; a producer that knows them fills Role, Resource,
+// Source and Client (span attributes [AttrUserRoles], [AttrResource],
+// [AttrSource], [AttrClient]).
+//
+// [DecodeSpanExport] turns the stdouttrace exporter's JSON spans into
+// events; [DecodeAny] reads any of the three forms: JSON Lines events,
+// stdouttrace exports, and OTLP/JSON as the OpenTelemetry Collector's file
+// exporter writes it. Readers skip a malformed line (or object), report it
+// as a [*LineError] with its line number, and go on.
+//
+// # Many instances: the OpenTelemetry Collector
+//
+// Each application instance sees only its own traffic. To analyze a fleet,
+// let every instance export OTLP to a Collector whose file exporter writes
+// OTLP/JSON, one request per line:
+//
+//	receivers:
+//	  otlp:
+//	    protocols:
+//	      grpc:
+//	        endpoint: 0.0.0.0:4317
+//	exporters:
+//	  file:
+//	    path: /var/lib/otelcol/keyward-spans.jsonl
+//	service:
+//	  pipelines:
+//	    traces:
+//	      receivers: [otlp]
+//	      exporters: [file]
+//
+// and analyze what it wrote:
+//
+//	keyward analyze /var/lib/otelcol/keyward-spans.jsonl
+//
+// Each span's resource service.name becomes the Client of its events (the
+// SDK's "unknown_service" default excepted). Keep the file exporter's
+// default JSON encoding (not proto) and no compression; with its rotation
+// on, give keyward analyze every file, oldest first.
 //
 // A [Sink] receives events: [FileSink] (JSON Lines, size-based rotation),
 // [WriterSink], [SinkFunc], and the anomaly analyzer

@@ -1,9 +1,11 @@
 package telemetry
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -76,29 +78,55 @@ func actionFromSpanName(name string) (Action, bool) {
 //
 //	{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"u1042","role":"analyst","data_id":"patients/42/ssn","key_id":"3","success":true,"source":"10.1.2.3"}
 //
-// time, action, user_id, data_id and success are always written and required
-// on reading; role, key_id, source, attempted and count are optional and
-// omitted when empty. An event never holds plaintext, key material or
-// ciphertext.
+// The fields of the JSON form:
+//
+//	field      required  meaning
+//	time       yes       RFC 3339, written in UTC with as many fractional digits as needed
+//	action     yes       encrypt, decrypt, access, rotate, rewrap or destroy
+//	user_id    yes       the principal (possibly pseudonymized)
+//	data_id    yes       the protected value or the object of the action
+//	success    yes       false for a denied access or a failed operation
+//	role       no        the principal's role: the peer group the analyzer compares it with
+//	resource   no        the table/column (or keyring) the data ID belongs to; see [Event.ResourceName]
+//	key_id     no        data key ID, decimal string
+//	source     no        network source of the request (an IP address, or host name)
+//	client     no        the service or client application the request came through
+//	attempted  no        for access: the action decided on
+//	count      no        values the event stands for when one statement handled many (omitted means 1)
+//
+// Optional fields are omitted when empty; readers ignore unknown fields. An
+// event never holds plaintext, key material or ciphertext.
 type Event struct {
-	// Time is when it happened; written in UTC, RFC 3339 with as many
-	// fractional digits as needed.
+	// Time is when it happened.
 	Time time.Time
 	// Action is what was done.
 	Action Action
 	// UserID is the principal (possibly pseudonymized, see [Pseudonymizer]).
 	UserID string
-	// Role is the principal's role, if known.
+	// Role is the principal's role, if known. The anomaly analyzer takes
+	// the identities of one role as a peer group.
 	Role string
-	// DataID names the protected value, e.g. "patients/42/ssn".
+	// DataID names the protected value, e.g. "patients/42/ssn" (the GORM
+	// form is "table/primary key/column").
 	DataID string
+	// Resource is the resource the data ID belongs to, e.g.
+	// "patients/ssn": the table and column of a GORM field, or the keyring
+	// of a keyring-level operation. Empty means "derive it from DataID"
+	// (see [Event.ResourceName]); a caller whose data IDs have another
+	// shape sets it.
+	Resource string
 	// KeyID is the data key ID in decimal, if known.
 	KeyID string
 	// Success is false for a denied access or a failed operation (a token
 	// that does not authenticate, an unknown or destroyed key).
 	Success bool
-	// Source is the network source of the request, if known.
+	// Source is the network source of the request, if known: an IP
+	// address (the analyzer groups addresses into networks) or a host name.
 	Source string
+	// Client is the service or client application name the request came
+	// through, if known (for spans: [AttrClient], else the resource's
+	// service.name).
+	Client string
 	// Attempted is, for an access event, the action the decision was about.
 	Attempted Action
 	// Count is the number of values the event stands for when one statement
@@ -106,6 +134,29 @@ type Event struct {
 	// analyzer weighs the event by it, and for bulk reads takes the values
 	// as distinct.
 	Count int
+}
+
+// ResourceName returns the resource the event's data ID belongs to:
+// Resource if set, else the first and last "/"-separated parts of DataID,
+// so "table/pk/column" gives "table/column" and "table/column" stays as it
+// is; a data ID without "/" is its own resource.
+func (e *Event) ResourceName() string {
+	if e.Resource != "" {
+		return e.Resource
+	}
+	return resourceOf(e.DataID)
+}
+
+func resourceOf(id string) string {
+	i := strings.IndexByte(id, '/')
+	if i < 0 {
+		return id
+	}
+	j := strings.LastIndexByte(id, '/')
+	if i == j {
+		return id
+	}
+	return id[:i] + id[j:]
 }
 
 // N returns the number of values the event stands for: Count, at least 1.
@@ -137,45 +188,53 @@ func (e *Event) Validate() error {
 	return nil
 }
 
-// AppendJSON appends the JSON form of e (without a newline) to dst. It does
-// not allocate when dst has room.
-func (e *Event) AppendJSON(dst []byte) []byte {
-	dst = append(dst, `{"time":"`...)
-	dst = e.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
-	dst = append(dst, `","action":`...)
-	dst = appendString(dst, string(e.Action))
-	dst = append(dst, `,"user_id":`...)
-	dst = appendString(dst, e.UserID)
-	if e.Role != "" {
-		dst = append(dst, `,"role":`...)
-		dst = appendString(dst, e.Role)
-	}
-	dst = append(dst, `,"data_id":`...)
-	dst = appendString(dst, e.DataID)
-	if e.KeyID != "" {
-		dst = append(dst, `,"key_id":`...)
-		dst = appendString(dst, e.KeyID)
-	}
-	dst = append(dst, `,"success":`...)
-	dst = strconv.AppendBool(dst, e.Success)
-	if e.Source != "" {
-		dst = append(dst, `,"source":`...)
-		dst = appendString(dst, e.Source)
-	}
-	if e.Attempted != "" {
-		dst = append(dst, `,"attempted":`...)
-		dst = appendString(dst, string(e.Attempted))
-	}
-	if e.Count > 1 {
-		dst = append(dst, `,"count":`...)
-		dst = strconv.AppendInt(dst, int64(e.Count), 10)
-	}
-	return append(dst, '}')
+// eventJSON is the JSON form, field by field in the order written.
+type eventJSON struct {
+	Time      string `json:"time"`
+	Action    Action `json:"action"`
+	UserID    string `json:"user_id"`
+	Role      string `json:"role,omitempty"`
+	DataID    string `json:"data_id"`
+	Resource  string `json:"resource,omitempty"`
+	KeyID     string `json:"key_id,omitempty"`
+	Success   bool   `json:"success"`
+	Source    string `json:"source,omitempty"`
+	Client    string `json:"client,omitempty"`
+	Attempted Action `json:"attempted,omitempty"`
+	Count     int    `json:"count,omitempty"`
 }
 
-// MarshalJSON returns the JSON form of e.
+func (e *Event) wire() eventJSON {
+	w := eventJSON{
+		Time: e.Time.UTC().Format(time.RFC3339Nano), Action: e.Action, UserID: e.UserID, Role: e.Role,
+		DataID: e.DataID, Resource: e.Resource, KeyID: e.KeyID, Success: e.Success, Source: e.Source,
+		Client: e.Client, Attempted: e.Attempted,
+	}
+	if e.Count > 1 {
+		w.Count = e.Count
+	}
+	return w
+}
+
+// appendLine appends the JSON form of e and a newline to dst. Strings are
+// written as encoding/json writes them, except that <, > and & are kept
+// as they are (the form is not meant for HTML).
+func (e *Event) appendLine(dst []byte) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(e.wire())
+	return buf.Bytes(), err
+}
+
+// MarshalJSON returns the JSON form of e (one line of the JSON Lines form,
+// without the newline).
 func (e Event) MarshalJSON() ([]byte, error) {
-	return e.AppendJSON(make([]byte, 0, 192)), nil
+	b, err := e.appendLine(nil)
+	if err != nil {
+		return nil, err
+	}
+	return b[:len(b)-1], nil
 }
 
 // wireEvent is the decoding form: pointers tell a missing field from an
@@ -186,9 +245,11 @@ type wireEvent struct {
 	UserID    *string `json:"user_id"`
 	Role      string  `json:"role"`
 	DataID    *string `json:"data_id"`
+	Resource  string  `json:"resource"`
 	KeyID     string  `json:"key_id"`
 	Success   *bool   `json:"success"`
 	Source    string  `json:"source"`
+	Client    string  `json:"client"`
 	Attempted string  `json:"attempted"`
 	Count     *int    `json:"count"`
 }
@@ -228,7 +289,9 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		DataID:    *w.DataID,
 		KeyID:     w.KeyID,
 		Success:   *w.Success,
+		Resource:  w.Resource,
 		Source:    w.Source,
+		Client:    w.Client,
 		Attempted: Action(w.Attempted),
 	}
 	if !out.Action.Valid() {
@@ -276,55 +339,4 @@ func clip(s string) string {
 		i--
 	}
 	return s[:i] + "..."
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

@@ -2,9 +2,12 @@ package telemetry
 
 import (
 	"encoding/json"
-	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const exampleLine = `{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"u1042","role":"analyst","data_id":"patients/42/ssn","key_id":"3","success":true,"source":"10.1.2.3"}`
@@ -14,72 +17,86 @@ var exampleEvent = Event{
 	DataID: "patients/42/ssn", KeyID: "3", Success: true, Source: "10.1.2.3",
 }
 
+// jsonLine returns the JSON form of e (for failure messages and checks).
+func jsonLine(e Event) string {
+	b, err := e.MarshalJSON()
+	if err != nil {
+		return fmt.Sprintf("<%v>", err)
+	}
+	return string(b)
+}
+
 func TestEventJSONExactForm(t *testing.T) {
-	if got := string(exampleEvent.AppendJSON(nil)); got != exampleLine {
-		t.Errorf("AppendJSON = %s, want %s", got, exampleLine)
-	}
+	assert.Equal(t, exampleLine, jsonLine(exampleEvent), "MarshalJSON(exampleEvent)")
 	b, err := json.Marshal(exampleEvent)
-	if err != nil || string(b) != exampleLine {
-		t.Errorf("json.Marshal = %s, %v, want %s", b, err, exampleLine)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, exampleLine, string(b), "json.Marshal(exampleEvent)")
 	var e Event
-	if err := json.Unmarshal([]byte(exampleLine), &e); err != nil {
-		t.Fatal(err)
-	}
-	if !e.Time.Equal(exampleEvent.Time) || e.Time.Location() != time.UTC {
-		t.Errorf("time = %v", e.Time)
-	}
+	require.NoError(t, json.Unmarshal([]byte(exampleLine), &e))
+	assert.True(t, e.Time.Equal(exampleEvent.Time), "time = %v, want %v", e.Time, exampleEvent.Time)
+	assert.Equal(t, time.UTC, e.Time.Location(), "decoded time zone")
 	e.Time = exampleEvent.Time
-	if e != exampleEvent {
-		t.Errorf("Unmarshal = %+v, want %+v", e, exampleEvent)
-	}
+	assert.Equal(t, exampleEvent, e, "Unmarshal(%s)", exampleLine)
 }
 
 func TestEventRoundTrip(t *testing.T) {
 	local := time.FixedZone("x", 3600)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	tests := []struct {
 		name string
 		e    Event
 		want string
 	}{
-		{"minimal", Event{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Action: ActionEncrypt, UserID: "u", DataID: "d"},
+		{"minimal", Event{Time: at, Action: ActionEncrypt, UserID: "u", DataID: "d"},
 			`{"time":"2026-01-02T03:04:05Z","action":"encrypt","user_id":"u","data_id":"d","success":false}`},
 		{"fraction and zone", Event{Time: time.Date(2026, 1, 2, 3, 4, 5, 120000000, local), Action: ActionRotate, UserID: "", DataID: "", Success: true},
 			`{"time":"2026-01-02T02:04:05.12Z","action":"rotate","user_id":"","data_id":"","success":true}`},
-		{"denied access", Event{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Action: ActionAccess, UserID: "u", DataID: "k/pii", Attempted: ActionDecrypt},
+		{"denied access", Event{Time: at, Action: ActionAccess, UserID: "u", DataID: "k/pii", Attempted: ActionDecrypt},
 			`{"time":"2026-01-02T03:04:05Z","action":"access","user_id":"u","data_id":"k/pii","success":false,"attempted":"decrypt"}`},
-		{"batch", Event{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Action: ActionDecrypt, UserID: "u", DataID: "users/*/ssn", Success: true, Count: 3000},
+		{"batch", Event{Time: at, Action: ActionDecrypt, UserID: "u", DataID: "users/*/ssn", Success: true, Count: 3000},
 			`{"time":"2026-01-02T03:04:05Z","action":"decrypt","user_id":"u","data_id":"users/*/ssn","success":true,"count":3000}`},
-		{"escapes", Event{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Action: ActionDestroy, UserID: "a\"b\\c\n\x01\u2028", DataID: "é/\xff"},
+		{"escapes", Event{Time: at, Action: ActionDestroy, UserID: "a\"b\\c\n\x01\u2028", DataID: "é/\xff"},
 			`{"time":"2026-01-02T03:04:05Z","action":"destroy","user_id":"a\"b\\c\n\u0001\u2028","data_id":"é/\ufffd","success":false}`},
+		{"not HTML-escaped", Event{Time: at, Action: ActionDecrypt, UserID: "<u&v>", DataID: "d"},
+			`{"time":"2026-01-02T03:04:05Z","action":"decrypt","user_id":"<u&v>","data_id":"d","success":false}`},
+		{"resource and client", Event{Time: at, Action: ActionDecrypt, UserID: "svc-billing", DataID: "inv-2026-000042",
+			Resource: "invoices/iban", Success: true, Source: "10.2.0.7", Client: "billing-api"},
+			`{"time":"2026-01-02T03:04:05Z","action":"decrypt","user_id":"svc-billing","data_id":"inv-2026-000042","resource":"invoices/iban","success":true,"source":"10.2.0.7","client":"billing-api"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := string(tt.e.AppendJSON(nil))
-			if got != tt.want {
-				t.Fatalf("AppendJSON = %s, want %s", got, tt.want)
-			}
-			if !json.Valid([]byte(got)) {
-				t.Fatalf("AppendJSON = %s, not valid JSON", got)
-			}
+			got := jsonLine(tt.e)
+			require.Equal(t, tt.want, got, "MarshalJSON(%+v)", tt.e)
+			require.True(t, json.Valid([]byte(got)), "MarshalJSON = %s is not valid JSON", got)
 			var back Event
-			if err := back.UnmarshalJSON([]byte(got)); err != nil {
-				t.Fatalf("UnmarshalJSON(%s) = %v", got, err)
-			}
+			require.NoError(t, back.UnmarshalJSON([]byte(got)), "UnmarshalJSON(%s)", got)
 			// Decoding is a fixpoint: encoding the decoded event and
 			// decoding again gives the same event.
 			var again Event
-			if err := again.UnmarshalJSON(back.AppendJSON(nil)); err != nil || !again.Time.Equal(back.Time) {
-				t.Fatalf("second decode = %v", err)
-			}
+			require.NoError(t, again.UnmarshalJSON([]byte(jsonLine(back))), "second decode of %s", got)
+			assert.True(t, again.Time.Equal(back.Time), "time after round trip of %s", got)
 			again.Time = back.Time
-			if again != back {
-				t.Errorf("round trip = %+v, want %+v", again, back)
-			}
-			if tt.e.UserID == back.UserID && tt.e.DataID == back.DataID && !back.Time.Equal(tt.e.Time) {
-				t.Errorf("time = %v, want %v", back.Time, tt.e.Time)
+			assert.Equal(t, back, again, "round trip of %s", got)
+			if tt.e.UserID == back.UserID && tt.e.DataID == back.DataID {
+				assert.True(t, back.Time.Equal(tt.e.Time), "time = %v, want %v", back.Time, tt.e.Time)
 			}
 		})
+	}
+}
+
+func TestEventResourceName(t *testing.T) {
+	for _, tt := range []struct{ dataID, resource, want string }{
+		{"patients/42/ssn", "", "patients/ssn"},
+		{"patients/7d0e-11/ssn", "", "patients/ssn"},
+		{"patients/ssn", "", "patients/ssn"}, // gormcrypt before an auto-increment key is known
+		{"keyring/pii", "", "keyring/pii"},
+		{"a/b/c/d", "", "a/d"},
+		{"honeytoken", "", "honeytoken"},
+		{"", "", ""},
+		{"inv-2026-000042", "invoices/iban", "invoices/iban"},
+	} {
+		e := Event{DataID: tt.dataID, Resource: tt.resource}
+		assert.Equal(t, tt.want, e.ResourceName(), "Event{DataID: %q, Resource: %q}.ResourceName()", tt.dataID, tt.resource)
 	}
 }
 
@@ -100,6 +117,7 @@ func TestEventUnmarshalErrors(t *testing.T) {
 		{"success as string", `{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"u","data_id":"d","success":"yes"}`, ErrMalformedEvent},
 		{"user as number", `{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":7,"data_id":"d","success":true}`, ErrMalformedEvent},
 		{"key as number", `{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"u","data_id":"d","success":true,"key_id":3}`, ErrMalformedEvent},
+		{"client as number", `{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"u","data_id":"d","success":true,"client":3}`, ErrMalformedEvent},
 		{"unknown action", `{"time":"2026-11-01T09:00:00Z","action":"steal","user_id":"u","data_id":"d","success":true}`, ErrUnknownAction},
 		{"unknown attempted", `{"time":"2026-11-01T09:00:00Z","action":"access","user_id":"u","data_id":"d","success":false,"attempted":"x"}`, ErrUnknownAction},
 		{"zero count", `{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"u","data_id":"d","success":true,"count":0}`, ErrMalformedEvent},
@@ -107,10 +125,7 @@ func TestEventUnmarshalErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var e Event
-			err := e.UnmarshalJSON([]byte(tt.in))
-			if !errors.Is(err, tt.want) {
-				t.Errorf("UnmarshalJSON(%s) = %v, want %v", tt.in, err, tt.want)
-			}
+			assert.ErrorIs(t, e.UnmarshalJSON([]byte(tt.in)), tt.want, "UnmarshalJSON(%s)", tt.in)
 		})
 	}
 }
@@ -118,19 +133,13 @@ func TestEventUnmarshalErrors(t *testing.T) {
 func TestEventUnknownFieldsIgnored(t *testing.T) {
 	in := `{"extra":{"a":[1,2]},"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"u1042","role":"analyst","data_id":"patients/42/ssn","key_id":"3","success":true,"source":"10.1.2.3","trace_id":"abc"}`
 	var e Event
-	if err := e.UnmarshalJSON([]byte(in)); err != nil {
-		t.Fatalf("UnmarshalJSON = %v", err)
-	}
-	if got := string(e.AppendJSON(nil)); got != exampleLine {
-		t.Errorf("re-encoded = %s, want %s", got, exampleLine)
-	}
+	require.NoError(t, e.UnmarshalJSON([]byte(in)), "UnmarshalJSON(%s)", in)
+	assert.Equal(t, exampleLine, jsonLine(e), "re-encoded %s", in)
 }
 
 func TestEventValidate(t *testing.T) {
 	ok := exampleEvent
-	if err := ok.Validate(); err != nil {
-		t.Errorf("Validate(example) = %v", err)
-	}
+	assert.NoError(t, ok.Validate(), "Validate(exampleEvent)")
 	for name, e := range map[string]Event{
 		"zero time":         {Action: ActionDecrypt},
 		"bad action":        {Time: time.Now(), Action: "x"},
@@ -138,23 +147,17 @@ func TestEventValidate(t *testing.T) {
 		"negative count":    {Time: time.Now(), Action: ActionAccess, Count: -1},
 		"empty action name": {Time: time.Now()},
 	} {
-		if err := e.Validate(); err == nil {
-			t.Errorf("Validate(%s) = nil, want error", name)
-		}
+		assert.Error(t, e.Validate(), "Validate(%s event %+v)", name, e)
 	}
 }
 
 func TestActionSpanName(t *testing.T) {
 	for _, a := range []Action{ActionEncrypt, ActionDecrypt, ActionAccess, ActionRotate, ActionRewrap, ActionDestroy} {
 		name := a.SpanName()
-		if name != "keyward."+string(a) {
-			t.Errorf("%s.SpanName() = %s", a, name)
-		}
-		if back, ok := actionFromSpanName(name); !ok || back != a {
-			t.Errorf("actionFromSpanName(%s) = %s, %v", name, back, ok)
-		}
+		assert.Equal(t, "keyward."+string(a), name, "%s.SpanName()", a)
+		back, ok := actionFromSpanName(name)
+		assert.True(t, ok && back == a, "actionFromSpanName(%s) = %s, %v; want %s", name, back, ok, a)
 	}
-	if _, ok := actionFromSpanName("keyward.steal"); ok {
-		t.Error("actionFromSpanName(keyward.steal) = ok")
-	}
+	_, ok := actionFromSpanName("keyward.steal")
+	assert.False(t, ok, "actionFromSpanName(keyward.steal)")
 }

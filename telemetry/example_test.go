@@ -11,7 +11,7 @@ import (
 )
 
 // The JSON Lines form of one event.
-func ExampleEvent_AppendJSON() {
+func ExampleEvent_MarshalJSON() {
 	e := telemetry.Event{
 		Time:    time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC),
 		Action:  telemetry.ActionDecrypt,
@@ -22,7 +22,11 @@ func ExampleEvent_AppendJSON() {
 		Success: true,
 		Source:  "10.1.2.3",
 	}
-	fmt.Println(string(e.AppendJSON(nil)))
+	b, err := e.MarshalJSON()
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(string(b))
 	// Output:
 	// {"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"u1042","role":"analyst","data_id":"patients/42/ssn","key_id":"3","success":true,"source":"10.1.2.3"}
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzDecodeEvents: no input makes the reader fail or panic; every event it
@@ -16,21 +18,14 @@ func FuzzDecodeEvents(f *testing.F) {
 	f.Add([]byte(`{"time":"2026-11-01T09:00:00.5+02:00","action":"access","user_id":"\u0000","data_id":"","success":false,"attempted":"rewrap","count":9}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		events, _, err := ReadEvents(context.Background(), bytes.NewReader(in))
-		if err != nil {
-			t.Fatalf("ReadEvents error = %v", err)
-		}
+		require.NoError(t, err, "ReadEvents(%q)", in)
 		for _, e := range events {
-			if err := e.Validate(); err != nil {
-				t.Fatalf("accepted an invalid event: %v", err)
-			}
-			line := e.AppendJSON(nil)
+			require.NoError(t, e.Validate(), "accepted an invalid event from %q", in)
+			line, err := e.MarshalJSON()
+			require.NoError(t, err, "MarshalJSON(%+v)", e)
 			var back Event
-			if err := back.UnmarshalJSON(line); err != nil {
-				t.Fatalf("re-reading %s: %v", line, err)
-			}
-			if !back.Time.Equal(e.Time) {
-				t.Fatalf("time changed: %v -> %v", e.Time, back.Time)
-			}
+			require.NoError(t, back.UnmarshalJSON(line), "re-reading %s", line)
+			require.True(t, back.Time.Equal(e.Time), "time changed: %v -> %v", e.Time, back.Time)
 		}
 	})
 }
@@ -53,5 +48,22 @@ func FuzzDecodeSpanExport(f *testing.F) {
 				t.Fatalf("produced an invalid event: %v", err)
 			}
 		}
+	})
+}
+
+// FuzzDecodeAny: no input makes the format-detecting reader (events, span
+// exports, OTLP/JSON lines) fail or panic, and whatever it returns is a
+// valid event.
+func FuzzDecodeAny(f *testing.F) {
+	f.Add([]byte(exampleLine + "\n"))
+	f.Add([]byte(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"a"}}]},"scopeSpans":[{"spans":[{"name":"keyward.decrypt","startTimeUnixNano":"1793523600000000000","attributes":[{"key":"keyward.count","value":{"intValue":"7"}}],"status":{"code":2}}]}]}]}` + "\n"))
+	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"x","events":[{"name":"keyward.access","timeUnixNano":"-1"}]}]}]}]}`))
+	f.Add([]byte(`{"Name":"keyward.decrypt","SpanContext":{},"StartTime":"2026-11-01T09:00:00Z"}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		err := DecodeAny(context.Background(), bytes.NewReader(in), func(e Event) error {
+			require.NoError(t, e.Validate(), "produced an invalid event from %q", in)
+			return nil
+		}, nil)
+		require.NoError(t, err, "DecodeAny(%q)", in)
 	})
 }

@@ -459,6 +459,12 @@ func eventAttrs(e *Event) []attribute.KeyValue {
 	if e.Source != "" {
 		attrs = append(attrs, AttrSource.String(e.Source))
 	}
+	if e.Resource != "" {
+		attrs = append(attrs, AttrResource.String(e.Resource))
+	}
+	if e.Client != "" {
+		attrs = append(attrs, AttrClient.String(e.Client))
+	}
 	if e.Attempted != "" {
 		attrs = append(attrs, AttrAttempted.String(string(e.Attempted)))
 	}

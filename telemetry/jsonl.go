@@ -71,52 +71,103 @@ func trimEOL(b []byte) []byte {
 	return bytes.TrimSuffix(b, []byte{'\r'})
 }
 
+// unitReader yields the units of an input format (a line, or a JSON object
+// of a span export) with the line each starts on. An error wrapping
+// errSkip is a unit that is reported and skipped; io.EOF ends the input;
+// any other error is the reader's and stops.
+type unitReader interface {
+	next() (unit []byte, line int, err error)
+}
+
+// skipError is a unit that cannot be read but does not stop the input.
+type skipError struct{ err error }
+
+func (e *skipError) Error() string { return e.err.Error() }
+
+// decodeUnits is the loop every reader shares: it takes units from ur,
+// converts each with decode (which appends the unit's events to its second
+// argument), reports bad units to bad with their line and calls fn with
+// every event. It checks ctx every 1024 units.
+func decodeUnits(ctx context.Context, ur unitReader, decode func([]byte, []Event) ([]Event, error), fn func(Event) error, bad func(*LineError)) error {
+	var events []Event
+	for n := 1; ; n++ {
+		unit, line, err := ur.next()
+		if err == io.EOF {
+			return nil
+		}
+		var skip *skipError
+		if errors.As(err, &skip) {
+			report(bad, line, skip.err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		events, err = decode(unit, events[:0])
+		if err != nil {
+			report(bad, line, err)
+		}
+		for i := range events {
+			if err := fn(events[i]); err != nil {
+				return err
+			}
+		}
+		clear(events)
+	}
+}
+
+// lines is the unitReader of line-based forms; blank lines are skipped.
+type lines struct{ lr *lineReader }
+
+func (l lines) next() ([]byte, int, error) {
+	for {
+		line, tooLong, err := l.lr.next()
+		if err != nil {
+			return nil, l.lr.line, err
+		}
+		if tooLong {
+			return nil, l.lr.line, &skipError{ErrLineTooLong}
+		}
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			return line, l.lr.line, nil
+		}
+	}
+}
+
+func decodeEventLine(line []byte, dst []Event) ([]Event, error) {
+	var e Event
+	if err := e.UnmarshalJSON(line); err != nil {
+		return dst, err
+	}
+	return append(dst, e), nil
+}
+
 // DecodeEvents reads the JSON Lines event form from r and calls fn with
 // each event in input order. Blank lines are skipped. A malformed line is
 // reported to bad (which may be nil) with its line number and skipped; it
 // never stops the rest of the input. DecodeEvents returns the first error of
 // r, of fn, or of ctx (checked every 1024 lines), and nil at the end of input.
 func DecodeEvents(ctx context.Context, r io.Reader, fn func(Event) error, bad func(*LineError)) error {
-	lr := newLineReader(r, MaxLineBytes)
-	for {
-		line, tooLong, err := lr.next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if lr.line%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		if tooLong {
-			report(bad, lr.line, ErrLineTooLong)
-			continue
-		}
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
-		}
-		var e Event
-		if err := e.UnmarshalJSON(line); err != nil {
-			report(bad, lr.line, err)
-			continue
-		}
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
+	return decodeUnits(ctx, lines{newLineReader(r, MaxLineBytes)}, decodeEventLine, fn, bad)
 }
 
 // ReadEvents reads all events of the JSON Lines form from r. It returns the
 // valid events, one [LineError] per skipped line, and an error only if r (or
 // ctx) failed; the events read before that are still returned.
 func ReadEvents(ctx context.Context, r io.Reader) ([]Event, []*LineError, error) {
+	return collectEvents(ctx, r, DecodeEvents)
+}
+
+// collect runs a streaming reader and gathers what it yields.
+func collectEvents(ctx context.Context, r io.Reader, decode func(context.Context, io.Reader, func(Event) error, func(*LineError)) error) ([]Event, []*LineError, error) {
 	var events []Event
 	var bad []*LineError
-	err := DecodeEvents(ctx, r, func(e Event) error {
+	err := decode(ctx, r, func(e Event) error {
 		events = append(events, e)
 		return nil
 	}, func(le *LineError) { bad = append(bad, le) })
@@ -130,8 +181,10 @@ func WriteEvents(w io.Writer, events []Event) error {
 		if err := events[i].Validate(); err != nil {
 			return err
 		}
-		buf = events[i].AppendJSON(buf)
-		buf = append(buf, '\n')
+		var err error
+		if buf, err = events[i].appendLine(buf); err != nil {
+			return err
+		}
 		if len(buf) >= 28<<10 {
 			if _, err := w.Write(buf); err != nil {
 				return err
@@ -146,29 +199,50 @@ func WriteEvents(w io.Writer, events []Event) error {
 	return nil
 }
 
-// DecodeAny reads either input form the analyzer accepts: the JSON Lines
-// event form, or an OpenTelemetry JSON span export (the stdouttrace
-// exporter's output, compact or indented). It looks at the first object to
-// tell them apart, then behaves as [DecodeEvents] or [DecodeSpanExport].
+// DecodeAny reads any input form the analyzer accepts: the JSON Lines
+// event form, an OpenTelemetry JSON span export as the stdouttrace exporter
+// writes it (compact or indented), or OTLP/JSON as the OpenTelemetry
+// Collector's file exporter writes it (one ExportTraceServiceRequest per
+// line). It looks at the first object to tell them apart, then behaves as
+// [DecodeEvents] or [DecodeSpanExport] (OTLP lines may be as long as
+// [MaxObjectBytes]).
 func DecodeAny(ctx context.Context, r io.Reader, fn func(Event) error, bad func(*LineError)) error {
 	br := bufio.NewReaderSize(r, 64<<10)
-	if looksLikeSpanExport(br) {
+	switch sniff(br) {
+	case formatStdouttrace:
 		return DecodeSpanExport(ctx, br, fn, bad)
+	case formatOTLP:
+		return decodeOTLP(ctx, br, fn, bad)
 	}
 	return DecodeEvents(ctx, br, fn, bad)
 }
 
-// looksLikeSpanExport peeks at the start of the input: the exporter writes
-// each span object with "Name" first and "SpanContext" next, while an event
-// line starts with "time".
-func looksLikeSpanExport(br *bufio.Reader) bool {
+type format int
+
+const (
+	formatEvents format = iota
+	formatStdouttrace
+	formatOTLP
+)
+
+// sniff peeks at the start of the input: the stdouttrace exporter writes
+// each span object with "Name" first and "SpanContext" next, the
+// Collector's file exporter writes objects whose first field is
+// "resourceSpans", and an event line starts with "time".
+func sniff(br *bufio.Reader) format {
 	head, _ := br.Peek(4096)
 	head = bytes.TrimLeft(head, " \t\r\n")
 	if len(head) == 0 || head[0] != '{' {
-		return false
+		return formatEvents
 	}
 	head = bytes.TrimLeft(head[1:], " \t\r\n")
-	return bytes.HasPrefix(head, []byte(`"Name"`)) && bytes.Contains(head, []byte(`"SpanContext"`))
+	switch {
+	case bytes.HasPrefix(head, []byte(`"Name"`)) && bytes.Contains(head, []byte(`"SpanContext"`)):
+		return formatStdouttrace
+	case bytes.HasPrefix(head, []byte(`"resourceSpans"`)):
+		return formatOTLP
+	}
+	return formatEvents
 }
 
 func report(bad func(*LineError), line int, err error) {

@@ -41,6 +41,13 @@ const (
 	AttrCount attribute.Key = "keyward.count"
 	// AttrAttempted is the action an access decision was about.
 	AttrAttempted attribute.Key = "keyward.attempted"
+	// AttrResource is the resource a data ID belongs to (a table/column or
+	// a keyring), when it is not the data ID's first and last part; see
+	// [Event.Resource].
+	AttrResource attribute.Key = "keyward.resource"
+	// AttrClient is the service or client application a request came
+	// through; without it, readers take the span resource's service.name.
+	AttrClient attribute.Key = "keyward.client"
 
 	// AttrUserID is the semantic-convention user ID key.
 	AttrUserID = semconv.UserIDKey

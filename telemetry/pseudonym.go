@@ -55,10 +55,16 @@ func (p *Pseudonymizer) UserID(id string) string { return p.pseudonym(domainUser
 // DataID pseudonyms.
 func (p *Pseudonymizer) DataID(id string) string { return p.pseudonym(domainData, id) }
 
-// Event returns e with its user ID and data ID pseudonymized.
+// Event returns e with its user ID and data ID pseudonymized. The resource
+// (a table/column or keyring name, never a row) is set from the data ID
+// first and stays readable, so that the analyzer can still tell which
+// table and column an identity reads.
 func (p *Pseudonymizer) Event(e Event) Event {
 	if p == nil {
 		return e
+	}
+	if e.Resource == "" && e.DataID != "" {
+		e.Resource = resourceOf(e.DataID)
 	}
 	e.UserID = p.UserID(e.UserID)
 	e.DataID = p.DataID(e.DataID)

@@ -47,8 +47,11 @@ func (s *WriterSink) WriteEvent(ctx context.Context, e Event) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.buf = append(e.AppendJSON(s.buf[:0]), '\n')
-	_, err := s.w.Write(s.buf)
+	var err error
+	if s.buf, err = e.appendLine(s.buf[:0]); err != nil {
+		return err
+	}
+	_, err = s.w.Write(s.buf)
 	return err
 }
 
@@ -161,7 +164,10 @@ func (s *FileSink) WriteEvent(ctx context.Context, e Event) error {
 			return err
 		}
 	}
-	s.buf = append(e.AppendJSON(s.buf[:0]), '\n')
+	var err error
+	if s.buf, err = e.appendLine(s.buf[:0]); err != nil {
+		return err
+	}
 	if s.size > 0 && s.size+int64(len(s.buf)) > s.cfg.maxBytes {
 		if err := s.rotate(); err != nil {
 			return err

@@ -1,12 +1,15 @@
 package telemetry
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -28,6 +31,10 @@ type SpanData struct {
 	// DroppedEvents is the number of span events the SDK dropped over its
 	// limit (128 by default).
 	DroppedEvents int
+	// Service is the service.name of the span's resource: the Client of
+	// events that carry no [AttrClient]. The SDK's default
+	// "unknown_service:..." names are ignored.
+	Service string
 }
 
 // SpanEvent is one span event.
@@ -67,7 +74,7 @@ func AppendSpanEvents(dst []Event, s *SpanData) []Event {
 		if !ok {
 			continue
 		}
-		e := Event{Time: ev.Time, Action: a, Success: true}
+		e := Event{Time: ev.Time, Action: a, Success: true, Client: s.service()}
 		fillEvent(&e, s.Attributes)
 		fillEvent(&e, ev.Attributes)
 		dst = append(dst, e)
@@ -84,9 +91,16 @@ func AppendSpanEvents(dst []Event, s *SpanData) []Event {
 	if !ok {
 		return dst
 	}
-	e := Event{Time: s.Start, Action: a, Success: !s.Failed}
+	e := Event{Time: s.Start, Action: a, Success: !s.Failed, Client: s.service()}
 	fillEvent(&e, s.Attributes)
 	return append(dst, e)
+}
+
+func (s *SpanData) service() string {
+	if strings.HasPrefix(s.Service, "unknown_service") {
+		return ""
+	}
+	return s.Service
 }
 
 // fillEvent sets the fields of e that attrs carry; later calls override
@@ -120,6 +134,10 @@ func fillEvent(e *Event, attrs []attribute.KeyValue) {
 			e.Success = kv.Value.AsString() == string(OutcomeOK)
 		case AttrSource:
 			e.Source = kv.Value.String()
+		case AttrResource:
+			e.Resource = kv.Value.String()
+		case AttrClient:
+			e.Client = kv.Value.String()
 		case AttrAttempted:
 			if a := Action(kv.Value.AsString()); a.Valid() {
 				e.Attempted = a
@@ -132,141 +150,193 @@ func fillEvent(e *Event, attrs []attribute.KeyValue) {
 	}
 }
 
-// MaxObjectBytes is the largest span object [DecodeSpanExport] accepts; a
-// larger one is reported and skipped.
+// MaxObjectBytes is the largest span object [DecodeSpanExport] accepts,
+// and the longest OTLP/JSON line [DecodeAny] accepts; a larger one is
+// reported and skipped.
 const MaxObjectBytes = 16 << 20
 
 // DecodeSpanExport reads OpenTelemetry JSON span exports as written by the
 // stdouttrace exporter (one object per line, or indented objects one after
 // another), converts each span with [AppendSpanEvents] and calls fn with
 // every event. An object that cannot be decoded is reported to bad (which
-// may be nil) with the line it starts on and skipped. Errors are those of r,
-// fn and ctx.
+// may be nil) with the line it starts on and skipped; after text that is not
+// JSON, reading resumes at the next line that starts with "{". Errors are
+// those of r, fn and ctx.
 func DecodeSpanExport(ctx context.Context, r io.Reader, fn func(Event) error, bad func(*LineError)) error {
-	lr := newLineReader(r, MaxLineBytes)
-	var (
-		obj       []byte
-		depth     int
-		inString  bool
-		escaped   bool
-		startLine int
-		skipping  bool // current object too large; scan but do not keep
-		garbage   int  // line with stray bytes already reported
-		events    []Event
-		sd        SpanData
-	)
-	flush := func() error {
-		defer func() { obj = obj[:0] }()
-		if skipping {
-			skipping = false
-			report(bad, startLine, fmt.Errorf("%w: object larger than %d bytes", ErrMalformedSpan, MaxObjectBytes))
-			return nil
-		}
+	var sd SpanData
+	return decodeUnits(ctx, newObjects(r), func(obj []byte, dst []Event) ([]Event, error) {
 		if err := decodeSpan(obj, &sd); err != nil {
-			report(bad, startLine, err)
-			return nil
+			return dst, err
 		}
-		events = AppendSpanEvents(events[:0], &sd)
-		for _, e := range events {
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for {
-		line, tooLong, err := lr.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if lr.line%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		if tooLong {
-			// A compact export puts one span per line; drop it whole.
-			report(bad, lr.line, ErrLineTooLong)
-			obj, depth, inString, escaped, skipping = obj[:0], 0, false, false, false
-			continue
-		}
-		segStart := 0
-		for i := 0; i < len(line); i++ {
-			c := line[i]
-			if depth == 0 {
-				switch c {
-				case ' ', '\t', '\r':
-					continue
-				case '{':
-					depth, startLine, segStart = 1, lr.line, i
-					inString, escaped = false, false
-					continue
-				}
-				if garbage != lr.line {
-					garbage = lr.line
-					report(bad, lr.line, fmt.Errorf("%w: unexpected text outside an object", ErrMalformedSpan))
-				}
-				continue
-			}
-			switch {
-			case escaped:
-				escaped = false
-			case inString:
-				if c == '\\' {
-					escaped = true
-				} else if c == '"' {
-					inString = false
-				}
-			case c == '"':
-				inString = true
-			case c == '{' || c == '[':
-				depth++
-			case c == '}' || c == ']':
-				depth--
-				if depth == 0 {
-					obj = keep(obj, line[segStart:i+1], &skipping)
-					if err := flush(); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		if depth > 0 {
-			obj = keep(obj, line[segStart:], &skipping)
-			obj = keep(obj, []byte{'\n'}, &skipping)
-		}
-	}
-	if depth > 0 {
-		report(bad, startLine, fmt.Errorf("%w: object not terminated", ErrMalformedSpan))
-	}
-	return nil
-}
-
-func keep(obj, b []byte, skipping *bool) []byte {
-	if *skipping {
-		return obj
-	}
-	if len(obj)+len(b) > MaxObjectBytes {
-		*skipping = true
-		return obj[:0]
-	}
-	return append(obj, b...)
+		return AppendSpanEvents(dst, &sd), nil
+	}, fn, bad)
 }
 
 // ReadSpanExport reads a whole span export; see [DecodeSpanExport]. It
 // returns the events, one [LineError] per skipped object, and an error only
 // if r or ctx failed.
 func ReadSpanExport(ctx context.Context, r io.Reader) ([]Event, []*LineError, error) {
-	var events []Event
-	var bad []*LineError
-	err := DecodeSpanExport(ctx, r, func(e Event) error {
-		events = append(events, e)
-		return nil
-	}, func(le *LineError) { bad = append(bad, le) })
-	return events, bad, err
+	return collectEvents(ctx, r, DecodeSpanExport)
+}
+
+// objects is the unitReader of concatenated JSON values: a json.Decoder
+// reads them, a counting reader under it records where lines start, and
+// after a syntax error a new decoder resumes at the next line starting with
+// "{".
+type objects struct {
+	base *bufio.Reader
+	cnt  *lineCounter
+	dec  *json.Decoder
+	done bool
+}
+
+// lineCounter reads pending, then r, remembering the offsets of newlines
+// the decoder has not yet consumed; it fails a read that would make one
+// value longer than MaxObjectBytes.
+type lineCounter struct {
+	pending []byte
+	r       io.Reader
+	off     int64   // bytes read so far
+	nl      []int64 // offsets of newlines not yet pruned
+	lines   int     // newlines pruned
+	valueAt int64   // where the current value started (for the size limit)
+}
+
+var errTooLarge = fmt.Errorf("%w: object larger than %d bytes", ErrMalformedSpan, MaxObjectBytes)
+
+func (c *lineCounter) Read(p []byte) (n int, err error) {
+	// The decoder reads only while its current value is incomplete, so
+	// everything since valueAt belongs to that value (and the space before
+	// it): reading at most MaxObjectBytes+1 of it is enough to tell.
+	room := c.valueAt + MaxObjectBytes + 1 - c.off
+	if room <= 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > room {
+		p = p[:room]
+	}
+	if len(c.pending) > 0 {
+		n = copy(p, c.pending)
+		c.pending = c.pending[n:]
+	} else {
+		n, err = c.r.Read(p)
+	}
+	for i, b := range p[:n] {
+		if b == '\n' {
+			c.nl = append(c.nl, c.off+int64(i))
+		}
+	}
+	c.off += int64(n)
+	return n, err
+}
+
+// lineAt returns the 1-based line of offset off (not before the last prune).
+func (c *lineCounter) lineAt(off int64) int {
+	n := 0
+	for n < len(c.nl) && c.nl[n] < off {
+		n++
+	}
+	return c.lines + n + 1
+}
+
+// prune forgets the newlines before off, the end of a value.
+func (c *lineCounter) prune(off int64) {
+	n := 0
+	for n < len(c.nl) && c.nl[n] < off {
+		n++
+	}
+	c.lines += n
+	c.nl = append(c.nl[:0], c.nl[n:]...)
+	c.valueAt = off
+}
+
+func newObjects(r io.Reader) *objects {
+	o := &objects{base: bufio.NewReaderSize(r, 64<<10)}
+	o.cnt = &lineCounter{r: o.base}
+	o.dec = json.NewDecoder(o.cnt)
+	return o
+}
+
+func (o *objects) next() ([]byte, int, error) {
+	if o.done {
+		return nil, 0, io.EOF
+	}
+	var raw json.RawMessage
+	before := o.dec.InputOffset()
+	err := o.dec.Decode(&raw)
+	if err == nil {
+		end := o.dec.InputOffset()
+		line := o.cnt.lineAt(end - int64(len(raw)))
+		o.cnt.prune(end)
+		return raw, line, nil
+	}
+	if err == io.EOF {
+		o.done = true
+		return nil, 0, io.EOF
+	}
+	// The decoder stopped at the value that failed: find where it starts,
+	// report it there, and resume after it.
+	held, _ := io.ReadAll(o.dec.Buffered())
+	trimmed := bytes.TrimLeft(held, " \t\r\n")
+	line := o.cnt.lineAt(before + int64(len(held)-len(trimmed)))
+	var cause error
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &syn):
+		cause = fmt.Errorf("%w: %s", ErrMalformedSpan, jsonErrText(syn))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		cause = fmt.Errorf("%w: object not terminated", ErrMalformedSpan)
+	case errors.Is(err, errTooLarge):
+		cause = errTooLarge
+	default:
+		return nil, line, err // the reader's own error
+	}
+	if err := o.resync(append(trimmed, o.cnt.pending...), line); err != nil {
+		return nil, line, err
+	}
+	return nil, line, &skipError{cause}
+}
+
+// resync restarts decoding after a bad value: data is what was read but not
+// consumed from the bad value's start on, line the line it starts on. The
+// rest of that line and every following line that does not start with "{"
+// are skipped.
+func (o *objects) resync(data []byte, line int) error {
+	for {
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			data = data[i+1:]
+		} else {
+			data = nil
+			if err := skipLine(o.base); err == io.EOF {
+				o.done = true
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
+		line++
+		if len(data) > 0 {
+			if data[0] == '{' {
+				break
+			}
+		} else if b, err := o.base.Peek(1); err != nil || b[0] == '{' {
+			break
+		}
+	}
+	o.cnt = &lineCounter{pending: data, r: o.base, lines: line - 1}
+	o.dec = json.NewDecoder(o.cnt)
+	return nil
+}
+
+// skipLine consumes br up to and including the next newline; io.EOF means
+// there was none.
+func skipLine(br *bufio.Reader) error {
+	for {
+		_, err := br.ReadSlice('\n')
+		if err != bufio.ErrBufferFull {
+			return err
+		}
+	}
 }
 
 // The JSON shape of a span in a stdouttrace export (fields not needed here
@@ -284,7 +354,12 @@ type spanJSON struct {
 		Code string
 	}
 	DroppedEvents int
+	Resource      []kvJSON
 }
+
+// serviceName is the resource attribute naming the service (semantic
+// conventions).
+const serviceName attribute.Key = "service.name"
 
 type kvJSON struct {
 	Key   string
@@ -311,6 +386,11 @@ func decodeSpan(b []byte, sd *SpanData) error {
 		sd.Start = t
 	}
 	sd.Attributes = decodeAttrs(sj.Attributes)
+	for _, kv := range decodeAttrs(sj.Resource) {
+		if kv.Key == serviceName {
+			sd.Service = kv.Value.AsString()
+		}
+	}
 	for _, ev := range sj.Events {
 		if _, ok := actionFromSpanName(ev.Name); !ok {
 			continue
@@ -322,6 +402,16 @@ func decodeSpan(b []byte, sd *SpanData) error {
 		sd.Events = append(sd.Events, SpanEvent{Name: ev.Name, Time: t, Attributes: decodeAttrs(ev.Attributes)})
 	}
 	return nil
+}
+
+// readAttr reports whether the readers keep attribute k: the ones that
+// map to event fields, and the resource's service name.
+func readAttr(k attribute.Key) bool {
+	switch k {
+	case AttrUserID, AttrUserRoles, AttrDataID, AttrKeyID, AttrOutcome, AttrSource, AttrAttempted, AttrCount, AttrResource, AttrClient, serviceName:
+		return true
+	}
+	return false
 }
 
 func parseTime(s string) (time.Time, error) {
@@ -337,9 +427,7 @@ func parseTime(s string) (time.Time, error) {
 func decodeAttrs(in []kvJSON) []attribute.KeyValue {
 	var out []attribute.KeyValue
 	for _, kv := range in {
-		switch attribute.Key(kv.Key) {
-		case AttrUserID, AttrUserRoles, AttrDataID, AttrKeyID, AttrOutcome, AttrSource, AttrAttempted, AttrCount:
-		default:
+		if !readAttr(attribute.Key(kv.Key)) {
 			continue
 		}
 		raw := bytes.TrimSpace(kv.Value.Value)

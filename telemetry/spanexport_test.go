@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -31,14 +33,17 @@ func exportSpans(t *testing.T, pretty bool) []byte {
 		opts = append(opts, stdouttrace.WithPrettyPrint())
 	}
 	exp, err := stdouttrace.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	require.NoError(t, err)
+	return runWorkloadWith(t, exp, nil, func() []byte { return buf.Bytes() })
+}
+
+// runWorkloadWith runs the workload through a tracer provider (with opts) exporting
+// synchronously to exp, shuts it down and returns what output returns.
+func runWorkloadWith(t *testing.T, exp sdktrace.SpanExporter, opts []sdktrace.TracerProviderOption, output func() []byte) []byte {
+	t.Helper()
+	tp := sdktrace.NewTracerProvider(append(opts, sdktrace.WithSyncer(exp))...)
 	in, err := New("github.com/keyward/keyward/keyring", WithTracerProvider(tp), WithSinks())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
 	at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 
@@ -69,45 +74,33 @@ func exportSpans(t *testing.T, pretty bool) []byte {
 	_, span = tp.Tracer("app").Start(ctx, "SELECT patients")
 	span.End()
 
-	if err := tp.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	require.NoError(t, tp.Shutdown(ctx))
+	return output()
 }
 
 // checkWorkloadEvents checks the events of exportSpans' workload.
 func checkWorkloadEvents(t *testing.T, events []Event) {
 	t.Helper()
-	if len(events) != 6 {
-		for _, e := range events {
-			t.Logf("%s", e.AppendJSON(nil))
-		}
-		t.Fatalf("got %d events, want 6", len(events))
+	var got []string
+	for _, e := range events {
+		got = append(got, jsonLine(e))
 	}
+	require.Len(t, events, 6, "events of the workload: %v", got)
 	e := events[0]
 	e.Time = exampleEvent.Time
-	if e != exampleEvent {
-		t.Errorf("event 0 = %s, want %s", e.AppendJSON(nil), exampleLine)
-	}
-	if e := events[1]; e.Action != ActionDecrypt || e.UserID != "u7" || e.Count != 3000 || !e.Success || e.DataID != "patients/*/ssn" {
-		t.Errorf("batch event = %s", e.AppendJSON(nil))
-	}
-	if e := events[2]; e.Action != ActionAccess || e.Success || e.Attempted != ActionDecrypt || e.UserID != "u9" {
-		t.Errorf("denied event = %s", e.AppendJSON(nil))
-	}
-	if e := events[3]; e.Action != ActionDecrypt || e.Success || e.KeyID != "7" {
-		t.Errorf("failed event = %s", e.AppendJSON(nil))
-	}
-	if e := events[4]; e.Action != ActionDecrypt || !e.Success || e.DataID != "patients/42/dob" || e.UserID != "u1042" {
-		t.Errorf("logged decryption = %s", e.AppendJSON(nil))
-	}
-	if e := events[5]; e.Action != ActionEncrypt || e.DataID != "patients/42/note" {
-		t.Errorf("logged encryption = %s", e.AppendJSON(nil))
-	}
-	for _, e := range events {
-		if e.Time.IsZero() {
-			t.Errorf("event without time: %s", e.AppendJSON(nil))
-		}
+	assert.Equal(t, exampleLine, jsonLine(e), "event 0")
+	e = events[1]
+	assert.True(t, e.Action == ActionDecrypt && e.UserID == "u7" && e.Count == 3000 && e.Success && e.DataID == "patients/*/ssn", "batch event = %s", got[1])
+	e = events[2]
+	assert.True(t, e.Action == ActionAccess && !e.Success && e.Attempted == ActionDecrypt && e.UserID == "u9", "denied event = %s", got[2])
+	e = events[3]
+	assert.True(t, e.Action == ActionDecrypt && !e.Success && e.KeyID == "7", "failed event = %s", got[3])
+	e = events[4]
+	assert.True(t, e.Action == ActionDecrypt && e.Success && e.DataID == "patients/42/dob" && e.UserID == "u1042", "logged decryption = %s", got[4])
+	e = events[5]
+	assert.True(t, e.Action == ActionEncrypt && e.DataID == "patients/42/note", "logged encryption = %s", got[5])
+	for i, e := range events {
+		assert.False(t, e.Time.IsZero(), "event %d has no time: %s", i, got[i])
 	}
 }
 
@@ -116,16 +109,14 @@ func TestDecodeSpanExportRealExporter(t *testing.T) {
 		t.Run(map[bool]string{false: "compact", true: "pretty"}[pretty], func(t *testing.T) {
 			out := exportSpans(t, pretty)
 			events, bad, err := ReadSpanExport(context.Background(), bytes.NewReader(out))
-			if err != nil || len(bad) != 0 {
-				t.Fatalf("ReadSpanExport: %v %v", bad, err)
-			}
+			require.NoError(t, err)
+			require.Empty(t, bad, "line errors reading the exporter's output")
 			checkWorkloadEvents(t, events)
 			// DecodeAny recognizes the export.
 			var n int
 			err = DecodeAny(context.Background(), bytes.NewReader(out), func(Event) error { n++; return nil }, func(le *LineError) { t.Error(le) })
-			if err != nil || n != 6 {
-				t.Errorf("DecodeAny = %d events, %v", n, err)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, 6, n, "DecodeAny events")
 		})
 	}
 }
@@ -135,60 +126,74 @@ func TestDecodeSpanExportRealExporter(t *testing.T) {
 func TestDecodeSpanExportGolden(t *testing.T) {
 	path := filepath.Join(testdataDir, "stdouttrace.json")
 	if *update {
-		if err := os.WriteFile(path, exportSpans(t, true), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(path, exportSpans(t, true), 0o644))
 	}
-	f := mustOpen(t, path)
-	events, bad, err := ReadSpanExport(context.Background(), f)
-	if err != nil || len(bad) != 0 {
-		t.Fatalf("ReadSpanExport: %v %v", bad, err)
-	}
+	events, bad, err := ReadSpanExport(context.Background(), mustOpen(t, path))
+	require.NoError(t, err)
+	require.Empty(t, bad, "line errors reading %s", path)
 	checkWorkloadEvents(t, events)
 }
 
 func TestDecodeSpanExportMalformed(t *testing.T) {
 	good := string(exportSpans(t, false))
 	lines := strings.Split(strings.TrimSpace(good), "\n")
-	in := strings.Join([]string{
-		lines[0],
-		`{"Name": 7}`,                          // line 2: wrong type
-		`garbage here`,                         // line 3: text outside objects
-		`{"StartTime":"2026-11-01T09:00:00Z"}`, // line 4: no name
-		`{"Name":"keyward.decrypt","StartTime":1}`, // line 5: bad time
-		lines[1] + lines[2],                        // two objects on one line
-		`{"Name":"keyward.decrypt","StartTime":"2026-11-01T09:00:00Z","Attributes":[{"Key":"user.id","Value":{"Type":"STRING","Value":"u\"}{"}}]}`,
-		`{"Name":"x", "Events":[`, // line 8: never closed
-	}, "\n")
-	events, bad, err := ReadSpanExport(context.Background(), strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name     string
+		in       []string
+		events   int
+		badLines []int
+		lastUser string
+	}{
+		{"mixed", []string{
+			lines[0],
+			`{"Name": 7}`,                          // line 2: wrong type
+			`garbage here`,                         // line 3: text outside objects
+			`{"StartTime":"2026-11-01T09:00:00Z"}`, // line 4: no name
+			`{"Name":"keyward.decrypt","StartTime":1}`, // line 5: bad time
+			lines[1] + lines[2],                        // two objects on one line
+			`{"Name":"keyward.decrypt","StartTime":"2026-11-01T09:00:00Z","Attributes":[{"Key":"user.id","Value":{"Type":"STRING","Value":"u\"}{"}}]}`,
+			`{"Name":"x", "Events":[`, // line 8: never closed
+		}, 4, []int{2, 3, 4, 5, 8}, `u"}{`},
+		{"syntax error inside an indented object", []string{
+			`{`,
+			`	"Name": "keyward.decrypt",`,
+			`	"StartTime": "2026-11-01T09:00:00Z",`,
+			`	"Attributes": [ oops ]`,
+			`}`,
+			`{"Name":"keyward.decrypt","StartTime":"2026-11-01T09:00:00Z","Attributes":[{"Key":"user.id","Value":{"Type":"STRING","Value":"after"}}]}`,
+		}, 1, []int{1}, "after"},
+		{"garbage at the end", []string{lines[0], `]]]`}, 1, []int{2}, "u1042"},
 	}
-	if len(events) != 4 || events[3].UserID != `u"}{` {
-		t.Errorf("got %d events, want 4 (last by u\"}{): %v", len(events), events)
-	}
-	var lineNos []int
-	for _, le := range bad {
-		lineNos = append(lineNos, le.Line)
-		if !errors.Is(le, ErrMalformedSpan) {
-			t.Errorf("line error %v does not wrap ErrMalformedSpan", le)
-		}
-	}
-	if want := []int{2, 3, 4, 5, 8}; !equalInts(lineNos, want) {
-		t.Errorf("bad lines = %v, want %v", lineNos, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := strings.Join(tt.in, "\n")
+			events, bad, err := ReadSpanExport(context.Background(), strings.NewReader(in))
+			require.NoError(t, err)
+			require.Len(t, events, tt.events, "events of %q", in)
+			assert.Equal(t, tt.lastUser, events[len(events)-1].UserID, "user of the last event")
+			var lineNos []int
+			for _, le := range bad {
+				lineNos = append(lineNos, le.Line)
+				assert.ErrorIs(t, le, ErrMalformedSpan, "line error %v", le)
+			}
+			assert.Equal(t, tt.badLines, lineNos, "lines reported as bad")
+		})
 	}
 }
 
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+// TestDecodeSpanExportTooLarge: an object over MaxObjectBytes is reported
+// and skipped, and the next object is read.
+func TestDecodeSpanExportTooLarge(t *testing.T) {
+	big := `{"Name":"keyward.decrypt","StartTime":"2026-11-01T09:00:00Z","Attributes":[{"Key":"x","Value":{"Type":"STRING","Value":"` +
+		strings.Repeat("y", MaxObjectBytes) + `"}}]}`
+	next := `{"Name":"keyward.decrypt","StartTime":"2026-11-01T09:00:00Z","Attributes":[{"Key":"user.id","Value":{"Type":"STRING","Value":"next"}}]}`
+	events, bad, err := ReadSpanExport(context.Background(), strings.NewReader(big+"\n"+next+"\n"))
+	require.NoError(t, err)
+	require.Len(t, bad, 1, "line errors")
+	assert.Equal(t, 1, bad[0].Line, "line of the large object")
+	assert.ErrorIs(t, bad[0], ErrMalformedSpan)
+	require.Len(t, events, 1, "events after the large object")
+	assert.Equal(t, "next", events[0].UserID)
 }
 
 func TestAppendSpanEvents(t *testing.T) {
@@ -223,18 +228,24 @@ func TestAppendSpanEvents(t *testing.T) {
 		{"dropped events, none of ours", SpanData{Name: "GET /", Start: at, DroppedEvents: 22}, nil},
 		{"events on a foreign span", SpanData{Name: "job", Start: at, Events: []SpanEvent{{Name: SpanEncrypt, Time: at, Attributes: []attribute.KeyValue{AttrCount.Int(2), AttrUserID.Int(5)}}}},
 			[]string{`{"time":"2026-11-01T09:00:00Z","action":"encrypt","user_id":"5","data_id":"","success":true,"count":2}`}},
+		{"service name as client, resource and client attributes", SpanData{Name: SpanDecrypt, Start: at, Service: "billing-api",
+			Attributes: []attribute.KeyValue{AttrUserID.String("svc"), AttrDataID.String("inv-7")}, Events: []SpanEvent{
+				{Name: SpanDecrypt, Time: at, Attributes: []attribute.KeyValue{AttrDataID.String("inv-8"), AttrResource.String("invoices/iban")}},
+				{Name: SpanDecrypt, Time: at, Attributes: []attribute.KeyValue{AttrDataID.String("inv-9"), AttrClient.String("batch-export")}},
+			}}, []string{
+			`{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"svc","data_id":"inv-8","resource":"invoices/iban","success":true,"client":"billing-api"}`,
+			`{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"svc","data_id":"inv-9","success":true,"client":"batch-export"}`,
+		}},
+		{"the SDK's default service name is no client", SpanData{Name: SpanDecrypt, Start: at, Service: "unknown_service:app"},
+			[]string{`{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"","data_id":"","success":true}`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := AppendSpanEvents(nil, &tt.sd)
-			if len(got) != len(tt.want) {
-				t.Fatalf("AppendSpanEvents = %d events, want %d", len(got), len(tt.want))
+			var got []string
+			for _, e := range AppendSpanEvents(nil, &tt.sd) {
+				got = append(got, jsonLine(e))
 			}
-			for i := range got {
-				if s := string(got[i].AppendJSON(nil)); s != tt.want[i] {
-					t.Errorf("event %d = %s, want %s", i, s, tt.want[i])
-				}
-			}
+			assert.Equal(t, tt.want, got, "AppendSpanEvents(%+v)", tt.sd)
 		})
 	}
 }

@@ -27,30 +27,60 @@ func (c *Crypt) beforeCreate(db *gorm.DB) {
 		_ = db.AddError(err)
 		return
 	}
+	// Maps are replaced by copies holding serializer values; what GORM
+	// adds to the copies (a key the database assigned) is copied back when
+	// the statement ends (restoreMaps).
 	switch dest := stmt.Dest.(type) {
 	case map[string]any:
 		m, err := st.encryptMap(info, dest, true)
 		if db.AddError(err) == nil {
-			stmt.Dest = m
+			stmt.Dest, st.maps = m, []mapCopy{{dest, m}}
 		}
 	case *map[string]any:
 		m, err := st.encryptMap(info, *dest, true)
 		if db.AddError(err) == nil {
-			stmt.Dest = m
+			stmt.Dest, st.maps = &m, []mapCopy{{*dest, m}}
 		}
 	case []map[string]any:
 		ms, err := st.encryptMaps(info, dest)
 		if db.AddError(err) == nil {
-			stmt.Dest = ms
+			stmt.Dest, st.maps = ms, mapCopies(dest, ms)
 		}
 	case *[]map[string]any:
 		ms, err := st.encryptMaps(info, *dest)
 		if db.AddError(err) == nil {
-			stmt.Dest = ms
+			stmt.Dest, st.maps = &ms, mapCopies(*dest, ms)
 		}
 	default:
 		_ = db.AddError(st.indexRows(info, stmt.ReflectValue))
 	}
+}
+
+// mapCopy is a caller's map and the copy gormcrypt gave GORM in its place.
+type mapCopy struct{ orig, cp map[string]any }
+
+func mapCopies(orig, cp []map[string]any) []mapCopy {
+	out := make([]mapCopy, len(orig))
+	for i := range orig {
+		out[i] = mapCopy{orig[i], cp[i]}
+	}
+	return out
+}
+
+// restoreMaps copies into the caller's maps the entries GORM added to their
+// copies (the primary key the database assigned), as GORM does for maps it
+// inserts itself.
+func (st *state) restoreMaps() {
+	for _, mc := range st.maps {
+		for k, v := range mc.cp {
+			if _, had := mc.orig[k]; !had && ourWrapperField(v) == nil {
+				if _, isBytes := v.([]byte); !isBytes {
+					mc.orig[k] = v
+				}
+			}
+		}
+	}
+	st.maps = nil
 }
 
 // selected returns whether an insert or update writes fi's column, and adds
@@ -122,7 +152,7 @@ func (st *state) indexRow(info *schemaInfo, row reflect.Value, include func(*fie
 		}
 		target := fi.blind.index.ReflectValueOf(ctx, row)
 		if !target.CanSet() {
-			return fmt.Errorf("gormcrypt: %s.%s: pass a pointer so that its blind index can be set", fi.table, fi.column)
+			return fmt.Errorf("%w: %s.%s has a blind index, which gormcrypt sets in the row: pass a pointer", ErrUnsupported, fi.table, fi.column)
 		}
 		idx, err := st.indexOf(fi, fi.field.ReflectValueOf(ctx, row).Interface())
 		if err != nil {
@@ -166,9 +196,10 @@ func checkOnConflict(stmt *gorm.Statement, info *schemaInfo) error {
 		set[a.Column.Name] = true
 	}
 	var extra []string
-	for _, a := range oc.DoUpdates {
+	updates := append(clause.Set(nil), oc.DoUpdates...)
+	for i, a := range updates {
 		fi := info.lookup(stmt.Schema, a.Column.Name)
-		src := info.indexes[a.Column.Name]
+		src := info.index(stmt.Schema, a.Column.Name)
 		if fi == nil && src == nil {
 			continue
 		}
@@ -176,6 +207,15 @@ func checkOnConflict(stmt *gorm.Statement, info *schemaInfo) error {
 		if !isCol || !strings.EqualFold(col.Table, "excluded") || col.Name != a.Column.Name {
 			return fmt.Errorf("%w: ON CONFLICT assigns a value to %s.%s that GORM does not encrypt; update it from the inserted row (clause.AssignmentColumns)", ErrUnsupported, info.tableOf(stmt), a.Column.Name)
 		}
+		// The column as the table names it, in whatever spelling it was
+		// given.
+		var name string
+		if fi != nil {
+			name = fi.column
+		} else {
+			name = src.blind.index.DBName
+		}
+		updates[i] = clause.Assignment{Column: clause.Column{Name: name}, Value: clause.Column{Table: col.Table, Name: name}}
 		if fi != nil {
 			updatesEncrypted = true
 			if fi.blind != nil && !set[fi.blind.index.DBName] {
@@ -187,11 +227,9 @@ func checkOnConflict(stmt *gorm.Statement, info *schemaInfo) error {
 	if updatesEncrypted && info.pkBound && !targetIsPK(oc.Columns, stmt.Schema) {
 		return fmt.Errorf("%w: ON CONFLICT on columns other than the primary key would move values bound to one primary key into another row", ErrUnsupported)
 	}
-	if len(extra) > 0 {
-		oc.DoUpdates = append(append(clause.Set(nil), oc.DoUpdates...), clause.AssignmentColumns(extra)...)
-		c.Expression = oc
-		stmt.Clauses["ON CONFLICT"] = c
-	}
+	oc.DoUpdates = append(updates, clause.AssignmentColumns(extra)...)
+	c.Expression = oc
+	stmt.Clauses["ON CONFLICT"] = c
 	return nil
 }
 
@@ -232,26 +270,31 @@ func (st *state) encryptMaps(info *schemaInfo, ms []map[string]any) ([]map[strin
 
 // encryptMap returns a copy of m (the values of Create or Updates with a
 // map, and of Update(column, value)) in which every encrypted field's value
-// is a GORM serializer value: GORM then encrypts it when it writes, and
-// assigns the plaintext to the model. Blind index columns are added. For an
-// insert the primary key comes from the map; for an update from the model.
+// is a GORM serializer value under the field's column name: GORM then
+// encrypts it when it writes, and assigns the plaintext to the model. A key
+// may name the field or the column in any spelling the database accepts
+// (letter case, quotes, a table prefix). Blind index columns are computed
+// from their fields, never taken from the map. For an insert the primary key
+// comes from the map; for an update from the model.
 func (st *state) encryptMap(info *schemaInfo, m map[string]any, insert bool) (map[string]any, error) {
 	stmt := st.stmt
 	ctx := stmt.Context
 	s := stmt.Schema
 	var row reflect.Value // a scratch row holding the primary key and the value
 	out := make(map[string]any, len(m)+2)
-	for k, v := range m {
-		out[k] = v
-	}
+	from := map[*fieldInfo]string{}
 	for k, v := range m {
 		fi := info.lookup(s, k)
 		if fi == nil {
-			if src := info.indexes[columnOf(s, k)]; src != nil {
-				delete(out, k) // computed from the source field below
-			}
+			if info.index(s, k) == nil {
+				out[k] = v
+			} // else computed from the source field below
 			continue
 		}
+		if prev, dup := from[fi]; dup {
+			return nil, fmt.Errorf("%w: the values name encrypted column %s.%s twice (%q and %q)", ErrUnsupported, fi.table, fi.column, prev, k)
+		}
+		from[fi] = k
 		v = unwrapValue(ctx, v)
 		switch v.(type) {
 		case clause.Expression, *gorm.DB:
@@ -259,17 +302,17 @@ func (st *state) encryptMap(info *schemaInfo, m map[string]any, insert bool) (ma
 		}
 		if !row.IsValid() {
 			row = reflect.New(s.ModelType).Elem()
-			if err := st.keyInto(row, m, insert); err != nil {
+			if err := st.keyInto(s, row, m, insert); err != nil {
 				return nil, err
 			}
 		}
 		if v == nil {
-			out[k] = nil
+			out[fi.column] = nil
 		} else {
 			if err := fi.field.Set(ctx, row, v); err != nil {
 				return nil, fmt.Errorf("gormcrypt: %s.%s: %w", fi.table, fi.column, err)
 			}
-			out[k], _ = fi.field.ValueOf(ctx, row)
+			out[fi.column], _ = fi.field.ValueOf(ctx, row)
 		}
 		if fi.blind != nil {
 			var idx []byte
@@ -290,28 +333,19 @@ func (st *state) encryptMap(info *schemaInfo, m map[string]any, insert bool) (ma
 	return out, nil
 }
 
-func columnOf(s *schema.Schema, name string) string {
-	if f := s.LookUpField(name); f != nil {
-		return f.DBName
-	}
-	return name
-}
-
-// keyInto copies the primary key into the scratch row: from the map for an
-// insert, from the statement's model for an update.
-func (st *state) keyInto(row reflect.Value, m map[string]any, insert bool) error {
+// keyInto copies the primary key of model s into the scratch row: from
+// the map m when fromMap (an insert, a row read into a map), else from the
+// statement's model (an update).
+func (st *state) keyInto(s *schema.Schema, row reflect.Value, m map[string]any, fromMap bool) error {
 	stmt := st.stmt
 	ctx := stmt.Context
-	for _, pf := range stmt.Schema.PrimaryFields {
+	for _, pf := range s.PrimaryFields {
 		var v any
-		if insert {
-			var ok bool
-			if v, ok = m[pf.DBName]; !ok {
-				v = m[pf.Name]
-			}
+		if fromMap {
+			v = mapKeyValue(m, pf)
 		} else {
 			model := reflect.Indirect(stmt.ReflectValue)
-			if model.Kind() == reflect.Struct && model.Type() == stmt.Schema.ModelType {
+			if model.Kind() == reflect.Struct && model.Type() == s.ModelType {
 				var zero bool
 				if v, zero = pf.ValueOf(ctx, model); zero {
 					v = nil
@@ -323,6 +357,24 @@ func (st *state) keyInto(row reflect.Value, m map[string]any, insert bool) error
 		}
 		if err := pf.Set(ctx, row, v); err != nil {
 			return fmt.Errorf("gormcrypt: primary key %s: %w", pf.Name, err)
+		}
+	}
+	return nil
+}
+
+// mapKeyValue returns the value m holds for field f, under its column or
+// field name in any spelling.
+func mapKeyValue(m map[string]any, f *schema.Field) any {
+	if v, ok := m[f.DBName]; ok {
+		return v
+	}
+	if v, ok := m[f.Name]; ok {
+		return v
+	}
+	for k, v := range m {
+		_, col := splitColumn(k)
+		if strings.EqualFold(col, f.DBName) || strings.EqualFold(col, f.Name) {
+			return v
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package gormcrypt
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -38,6 +39,13 @@ type Crypt struct {
 	cfg     config
 	tel     *telemetry.Instrumentation
 	schemas sync.Map // *schema.Schema -> *schemaInfo
+	auth    authority
+
+	// schema is the database schema unqualified tables are bound to when it
+	// is not the default one (PostgreSQL's current_schema() at Initialize).
+	schema      string
+	initMu      sync.Mutex
+	initialized bool
 }
 
 var _ gorm.Plugin = (*Crypt)(nil)
@@ -50,6 +58,7 @@ type config struct {
 	redact *string
 	legacy bool
 	bits   int
+	models []any
 	tel    []telemetry.Option
 	set    map[string]bool
 }
@@ -117,6 +126,26 @@ func WithBlindIndexBits(bits int) Option {
 	}
 }
 
+// WithModels tells the Crypt about models before any statement uses them,
+// so that statements without a model (db.Table(name) with a map, clause.Set)
+// that write one of their encrypted columns fail with ErrUnsupported from the
+// first statement on. Without it a model becomes known when a statement
+// first uses it (or a model related to it); a write into its table before
+// that, through a path that names no model, is the one that gormcrypt cannot
+// recognize. Pass every model with encrypted fields (the ones given to
+// AutoMigrate).
+func WithModels(models ...any) Option {
+	return func(c *config) error {
+		for _, m := range models {
+			if m == nil {
+				return errors.New("gormcrypt: nil model")
+			}
+		}
+		c.models = append(c.models, models...)
+		return c.once("WithModels")
+	}
+}
+
 // New returns a Crypt over kr. Install it with db.Use(crypt), or use
 // Register.
 func New(kr *keyring.Keyring, opts ...Option) (*Crypt, error) {
@@ -160,52 +189,107 @@ func (c *Crypt) Keyring() *keyring.Keyring { return c.kr }
 // Name implements gorm.Plugin.
 func (c *Crypt) Name() string { return PluginName }
 
-// Initialize implements gorm.Plugin: it registers the serializer (once per
-// process; the registration carries no keyring) and c's callbacks on db.
+// The "keyward" serializer is registered when the package is initialized:
+// GORM looks serializers up in a process-wide registry while it parses a
+// model, which db.AutoMigrate does before any plugin runs, so registering
+// it only in Register would make AutoMigrate fail when it comes first. The
+// registered value holds no keyring and no state: a statement on a handle
+// without a Crypt fails with ErrNotRegistered.
+func init() { schema.RegisterSerializer(SerializerName, serializer{}) }
+
+// Initialize implements gorm.Plugin: it checks the serializer, resolves the
+// schema unqualified tables are bound to, registers c's callbacks around
+// GORM's own (never replacing one) and its statement guard on the clause
+// builders, and learns the models of WithModels.
 func (c *Crypt) Initialize(db *gorm.DB) error {
-	if s, ok := schema.GetSerializer(SerializerName); ok {
-		if _, ours := s.(serializer); !ours {
-			return fmt.Errorf("gormcrypt: another serializer is registered as %q", SerializerName)
-		}
-	} else {
+	if s, ok := schema.GetSerializer(SerializerName); !ok {
 		schema.RegisterSerializer(SerializerName, serializer{})
+	} else if _, ours := s.(serializer); !ours {
+		return fmt.Errorf("gormcrypt: another serializer is registered as %q", SerializerName)
 	}
+	sch, err := currentSchema(db)
+	if err != nil {
+		return err
+	}
+	c.initMu.Lock()
+	if c.initialized && c.schema != sch {
+		c.initMu.Unlock()
+		return fmt.Errorf("gormcrypt: this Crypt binds tables to schema %q; the handle's current schema is %q: register a Crypt per schema", c.schema, sch)
+	}
+	c.initialized, c.schema = true, sch
+	c.initMu.Unlock()
+
 	cb := db.Callback()
-	steps := []struct {
-		err error
-	}{
-		{cb.Create().Before("gorm:create").Register("keyward:before_create", c.beforeCreate)},
-		{cb.Create().After("*").Register("keyward:finish", c.finish)},
-		{cb.Query().Replace("gorm:query", c.query)},
-		{cb.Query().After("*").Register("keyward:finish", c.finish)},
-		{cb.Update().Before("gorm:update").Register("keyward:before_update", c.beforeUpdate)},
-		{cb.Update().After("*").Register("keyward:finish", c.finish)},
-		{cb.Delete().Before("gorm:delete").Register("keyward:before_delete", c.beforeDelete)},
-		{cb.Delete().After("*").Register("keyward:finish", c.finish)},
-		{cb.Row().Before("gorm:row").Register("keyward:before_row", c.beforeRow)},
-		{cb.Row().After("*").Register("keyward:finish", c.finish)},
-		{cb.Raw().Before("gorm:raw").Register("keyward:before_raw", c.beforeRaw)},
-		{cb.Raw().After("*").Register("keyward:finish", c.finish)},
+	steps := []error{
+		cb.Create().Before("gorm:create").Register("keyward:before_create", c.beforeCreate),
+		cb.Create().After("*").Register("keyward:finish", c.finish),
+		cb.Query().Before("gorm:query").Register("keyward:before_query", c.beforeQuery),
+		cb.Query().After("gorm:query").Before("gorm:preload").Register("keyward:after_query", c.afterQuery),
+		cb.Query().After("*").Register("keyward:finish", c.finish),
+		cb.Update().Before("gorm:update").Register("keyward:before_update", c.beforeUpdate),
+		cb.Update().After("*").Register("keyward:finish", c.finish),
+		cb.Delete().Before("gorm:delete").Register("keyward:before_delete", c.beforeDelete),
+		cb.Delete().After("*").Register("keyward:finish", c.finish),
+		cb.Row().Before("gorm:row").Register("keyward:before_row", c.beforeRow),
+		cb.Row().After("*").Register("keyward:finish", c.finish),
+		cb.Raw().Before("gorm:raw").Register("keyward:before_raw", c.beforeRaw),
+		cb.Raw().After("*").Register("keyward:finish", c.finish),
 	}
-	for _, s := range steps {
-		if s.err != nil {
-			return fmt.Errorf("gormcrypt: register callbacks: %w", s.err)
+	for _, err := range steps {
+		if err != nil {
+			return fmt.Errorf("gormcrypt: register callbacks: %w", err)
+		}
+	}
+	c.installGuard(db)
+	for _, m := range c.cfg.models {
+		stmt := &gorm.Statement{DB: db}
+		if err := stmt.Parse(m); err != nil {
+			return fmt.Errorf("gormcrypt: model %T: %w", m, err)
+		}
+		if info := c.schemaInfo(stmt.Schema); info.err != nil {
+			return fmt.Errorf("gormcrypt: %w", info.err)
 		}
 	}
 	return nil
+}
+
+// currentSchema returns the schema PostgreSQL resolves unqualified tables
+// in (current_schema(), from the connection's search_path), or "" when it
+// is the default one (public) or the database has no schemas.
+func currentSchema(db *gorm.DB) (string, error) {
+	if db.Dialector == nil || db.Dialector.Name() != "postgres" {
+		return "", nil
+	}
+	var s sql.NullString
+	if err := db.Raw("SELECT current_schema()").Scan(&s).Error; err != nil {
+		return "", fmt.Errorf("gormcrypt: read the current schema: %w", err)
+	}
+	if !s.Valid || defaultSchema(s.String) {
+		return "", nil
+	}
+	return s.String, nil
 }
 
 // info returns the schema information of the statement's model, reporting
 // an invalid tag as the statement's error. It returns nil when the
 // statement has no model.
 func (c *Crypt) info(db *gorm.DB) *schemaInfo {
-	if db.Statement.Schema == nil {
+	stmt := db.Statement
+	if stmt.Schema == nil {
 		return nil
 	}
-	info := c.schemaInfo(db.Statement.Schema)
+	info := c.schemaInfo(stmt.Schema)
 	if info.err != nil {
 		_ = db.AddError(fmt.Errorf("gormcrypt: %w", info.err))
 		return nil
+	}
+	if stmt.Table != "" && stmt.Table != stmt.Schema.Table {
+		// db.Table(name) with a model: its values are bound to the model's
+		// table and stored in name, which the authority learns.
+		if err := c.auth.learn(c.tableKey(stmt.Table), info.fields); err != nil {
+			_ = db.AddError(fmt.Errorf("gormcrypt: %w", err))
+			return nil
+		}
 	}
 	return info
 }
@@ -251,6 +335,12 @@ type state struct {
 
 	savedWhere *savedClause
 	filters    []*blindExpr
+	filter     *filter   // a query whose blind index matches are checked
+	maps       []mapCopy // the maps of an insert, replaced by copies
+
+	// rowsOK: the Row statement's caller asked for rows holding tokens
+	// (Rows), so a selection of encrypted columns is not refused.
+	rowsOK bool
 }
 
 type authKey struct {
@@ -275,6 +365,9 @@ func (c *Crypt) attach(db *gorm.DB, kind string) *state {
 		return st
 	}
 	st := &state{c: c, stmt: stmt, kind: kind}
+	if kind == "row" {
+		st.rowsOK = ctx.Value(rowsKey{}) != nil
+	}
 	ctx = st.startTelemetry(ctx)
 	stmt.Context = context.WithValue(ctx, stateKey{}, st)
 	return st

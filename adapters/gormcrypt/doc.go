@@ -16,7 +16,8 @@
 //		EmailIdx []byte `gorm:"index"`
 //	}
 //
-//	crypt, err := gormcrypt.Register(db, kr) // explicit; no init()
+//	crypt, err := gormcrypt.Register(db, kr, gormcrypt.WithModels(&Patient{}))
+//	err = db.AutoMigrate(&Patient{})
 //	db.Create(&Patient{ID: uuid.New(), SSN: "123-45-6789", Email: "ada@example.com"})
 //	gormcrypt.Where(db, "Email", "ADA@example.com").First(&p)
 //	db.Where(&Patient{Email: "ada@example.com"}).First(&p) // the same lookup
@@ -34,35 +35,135 @@
 // auto-increment keys the key is not known before the insert, so values are
 // bound to table and column only. The table is the one GORM derives for the
 // struct declaring the field (db.Table overrides do not change it); a
-// smaller struct read from the table must name it with TableName.
+// smaller struct read from the table must name it with TableName. One column
+// has one binding: two models that declare it differently (with and without
+// the primary key, or different blind indexes) fail with ErrTag.
 //
-// # Paths
+// On PostgreSQL the table is bound with its schema when the handle's
+// current schema (the first schema of its search_path, read once when the
+// Crypt is registered) is not public: tenants kept in schemas of their own
+// may share a keyring, and a row copied from one tenant's table to another's
+// does not decrypt. A Crypt serves the handles of one schema; a connection
+// that changes search_path after registration is not seen, so qualify the
+// tables (TableName "tenant.patients") if connections switch schemas.
 //
-// Every GORM path either encrypts or fails: Create, CreateInBatches, Save,
-// First/Find/Take/Last, Joins, Preload, Raw(...).Scan(&model), Update,
-// Updates with a map or struct, UpdateColumn(s), FirstOrCreate/FirstOrInit
-// with Attrs and Assign, Pluck, Find into maps, Select, upserts
-// (clause.OnConflict), soft delete and transactions. Struct and map
-// conditions on an indexed field, and the SQL conditions "col = ?" and
-// "col IN ?", become blind index lookups; on a field without an index, and
-// ranges, LIKE or negations on any encrypted field, they fail with
-// ErrNotSearchable. Other SQL text is not inspected. What GORM writes
-// without the serializer (map values, Update(column, value)) is encrypted by
-// gormcrypt's callbacks; what it reads without it (Pluck, maps) is decrypted
-// by them, or refused with ErrUnsupported when the row's key is not
-// available. Exec and Raw with hand-written SQL are the caller's: they see
-// what is stored.
+// # The guard
+//
+// gormcrypt knows every encrypted column of every model it has seen (in a
+// statement, through WithModels, or as a relation of such a model), by
+// table, matched the way databases match names: in any letter case, quoted
+// or not, with or without the table prefix. GORM builds every statement from
+// clauses, and gormcrypt checks the clauses that carry values into columns
+// (VALUES, SET, ON CONFLICT), out of them (SELECT) and the conditions
+// (WHERE) as they are built, whatever path the statement took: a value for
+// an encrypted column must be one the serializer encrypts with the column's
+// binding, a result must go to a destination that decrypts it, a condition
+// may not compare the column with a value except through its blind index.
+// Anything else fails before any SQL is sent. Its callbacks run before and
+// after GORM's own, which they never replace, so other plugins (tracing,
+// dbresolver) compose with it.
+//
+// A model that no statement on the handle has used yet is not known: a
+// write into its table through a path that names no model (Table(name)
+// with a map) before then is not recognized. Register with WithModels to
+// close that window. db.AutoMigrate may come before or after Register.
+//
+// GORM's Scan, Row and Rows give what is stored, so they fail with
+// ErrUnsupported when the selection includes an encrypted column; Find
+// decrypts into the same destinations, and Rows with ScanRows reads row by
+// row. SQL that GORM does not build (Exec, and Raw scanned into anything but
+// a model) is the caller's: it sees what is stored.
+//
+// The SQL logger, and any plugin that renders a statement's variables,
+// sees Redacted in place of every encrypted value, and a value is encrypted
+// once however often it is rendered. A dry run (DryRun, ToSQL) encrypts
+// nothing: its SQL shows Redacted, and executing its variables fails.
 //
 // GORM's serializer registry is global, so the serializer holds no keyring:
 // Crypt's callbacks put the Crypt of the *gorm.DB running a statement into
 // the statement's context, and the serializer takes it from there. Two
 // databases registered with different keyrings never cross, and a handle
-// without a registration fails with ErrNotRegistered. Rows scanned outside
-// GORM's callbacks go through ScanRows.
+// without a registration fails with ErrNotRegistered.
 //
-// The SQL logger sees Redacted in place of every encrypted value, so it logs
-// neither plaintext nor ciphertext, and GORM's second call to the serializer
-// for rendering SQL never happens.
+// # Every GORM path
+//
+// What each path does with an encrypted column. The list is checked against
+// a test matrix that runs every statement kind, destination, source and
+// spelling of the column on SQLite and PostgreSQL, with and without the
+// go-gorm tracing and dbresolver plugins, and checks that no plaintext
+// reaches the table, the SQL log (also of dry runs) or a span, that no token
+// is returned as data, and that a statement that fails wrote nothing.
+// "Encrypts" and "decrypts" mean with the binding of the field that declares
+// the column.
+//
+// Writing an encrypted column:
+//
+//   - a condition that compares the column with a value when it has no blind
+//     index, as in Delete with Where or a map (and in every other statement):
+//     fails with ErrNotSearchable.
+//   - a clause.Set that assigns the column, whatever the destination: fails
+//     with ErrUnsupported.
+//   - any write of the column through a struct of the table whose field has
+//     no serializer:keyward: fails with ErrUnsupported.
+//   - any write of the column without a model: Create, Update, Updates,
+//     UpdateColumn(s) on Table(name) with a map or value: fails with
+//     ErrUnsupported.
+//   - Create, CreateInBatches, Save, FirstOrCreate (also with Attrs or
+//     Assign) and upserts with UpdateAll, of a model: pointer, slice, slice
+//     of pointers, or with Table(name): encrypts.
+//   - the same, of another struct of the table that declares the field with
+//     the same binding (TableName, primary key, serializer): encrypts.
+//   - the same, of a struct value (not a pointer) of a model with a blind
+//     index: fails with ErrUnsupported.
+//   - Create of a map or a slice of maps with Model, the column spelled as
+//     its field or column name, in any letter case, quoted or qualified by
+//     its table: encrypts.
+//   - Updates with a struct that names another primary key than the model's,
+//     when values are bound to the key: fails with ErrPrimaryKey.
+//   - the same when values are bound to table and column only (auto-increment
+//     keys): encrypts.
+//   - Save, Update, UpdateColumn, Updates and UpdateColumns with a map or a
+//     struct, and upserts with UpdateAll, through the model (or Table(name)
+//     with it) or another struct of the table with the same binding, the
+//     column spelled as its field or column name, in any letter case, quoted
+//     or qualified by its table: encrypts.
+//   - an upsert that updates the column from the inserted row
+//     (AssignmentColumns), the column spelled as its field or column name, in
+//     any letter case, quoted or qualified by its table: encrypts.
+//   - an upsert that assigns a literal value to the column (Assignments):
+//     fails with ErrUnsupported.
+//
+// Reading it:
+//
+//   - a selection without encrypted columns: as without gormcrypt.
+//   - an SQL expression over the column in the selection, such as
+//     Select("upper(ssn)"): fails with ErrUnsupported.
+//   - GORM's Scan, Row and Rows (then rows.Scan or db.ScanRows), whatever the
+//     destination, as they would give what is stored: fails with
+//     ErrUnsupported.
+//   - gormcrypt.Rows, then gormcrypt.ScanRows into a model: decrypts.
+//   - gormcrypt.Rows, then gormcrypt.ScanRows into a map: fails with
+//     ErrUnsupported.
+//   - hand-written SQL (Raw) scanned into a model: decrypts.
+//   - hand-written SQL (Raw) scanned into anything else, which is the
+//     caller's: returns what is stored.
+//   - a struct whose field for the column has no serializer:keyward, or that
+//     names another table: fails with ErrUnsupported.
+//   - First, Take, Last, Find and FindInBatches into a model, a slice of
+//     models or of pointers, or another struct of the table with the same
+//     binding; through Model, Table(name) or both; any selection that
+//     includes the column, the column spelled as its field or column name, in
+//     any letter case, quoted or qualified by its table: decrypts.
+//   - the same into a map or a slice of maps without a model (Table(name)),
+//     selecting the column but not the primary key, when values are bound to
+//     the key: fails with ErrPrimaryKey.
+//   - the same into a map or a slice of maps otherwise (with a model the key
+//     is added to the selection): decrypts.
+//   - Find or Pluck of the column alone into strings, when values are bound
+//     to the primary key (use Select(...).Find into the model): fails with
+//     ErrUnsupported.
+//   - Find or Pluck of the column alone into strings, when values are bound
+//     to table and column only: decrypts.
 //
 // # Blind indexes
 //

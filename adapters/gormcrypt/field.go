@@ -28,16 +28,36 @@ const (
 
 // fieldInfo is what gormcrypt knows about one encrypted field.
 type fieldInfo struct {
-	field    *schema.Field
-	table    string
-	column   string
-	aad      []byte // the associated data without the primary key
-	kind     valueKind
-	ptr      bool            // *string or *[]byte
-	pk       []*schema.Field // primary key fields bound into the AAD; nil = not bound
-	blind    *blindInfo
-	redact   *string
-	elemType reflect.Type // FieldType without the pointer for ptr kinds
+	field     *schema.Field
+	table     string // the model's table, as GORM names it
+	bindTable string // the table as bound into the associated data
+	column    string
+	aad       []byte // the associated data without the primary key
+	kind      valueKind
+	ptr       bool            // *string or *[]byte
+	pk        []*schema.Field // primary key fields bound into the AAD; nil = not bound
+	blind     *blindInfo
+	redact    *string
+	elemType  reflect.Type // FieldType without the pointer for ptr kinds
+
+	// binding says how a value of the column is bound and indexed: two
+	// fields that write one column must agree on it (see authority).
+	binding string
+}
+
+// bindingText describes fi's binding for an error message.
+func (fi *fieldInfo) bindingText() string {
+	b := "(" + fi.bindTable + "." + fi.column
+	if fi.pk != nil {
+		b += ", primary key"
+		for _, pf := range fi.pk {
+			b += " " + pf.DBName
+		}
+	}
+	if fi.blind != nil {
+		b += fmt.Sprintf(", blind index %s of %d bits", fi.blind.index.DBName, fi.blind.bits)
+	}
+	return b + ")"
 }
 
 // blindInfo describes a field's blind index.
@@ -55,6 +75,7 @@ type schemaInfo struct {
 	fields   []*fieldInfo
 	byField  map[*schema.Field]*fieldInfo
 	byColumn map[string]*fieldInfo
+	byLower  map[string]*fieldInfo // lower-case column and field names
 	indexes  map[string]*fieldInfo // blind index column -> its source field
 	pkBound  bool
 	keyNames map[string]bool // primary key columns of the model and its relations
@@ -72,8 +93,24 @@ func (c *Crypt) schemaInfo(s *schema.Schema) *schemaInfo {
 		return v.(*schemaInfo)
 	}
 	info := c.buildSchemaInfo(s)
-	v, _ := c.schemas.LoadOrStore(s, info)
-	return v.(*schemaInfo)
+	v, loaded := c.schemas.LoadOrStore(s, info)
+	info = v.(*schemaInfo)
+	if loaded || info.err != nil {
+		return info
+	}
+	if err := c.auth.learn(c.tableKey(s.Table), info.fields); err != nil {
+		info.err = err
+		return info
+	}
+	// Related models are learned too: a statement on a relation's table may
+	// come before any statement on the relation's own model. (Stored first,
+	// so a cycle of relations ends here.)
+	for _, rel := range s.Relationships.Relations {
+		if rel.FieldSchema != nil && rel.FieldSchema != s {
+			c.schemaInfo(rel.FieldSchema)
+		}
+	}
+	return info
 }
 
 // fieldInfo returns the information on an encrypted field.
@@ -96,6 +133,7 @@ func (c *Crypt) buildSchemaInfo(s *schema.Schema) *schemaInfo {
 	info := &schemaInfo{
 		byField:  map[*schema.Field]*fieldInfo{},
 		byColumn: map[string]*fieldInfo{},
+		byLower:  map[string]*fieldInfo{},
 		indexes:  map[string]*fieldInfo{},
 		keyNames: map[string]bool{},
 	}
@@ -135,12 +173,14 @@ func (c *Crypt) buildSchemaInfo(s *schema.Schema) *schemaInfo {
 		if err != nil {
 			return fail(fmt.Errorf("field %s: %w", f.Name, err))
 		}
+		bt := c.bindTable(s.Table)
 		fi := &fieldInfo{
-			field:  f,
-			table:  s.Table,
-			column: f.DBName,
-			aad:    cipher.AppendAAD(nil, aadVersion, s.Table, f.DBName),
-			redact: c.cfg.redact,
+			field:     f,
+			table:     s.Table,
+			bindTable: bt,
+			column:    f.DBName,
+			aad:       cipher.AppendAAD(nil, aadVersion, bt, f.DBName),
+			redact:    c.cfg.redact,
 		}
 		if opts.hasRedact {
 			fi.redact = opts.redact
@@ -183,9 +223,15 @@ func (c *Crypt) buildSchemaInfo(s *schema.Schema) *schemaInfo {
 			}
 			info.indexes[idx.DBName] = fi
 		}
+		fi.binding = fi.bindingText()
+		if fi.blind != nil {
+			fi.binding += fmt.Sprintf(" %t %t", fi.blind.lower, fi.blind.trim)
+		}
 		info.fields = append(info.fields, fi)
 		info.byField[f] = fi
 		info.byColumn[f.DBName] = fi
+		info.byLower[strings.ToLower(f.DBName)] = fi
+		info.byLower[strings.ToLower(f.Name)] = fi
 	}
 	return info
 }
@@ -194,7 +240,9 @@ func isBytes(t reflect.Type) bool {
 	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8
 }
 
-// lookup finds an encrypted field by field or column name.
+// lookup finds an encrypted field by field or column name, spelled as GORM
+// or the database would accept it: in any letter case, quoted or not,
+// qualified by the model's table or not.
 func (info *schemaInfo) lookup(s *schema.Schema, name string) *fieldInfo {
 	if fi := info.byColumn[name]; fi != nil {
 		return fi
@@ -202,7 +250,54 @@ func (info *schemaInfo) lookup(s *schema.Schema, name string) *fieldInfo {
 	if f := s.LookUpField(name); f != nil {
 		return info.byField[f]
 	}
+	table, col := splitColumn(name)
+	if table != "" && !sameTable(table, s.Table) {
+		return nil
+	}
+	return info.byLower[strings.ToLower(col)]
+}
+
+// index finds the field whose blind index column is name (spelled as in
+// lookup).
+func (info *schemaInfo) index(s *schema.Schema, name string) *fieldInfo {
+	if f := s.LookUpField(name); f != nil {
+		name = f.DBName
+	}
+	if fi := info.indexes[name]; fi != nil {
+		return fi
+	}
+	table, col := splitColumn(name)
+	if table != "" && !sameTable(table, s.Table) {
+		return nil
+	}
+	for idx, fi := range info.indexes {
+		if strings.EqualFold(idx, col) {
+			return fi
+		}
+	}
 	return nil
+}
+
+// sameTable reports whether two table names name the same table, ignoring
+// quotes, letter case and the default schema.
+func sameTable(a, b string) bool {
+	pa, pb := splitName(a), splitName(b)
+	if len(pa) == 2 && defaultSchema(pa[0]) {
+		pa = pa[1:]
+	}
+	if len(pb) == 2 && defaultSchema(pb[0]) {
+		pb = pb[1:]
+	}
+	if len(pa) != len(pb) {
+		// One side is unqualified: compare the table names.
+		return strings.EqualFold(pa[len(pa)-1], pb[len(pb)-1])
+	}
+	for i := range pa {
+		if !strings.EqualFold(pa[i], pb[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // appendAAD appends the associated data of fi for the row dst. With a bound

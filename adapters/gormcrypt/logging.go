@@ -2,6 +2,8 @@ package gormcrypt
 
 import (
 	"context"
+	"database/sql/driver"
+	"fmt"
 	"reflect"
 	"sync"
 
@@ -25,13 +27,13 @@ func (c *Crypt) finish(db *gorm.DB) {
 			}
 			st.savedWhere = nil
 		}
+		st.restoreMaps()
+		if st.kind == "row" {
+			fixFailedRow(db)
+		}
 		st.endTelemetry(db)
 	}
-	if !stmt.DB.DryRun {
-		// A dry run hands its variables to the caller, who may execute
-		// them: there they stay serializer values, which encrypt.
-		redactVars(stmt.Vars)
-	}
+	redactVars(stmt.Vars, stmt.DB.DryRun)
 }
 
 // Redacted is what the SQL logger shows for an encrypted value.
@@ -49,8 +51,14 @@ var wrapperType = sync.OnceValue(func() reflect.Type {
 	return reflect.TypeOf(v)
 })
 
-func redactVars(vars []any) {
-	wt := wrapperType()
+// redactVars replaces the encrypted values among a statement's variables,
+// which the SQL logger renders after the statement ran. In a dry run
+// nothing has been encrypted yet (the serializer encrypts when a value is
+// sent), and nothing will be: each becomes dryRunValue, which the logger
+// shows as Redacted and a database refuses, so dry-run SQL never carries a
+// token or plaintext, and executing it fails instead of writing a
+// placeholder.
+func redactVars(vars []any, dryRun bool) {
 	for i, v := range vars {
 		switch x := v.(type) {
 		case string:
@@ -58,19 +66,26 @@ func redactVars(vars []any) {
 				vars[i] = Redacted
 			}
 		case nil, []byte, int, int64, uint, uint64, bool:
+		case *sealOnce, shownToken:
+			vars[i] = Redacted
 		default:
-			if reflect.TypeOf(v) == wt && isOurWrapper(v) {
-				vars[i] = Redacted
+			if ourWrapperField(v) != nil {
+				if dryRun {
+					vars[i] = dryRunValue{}
+				} else {
+					vars[i] = Redacted
+				}
 			}
 		}
 	}
 }
 
-func isOurWrapper(v any) bool {
-	f := reflect.ValueOf(v).Elem().FieldByName("Field")
-	if !f.IsValid() || !f.CanInterface() {
-		return false
-	}
-	sf, ok := f.Interface().(*schema.Field)
-	return ok && sf != nil && isOurs(sf)
-}
+// dryRunValue stands for an encrypted value in the variables of a dry run.
+type dryRunValue struct{}
+
+// errDryRun is what a database driver gets for a dryRunValue.
+var errDryRun = fmt.Errorf("%w: the SQL of a dry run holds no encrypted values and cannot be executed: run the statement itself", ErrUnsupported)
+
+// Value implements driver.Valuer: it fails, so that executing dry-run SQL
+// fails; the SQL logger ignores the error and shows Redacted.
+func (dryRunValue) Value() (driver.Value, error) { return Redacted, errDryRun }

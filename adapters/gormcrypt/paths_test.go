@@ -11,6 +11,8 @@ import (
 	"github.com/keyward/keyward/adapters/gormcrypt"
 	"github.com/keyward/keyward/internal/dbtest"
 	"github.com/keyward/keyward/keyring"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -256,22 +258,29 @@ func TestPaths(t *testing.T) {
 			if !errors.Is(err, gormcrypt.ErrPrimaryKey) {
 				t.Errorf("Raw(ssn before id).Scan = %v, want ErrPrimaryKey", err)
 			}
-			// Rows + ScanRows through the helper.
-			rows, err := db.Model(&Patient{}).Where("id = ?", p.ID).Rows()
-			if err != nil {
-				t.Fatal(err)
-			}
+			// GORM's Rows gives what is stored: refused on encrypted
+			// columns; gormcrypt.Rows + ScanRows decrypt.
+			_, err = db.Model(&Patient{}).Where("id = ?", p.ID).Rows()
+			assert.ErrorIs(t, err, gormcrypt.ErrUnsupported, "db.Model(&Patient{}).Rows()")
+			rows, err := gormcrypt.Rows(db.Model(&Patient{}).Where("id = ?", p.ID))
+			require.NoError(t, err)
 			defer rows.Close()
+			n := 0
 			for rows.Next() {
 				var r Patient
-				if err := gormcrypt.ScanRows(db, rows, &r); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, gormcrypt.ScanRows(db, rows, &r))
 				checkPatient(t, &r, p)
-				if err := db.ScanRows(rows, &r); !errors.Is(err, gormcrypt.ErrNotRegistered) {
-					t.Errorf("db.ScanRows = %v, want ErrNotRegistered", err)
-				}
+				assert.ErrorIs(t, db.ScanRows(rows, &r), gormcrypt.ErrNotRegistered, "db.ScanRows")
+				n++
 			}
+			assert.Equal(t, 1, n, "rows of gormcrypt.Rows")
+			// A map scanned from such rows would hold tokens: refused.
+			rows2, err := gormcrypt.Rows(db.Model(&Patient{}).Select("id", "ssn").Where("id = ?", p.ID))
+			require.NoError(t, err)
+			defer rows2.Close()
+			require.True(t, rows2.Next())
+			m := map[string]any{}
+			assert.ErrorIs(t, gormcrypt.ScanRows(db, rows2, &m), gormcrypt.ErrUnsupported, "gormcrypt.ScanRows into a map")
 		})
 
 		t.Run("Update", func(t *testing.T) {
@@ -409,10 +418,11 @@ func TestPaths(t *testing.T) {
 			if !errors.Is(err, gormcrypt.ErrUnsupported) {
 				t.Errorf("Pluck(ssn) bound to the key = %v %q, want ErrUnsupported", err, ssns)
 			}
-			err = db.Table("accounts").Pluck("owner", &owners).Error
-			if !errors.Is(err, gormcrypt.ErrUnsupported) {
-				t.Errorf("Table(accounts).Pluck(owner) = %v %q, want ErrUnsupported", err, owners)
-			}
+			// Without a model, the column is known to be encrypted (bound to
+			// table and column only): decrypted.
+			owners = nil
+			require.NoError(t, db.Table("accounts").Where("id = ?", a.ID).Pluck("owner", &owners).Error)
+			assert.Equal(t, []string{a.Owner}, owners, "Table(accounts).Pluck(owner)")
 		})
 
 		t.Run("FindMaps", func(t *testing.T) {
@@ -436,11 +446,16 @@ func TestPaths(t *testing.T) {
 			if err := db.Model(&Patient{}).Select("ssn").Where("name = ?", "maps").Find(&ms).Error; err != nil || len(ms) != 1 || ms[0]["ssn"] != p.SSN {
 				t.Errorf("Find(&[]map) selecting ssn only = %v, %v", ms, err)
 			}
+			// Without a model: decrypted with the binding of the field that
+			// declared each column (the row's key is in the map).
 			ms = nil
-			err := db.Table("patients").Where("name = ?", "maps").Find(&ms).Error
-			if !errors.Is(err, gormcrypt.ErrUnsupported) {
-				t.Errorf("Table(patients).Find(&[]map) = %v, want ErrUnsupported", err)
-			}
+			require.NoError(t, db.Table("patients").Where("name = ?", "maps").Find(&ms).Error)
+			require.Len(t, ms, 1, "Table(patients).Find(&[]map)")
+			assert.Equal(t, p.SSN, ms[0]["ssn"], "Table(patients).Find(&[]map) ssn")
+			// Without the key, a bound column cannot be decrypted: refused.
+			ms = nil
+			err := db.Table("patients").Select("name", "ssn").Where("name = ?", "maps").Find(&ms).Error
+			assert.ErrorIs(t, err, gormcrypt.ErrPrimaryKey, "Table(patients).Select(name, ssn).Find(&[]map)")
 		})
 
 		t.Run("Select", func(t *testing.T) {
@@ -838,19 +853,20 @@ var _ = sort.Strings
 
 func TestDryRunAndNoModel(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
-		setup(t, db)
+		_, kr := setup(t, db)
 		p := newPatient("dry")
 		p.ID = uuid.New()
+		before := kr.Encryptions(kr.Primary())
 		stmt := db.Session(&gorm.Session{DryRun: true}).Create(p).Statement
-		// Executing the dry run's SQL and variables later encrypts.
-		if err := db.Exec(stmt.SQL.String(), stmt.Vars...).Error; err != nil {
-			t.Fatal(err)
-		}
-		assertNoPlaintext(t, db, "patients")
-		var got Patient
-		if err := db.First(&got, "id = ?", p.ID).Error; err != nil || got.SSN != p.SSN {
-			t.Errorf("row written from a dry run: %q, %v", got.SSN, err)
-		}
+		assert.Equal(t, before, kr.Encryptions(kr.Primary()), "a dry run encrypted values")
+		// A dry run's variables hold no encrypted value: executing them
+		// fails instead of writing a placeholder.
+		err := db.Exec(stmt.SQL.String(), stmt.Vars...).Error
+		require.Error(t, err, "executing a dry run's SQL")
+		assert.Contains(t, err.Error(), "dry run")
+		var n int64
+		require.NoError(t, db.Model(&Patient{}).Where("id = ?", p.ID).Count(&n).Error)
+		assert.Zero(t, n, "rows written by executing a dry run")
 		sql := db.ToSQL(func(tx *gorm.DB) *gorm.DB { return tx.Create(newPatient("tosql")) })
 		for _, c := range canaries() {
 			if strings.Contains(sql, c) {
@@ -858,7 +874,7 @@ func TestDryRunAndNoModel(t *testing.T) {
 			}
 		}
 		var ms []map[string]any
-		err := gormcrypt.Where(db.Table("patients"), "email", p.Email).Find(&ms).Error
+		err = gormcrypt.Where(db.Table("patients"), "email", p.Email).Find(&ms).Error
 		if !errors.Is(err, gormcrypt.ErrNotSearchable) {
 			t.Errorf("gormcrypt.Where without a model = %v, want ErrNotSearchable", err)
 		}

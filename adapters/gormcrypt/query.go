@@ -3,20 +3,18 @@ package gormcrypt
 import (
 	"fmt"
 	"reflect"
-	"strings"
 
 	"github.com/keyward/keyward/cipher"
 	"gorm.io/gorm"
-	"gorm.io/gorm/callbacks"
 	"gorm.io/gorm/clause"
 )
 
-// query replaces GORM's query callback: it is GORM's (build, query, scan)
-// with gormcrypt's steps around the scan: conditions on encrypted fields
-// rewritten, the primary key read before the encrypted columns bound to it,
-// values GORM scans without the serializer (Pluck, maps) decrypted or
-// refused, and blind index collisions dropped.
-func (c *Crypt) query(db *gorm.DB) {
+// beforeQuery runs before GORM's query callback: it rewrites conditions on
+// encrypted fields into blind index lookups, makes an explicit selection
+// include the primary key that encrypted fields are bound to, and prepares
+// the check of blind index matches. GORM's own callback then builds the
+// SQL (through the statement guard), runs it and scans the rows.
+func (c *Crypt) beforeQuery(db *gorm.DB) {
 	st := c.attach(db, "query")
 	if db.Error != nil {
 		return
@@ -25,29 +23,25 @@ func (c *Crypt) query(db *gorm.DB) {
 	if db.Error != nil {
 		return
 	}
-	if info != nil && !st.prepareQuery(info) {
+	if info != nil && st.prepareQuery(info) {
+		st.filter = st.startFilter(info)
+	}
+}
+
+// afterQuery runs after GORM's query callback (and before preloading): it
+// drops blind index collisions and decrypts what GORM scanned without the
+// serializer (Pluck, maps), or refuses it.
+func (c *Crypt) afterQuery(db *gorm.DB) {
+	st := stateFrom(db.Statement.Context)
+	if st == nil || st.stmt != db.Statement {
 		return
 	}
-	callbacks.BuildQuerySQL(db)
-	if db.DryRun || db.Error != nil {
-		return
+	if f := st.filter; f != nil {
+		st.filter = nil
+		f.finish(st)
 	}
-	stmt := db.Statement
-	f := st.startFilter(info)
-	rows, err := stmt.ConnPool.QueryContext(stmt.Context, stmt.SQL.String(), stmt.Vars...)
-	if err != nil {
-		f.restore(st)
-		_ = db.AddError(err)
-		return
-	}
-	gorm.Scan(keyFirst(rows, stmt, info), db, 0)
-	_ = db.AddError(rows.Close())
-	f.finish(st)
-	if stmt.Result != nil {
-		stmt.Result.RowsAffected = db.RowsAffected
-	}
-	if db.Error == nil {
-		_ = db.AddError(st.afterQuery(info))
+	if db.Error == nil && !db.DryRun {
+		_ = db.AddError(st.decryptResults())
 	}
 }
 
@@ -55,7 +49,6 @@ func (c *Crypt) query(db *gorm.DB) {
 // colliding rows: it runs without LIMIT and OFFSET (and into a slice for a
 // single-row destination), drops the collisions, then applies them.
 type filter struct {
-	active bool
 	limit  *clause.Clause
 	single reflect.Value // the caller's struct for First, Take, Last
 	dest   any
@@ -63,25 +56,32 @@ type filter struct {
 
 func (st *state) startFilter(info *schemaInfo) *filter {
 	stmt := st.stmt
-	f := &filter{}
-	if info == nil || len(st.filters) == 0 || !st.filterable() {
-		return f
+	if len(info.fields) == 0 || len(st.filters) == 0 || !st.filterable() {
+		return nil
 	}
-	f.active = true
+	f := &filter{}
 	if cl, ok := stmt.Clauses["LIMIT"]; ok {
 		f.limit = &cl
 		delete(stmt.Clauses, "LIMIT")
 	}
 	if rv := reflect.Indirect(stmt.ReflectValue); rv.Kind() == reflect.Struct {
+		if rv.Type() == stmt.Schema.ModelType {
+			// GORM makes a non-zero primary key of a model destination a
+			// condition; it keeps being one for the slice put in its place.
+			var conds []clause.Expression
+			for _, pf := range stmt.Schema.PrimaryFields {
+				if v, zero := pf.ValueOf(stmt.Context, rv); !zero {
+					conds = append(conds, clause.Eq{Column: clause.Column{Table: stmt.Table, Name: pf.DBName}, Value: v})
+				}
+			}
+			if len(conds) > 0 {
+				stmt.AddClause(clause.Where{Exprs: conds})
+			}
+		}
 		f.single, f.dest = rv, stmt.Dest
-		s := reflect.New(reflect.SliceOf(rv.Type()))
-		stmt.Dest, stmt.ReflectValue = s.Interface(), s.Elem()
+		sl := reflect.New(reflect.SliceOf(rv.Type()))
+		stmt.Dest, stmt.ReflectValue = sl.Interface(), sl.Elem()
 	}
-	// Build again: the first build added the destination's own conditions
-	// (its primary key) to the clauses, which the rebuild keeps.
-	stmt.SQL.Reset()
-	stmt.Vars = nil
-	callbacks.BuildQuerySQL(stmt.DB)
 	return f
 }
 
@@ -105,9 +105,6 @@ func (st *state) filterable() bool {
 }
 
 func (f *filter) restore(st *state) {
-	if !f.active {
-		return
-	}
 	stmt := st.stmt
 	if f.limit != nil {
 		stmt.Clauses["LIMIT"] = *f.limit
@@ -118,9 +115,6 @@ func (f *filter) restore(st *state) {
 }
 
 func (f *filter) finish(st *state) {
-	if !f.active {
-		return
-	}
 	stmt := st.stmt
 	rv := stmt.ReflectValue
 	if stmt.DB.Error == nil && rv.Kind() == reflect.Slice {
@@ -139,6 +133,9 @@ func (f *filter) finish(st *state) {
 			}
 		}
 		stmt.DB.RowsAffected = int64(rv.Len())
+		if stmt.Result != nil {
+			stmt.Result.RowsAffected = stmt.DB.RowsAffected
+		}
 	}
 	f.restore(st)
 	if f.single.IsValid() && stmt.DB.Error == nil {
@@ -154,25 +151,21 @@ func (f *filter) finish(st *state) {
 	}
 }
 
-// prepareQuery rewrites conditions, checks the destination type and makes
-// an explicit selection include the primary key that encrypted fields are
-// bound to.
+// prepareQuery rewrites conditions and makes an explicit selection include
+// the primary key that encrypted fields are bound to. It reports false
+// after recording an error on the statement.
 func (st *state) prepareQuery(info *schemaInfo) bool {
 	stmt := st.stmt
 	if !st.rewriteWhere(info) {
 		return false
 	}
-	if len(info.fields) == 0 {
+	if len(info.fields) == 0 || !info.pkBound || len(stmt.Selects) == 0 {
 		return true
 	}
-	if err := st.checkDest(info); err != nil {
-		_ = stmt.AddError(err)
-		return false
-	}
-	if info.pkBound && len(stmt.Selects) > 0 {
-		needKey, hasStar := false, false
-		have := map[string]bool{}
-		for _, s := range stmt.Selects {
+	needKey, hasStar := false, false
+	have := map[string]bool{}
+	for _, sel := range stmt.Selects {
+		for _, s := range splitList(sel) {
 			if s == "*" {
 				hasStar = true
 			}
@@ -183,60 +176,38 @@ func (st *state) prepareQuery(info *schemaInfo) bool {
 				have[f.DBName] = true
 			}
 		}
-		if needKey && !hasStar {
-			for _, pf := range stmt.Schema.PrimaryFields {
-				if !have[pf.DBName] {
-					stmt.Selects = append(stmt.Selects, pf.DBName)
-				}
+	}
+	if needKey && !hasStar {
+		for _, pf := range stmt.Schema.PrimaryFields {
+			if !have[pf.DBName] {
+				stmt.Selects = append(stmt.Selects, pf.DBName)
 			}
 		}
 	}
 	return true
 }
 
-// checkDest refuses a destination struct of another type than the model
-// that would receive encrypted columns without decrypting them, or decrypt
-// them for another table.
-func (st *state) checkDest(info *schemaInfo) error {
+// decryptResults decrypts what GORM scanned without the serializer (maps,
+// Pluck and scans into strings) and refuses tokens it cannot attribute to
+// an encrypted column of the statement's table.
+func (st *state) decryptResults() error {
 	stmt := st.stmt
-	t := reflect.TypeOf(stmt.Dest)
-	for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
-		t = t.Elem()
-	}
-	if t == nil || t.Kind() != reflect.Struct || t == stmt.Schema.ModelType {
-		return nil
-	}
-	ds := &gorm.Statement{DB: stmt.DB, Context: stmt.Context}
-	if err := ds.Parse(stmt.Dest); err != nil || ds.Schema == nil {
-		return nil
-	}
-	dinfo := st.c.schemaInfo(ds.Schema)
-	if dinfo.err != nil {
-		return fmt.Errorf("gormcrypt: %w", dinfo.err)
-	}
-	if len(dinfo.fields) > 0 && ds.Schema.Table != stmt.Schema.Table {
-		return fmt.Errorf("%w: %s decrypts for table %s but the query reads %s (give it TableName)", ErrUnsupported, ds.Schema.Name, ds.Schema.Table, stmt.Schema.Table)
-	}
-	for _, f := range ds.Schema.Fields {
-		if fi := info.byColumn[f.DBName]; fi != nil && !isOurs(f) && f.Readable {
-			return fmt.Errorf("%w: field %s.%s would receive encrypted column %s.%s without serializer:keyward", ErrUnsupported, ds.Schema.Name, f.Name, fi.table, fi.column)
-		}
-	}
-	return nil
-}
-
-// afterQuery decrypts what GORM scanned without the serializer and drops
-// blind index collisions.
-func (st *state) afterQuery(info *schemaInfo) error {
-	stmt := st.stmt
+	tc := st.c.auth.table(st.c.tableKey(stmt.Table))
 	switch dest := stmt.Dest.(type) {
 	case map[string]any:
-		return st.decryptMap(info, dest)
+		return st.decryptMap(tc, dest)
 	case *map[string]any:
-		return st.decryptMap(info, *dest)
+		return st.decryptMap(tc, *dest)
 	case *[]map[string]any:
 		for _, m := range *dest {
-			if err := st.decryptMap(info, m); err != nil {
+			if err := st.decryptMap(tc, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	case []map[string]any:
+		for _, m := range dest {
+			if err := st.decryptMap(tc, m); err != nil {
 				return err
 			}
 		}
@@ -246,18 +217,29 @@ func (st *state) afterQuery(info *schemaInfo) error {
 	if !rv.IsValid() {
 		return nil
 	}
-	et := rv.Type()
-	if et.Kind() == reflect.Slice || et.Kind() == reflect.Array {
-		et = et.Elem()
-	}
-	base := et
-	if base.Kind() == reflect.Pointer {
-		base = base.Elem()
-	}
-	if base.Kind() == reflect.String || isBytes(base) {
-		return st.decryptPluck(info, rv)
+	if base := scalarType(rv.Type()); base != nil && (base.Kind() == reflect.String || isBytes(base)) {
+		return st.decryptPluck(tc, rv)
 	}
 	return nil
+}
+
+// scalarType returns the element type of a destination of single values
+// (T, *T, []T, []*T), without pointers, or nil for structs and maps.
+func scalarType(t reflect.Type) reflect.Type {
+	if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+		if isBytes(t) {
+			return t
+		}
+		t = t.Elem()
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map, reflect.Interface:
+		return nil
+	}
+	return t
 }
 
 // selectedColumn returns the one column a Pluck-like query selects.
@@ -275,18 +257,17 @@ func selectedColumn(stmt *gorm.Statement) string {
 
 // decryptPluck decrypts the values of a Pluck (or a scan into strings) of
 // an encrypted column, and refuses tokens it cannot attribute.
-func (st *state) decryptPluck(info *schemaInfo, rv reflect.Value) error {
+func (st *state) decryptPluck(tc *tableCols, rv reflect.Value) error {
 	stmt := st.stmt
 	var fi *fieldInfo
-	if info != nil {
-		name := selectedColumn(stmt)
-		if i := strings.LastIndexByte(name, '.'); i >= 0 {
-			name = name[i+1:]
+	if name := selectedColumn(stmt); name != "" {
+		_, col := splitColumn(name)
+		if f, isIndex := tc.column(col); !isIndex {
+			fi = f
 		}
-		fi = info.lookup(stmt.Schema, strings.Trim(name, "`\""))
 	}
 	each := func(f func(v reflect.Value) error) error {
-		if rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array {
+		if (rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array) && !isBytes(rv.Type()) {
 			for i := range rv.Len() {
 				if err := f(reflect.Indirect(rv.Index(i))); err != nil {
 					return err
@@ -331,7 +312,7 @@ func (st *state) decryptPluck(info *schemaInfo, rv reflect.Value) error {
 }
 
 // refuseToken fails a query that returned a keyward token where gormcrypt
-// cannot tell which field it belongs to (no model given).
+// cannot tell which field it belongs to.
 func refuseToken(v reflect.Value, stmt *gorm.Statement) error {
 	if !v.IsValid() {
 		return nil
@@ -367,18 +348,16 @@ func tableName(stmt *gorm.Statement) string {
 }
 
 // decryptMap decrypts the encrypted columns of a row scanned into a map
-// (Find(&[]map[string]any{}) with a model) and refuses tokens in a map
-// without a model.
-func (st *state) decryptMap(info *schemaInfo, m map[string]any) error {
+// (Find(&[]map[string]any{})), with the binding of the field that declared
+// the column (the primary key, when bound, from the map), and refuses
+// tokens in columns that are not known to be encrypted.
+func (st *state) decryptMap(tc *tableCols, m map[string]any) error {
 	stmt := st.stmt
 	ctx := stmt.Context
 	var row reflect.Value
 	for k, v := range m {
-		var fi *fieldInfo
-		if info != nil {
-			fi = info.byColumn[k]
-		}
-		if fi == nil {
+		fi, isIndex := tc.column(k)
+		if fi == nil || isIndex {
 			if v != nil {
 				if err := refuseToken(reflect.ValueOf(v), stmt); err != nil {
 					return err
@@ -402,9 +381,9 @@ func (st *state) decryptMap(info *schemaInfo, m map[string]any) error {
 		default:
 			return fmt.Errorf("%w: %s.%s holds a %T, not a token", ErrNotEncrypted, fi.table, fi.column, v)
 		}
-		if fi.pk != nil && !row.IsValid() {
-			row = reflect.New(stmt.Schema.ModelType).Elem()
-			if err := st.keyInto(row, m, true); err != nil {
+		if fi.pk != nil && (!row.IsValid() || row.Type() != fi.field.Schema.ModelType) {
+			row = reflect.New(fi.field.Schema.ModelType).Elem()
+			if err := st.keyInto(fi.field.Schema, row, m, true); err != nil {
 				return err
 			}
 		}

@@ -57,7 +57,7 @@ func BenchmarkTelemetryRatio(b *testing.B) {
 				sdktrace.WithBatcher(tracetest.NewNoopExporter())}
 			telOpts := []telemetry.Option{telemetry.WithSinks()}
 			if mode == "processor" {
-				p, err := anomaly.NewProcessor(anomaly.Config{}, nil)
+				p, err := anomaly.NewProcessor(anomaly.Config{})
 				if err != nil {
 					b.Fatal(err)
 				}

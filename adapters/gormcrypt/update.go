@@ -1,11 +1,13 @@
 package gormcrypt
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
 )
 
 // beforeUpdate runs before GORM builds the UPDATE: it rewrites conditions
@@ -33,6 +35,10 @@ func (c *Crypt) beforeUpdate(db *gorm.DB) {
 				}
 			}
 		}
+	}
+	if err := st.checkUpdateKey(info); err != nil {
+		_ = db.AddError(err)
+		return
 	}
 	switch dest := stmt.Dest.(type) {
 	case map[string]any:
@@ -125,3 +131,69 @@ func (c *Crypt) beforeRow(db *gorm.DB) {
 
 // beforeRaw attaches the state: Raw(...).Scan(&model) decrypts through it.
 func (c *Crypt) beforeRaw(db *gorm.DB) { c.attach(db, "raw") }
+
+// checkUpdateKey refuses an update of a model whose values are bound to
+// the primary key that would store such values under another row's key, or
+// change a row's key: the row's values would never decrypt again. The row
+// an update writes is the one the model's key names (GORM's condition); a
+// struct of changes must name the same key or none.
+func (st *state) checkUpdateKey(info *schemaInfo) error {
+	if !info.pkBound || len(info.fields) == 0 {
+		return nil
+	}
+	stmt := st.stmt
+	ctx := stmt.Context
+	s := stmt.Schema
+	var modelKey []string // nil: the model names no row
+	if model := reflect.Indirect(stmt.ReflectValue); model.Kind() == reflect.Struct && model.Type() == s.ModelType {
+		modelKey = keyTexts(ctx, s, model)
+	}
+	differs := func(pf *schema.Field, i int, v any) bool {
+		t, ok := keyString(v)
+		return !ok || modelKey == nil || modelKey[i] != t
+	}
+	switch dest := stmt.Dest.(type) {
+	case map[string]any, *map[string]any:
+		m, _ := dest.(map[string]any)
+		if p, ok := dest.(*map[string]any); ok && p != nil {
+			m = *p
+		}
+		for i, pf := range s.PrimaryFields {
+			if v := mapKeyValue(m, pf); v != nil && differs(pf, i, unwrapValue(ctx, v)) {
+				return fmt.Errorf("%w: the update changes primary key %s.%s, to which the row's encrypted values are bound", ErrPrimaryKey, s.Table, pf.DBName)
+			}
+		}
+		return nil
+	}
+	uv := reflect.ValueOf(stmt.Dest)
+	same := uv.Kind() == reflect.Pointer && reflect.ValueOf(stmt.Model).Kind() == reflect.Pointer &&
+		uv.Pointer() == reflect.ValueOf(stmt.Model).Pointer()
+	uv = reflect.Indirect(uv)
+	if same || uv.Kind() != reflect.Struct || uv.Type() != s.ModelType {
+		return nil
+	}
+	for i, pf := range s.PrimaryFields {
+		if v, zero := pf.ValueOf(ctx, uv); !zero && differs(pf, i, v) {
+			return fmt.Errorf("%w: the values are bound to primary key %v of %s but the update writes the row the model names: give both the same key", ErrPrimaryKey, keyTexts(ctx, s, uv), s.Table)
+		}
+	}
+	return nil
+}
+
+// keyTexts returns the primary key of row as text, or nil if a part is
+// zero.
+func keyTexts(ctx context.Context, s *schema.Schema, row reflect.Value) []string {
+	out := make([]string, len(s.PrimaryFields))
+	for i, pf := range s.PrimaryFields {
+		v, zero := pf.ValueOf(ctx, row)
+		if zero {
+			return nil
+		}
+		t, ok := keyString(v)
+		if !ok {
+			return nil
+		}
+		out[i] = t
+	}
+	return out
+}

@@ -21,7 +21,7 @@ func runAnalyze(e *env, args []string) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return usagef("give one or more event files (JSON Lines or OpenTelemetry span exports; - for stdin)")
+		return usagef("give one or more event files (JSON Lines events, stdouttrace span exports or the OpenTelemetry Collector's OTLP/JSON file output; - for stdin)")
 	}
 	cfg := anomaly.Config{}
 	if *cfgPath != "" {

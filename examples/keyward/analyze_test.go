@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // eventsFile writes a day of ordinary traffic, a canary read, a retired key
@@ -30,9 +33,7 @@ func eventsFile(t *testing.T, dir string) string {
 		line(start.Add(4*time.Hour+time.Duration(i)*time.Second), "u2077", fmt.Sprintf("patients/%d/ssn", 1000+i), "3")
 	}
 	p := filepath.Join(dir, "events.jsonl")
-	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o600))
 	return p
 }
 
@@ -40,62 +41,78 @@ func TestAnalyze(t *testing.T) {
 	dir := t.TempDir()
 	events := eventsFile(t, dir)
 	cfg := filepath.Join(dir, "analyzer.json")
-	os.WriteFile(cfg, []byte(`{"canary_data_ids":["patients/999/ssn"],"retired_key_ids":["7"]}`), 0o600)
+	require.NoError(t, os.WriteFile(cfg, []byte(`{"canary_data_ids":["patients/999/ssn"],"retired_key_ids":["7"]}`), 0o600))
 
 	r := keyward(t, dir, "", "analyze", "--json", "--config", cfg, events)
-	if r.code != 0 {
-		t.Fatalf("analyze = %+v", r)
-	}
-	if !strings.Contains(r.stderr, "events.jsonl:41: skipped") {
-		t.Errorf("malformed line not reported with its number: %q", r.stderr)
-	}
+	require.Equal(t, 0, r.code, "analyze --json: %+v", r)
+	assert.Contains(t, r.stderr, "events.jsonl:41: skipped", "the malformed line reported with its number")
 	kinds := map[string]map[string]any{}
 	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 		var f map[string]any
-		if err := json.Unmarshal([]byte(l), &f); err != nil {
-			t.Fatalf("line %q: %v", l, err)
-		}
-		for _, k := range []string{"kind", "user_id", "start", "end", "severity", "score", "events", "detail"} {
-			if _, ok := f[k]; !ok {
-				t.Errorf("finding lacks %q: %s", k, l)
-			}
+		require.NoError(t, json.Unmarshal([]byte(l), &f), "line %q", l)
+		for _, k := range []string{"id", "kind", "user_id", "start", "end", "severity", "score", "events", "detail"} {
+			assert.Contains(t, f, k, "finding %s", l)
 		}
 		kinds[f["kind"].(string)] = f
 	}
 	for kind, user := range map[string]string{"canary_access": "u1", "retired_key_use": "u3", "bulk_read": "u2077"} {
-		f, ok := kinds[kind]
-		if !ok || f["user_id"] != user {
-			t.Errorf("no %s finding for %s: %v", kind, user, kinds)
+		if assert.Contains(t, kinds, kind, "findings: %v", kinds) {
+			assert.Equal(t, user, kinds[kind]["user_id"], "user of the %s finding", kind)
 		}
 	}
-	if kinds["canary_access"]["severity"] != "high" {
-		t.Errorf("canary severity = %v", kinds["canary_access"]["severity"])
-	}
+	assert.Equal(t, "high", kinds["canary_access"]["severity"], "canary severity")
 
 	// The same from stdin, as a table.
-	data, _ := os.ReadFile(events)
+	data, err := os.ReadFile(events)
+	require.NoError(t, err)
 	r = keyward(t, dir, string(data), "analyze", "--config", cfg, "-")
-	if r.code != 0 || !strings.Contains(r.stdout, "SEVERITY") || !strings.Contains(r.stdout, "canary_access") {
-		t.Fatalf("analyze - = %+v", r)
-	}
+	require.Equal(t, 0, r.code, "analyze -: %+v", r)
+	assert.Contains(t, r.stdout, "SEVERITY")
+	assert.Contains(t, r.stdout, "canary_access")
 	// Without the config there is no canary and no retired key; exit 0 all the same.
 	r = keyward(t, dir, "", "analyze", events)
-	if r.code != 0 || strings.Contains(r.stdout, "canary_access") || !strings.Contains(r.stdout, "bulk_read") {
-		t.Fatalf("analyze without config = %+v", r)
-	}
+	require.Equal(t, 0, r.code, "analyze without config: %+v", r)
+	assert.NotContains(t, r.stdout, "canary_access")
+	assert.Contains(t, r.stdout, "bulk_read")
 	clean := filepath.Join(dir, "clean.jsonl")
-	os.WriteFile(clean, []byte(`{"time":"2026-11-02T10:00:00Z","action":"decrypt","user_id":"u1","data_id":"a","success":true}`+"\n"), 0o600)
-	if r := keyward(t, dir, "", "analyze", clean); r.code != 0 || r.stdout != "no findings\n" {
-		t.Fatalf("analyze clean = %+v", r)
-	}
+	require.NoError(t, os.WriteFile(clean, []byte(`{"time":"2026-11-02T10:00:00Z","action":"decrypt","user_id":"u1","data_id":"a","success":true}`+"\n"), 0o600))
+	r = keyward(t, dir, "", "analyze", clean)
+	assert.Equal(t, 0, r.code, "analyze clean: %+v", r)
+	assert.Equal(t, "no findings\n", r.stdout, "analyze clean")
 	// Errors: exit 1; usage: exit 2.
-	os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"canary_data_ids":["x"],"nope":1}`), 0o600)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"canary_data_ids":["x"],"nope":1}`), 0o600))
 	for _, args := range [][]string{{"analyze", "missing.jsonl"}, {"analyze", "--config", "bad.json", events}} {
-		if r := keyward(t, dir, "", args...); r.code != 1 || strings.Count(r.stderr, "\n") != 1 {
-			t.Errorf("keyward %v = %+v, want exit 1 with one line", args, r)
-		}
+		r := keyward(t, dir, "", args...)
+		assert.Equal(t, 1, r.code, "keyward %v: %+v", args, r)
+		assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "keyward %v: one line on stderr, got %q", args, r.stderr)
 	}
-	if r := keyward(t, dir, "", "analyze"); r.code != 2 {
-		t.Errorf("analyze without files = %+v, want exit 2", r)
+	assert.Equal(t, 2, keyward(t, dir, "", "analyze").code, "analyze without files")
+}
+
+// TestAnalyzeOTLP reads the OpenTelemetry Collector's file exporter output
+// (one OTLP/JSON ExportTraceServiceRequest per line): a request span whose
+// span events are 150 reads of distinct records by one user.
+func TestAnalyzeOTLP(t *testing.T) {
+	dir := t.TempDir()
+	start := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC).UnixNano()
+	var events []string
+	for i := range 150 {
+		events = append(events, fmt.Sprintf(`{"timeUnixNano":"%d","name":"keyward.decrypt","attributes":[{"key":"user.id","value":{"stringValue":"u2077"}},{"key":"keyward.data_id","value":{"stringValue":"patients/%d/ssn"}}]}`,
+			start+int64(i)*int64(time.Second), 1000+i))
 	}
+	line := `{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"clinic-api"}}]},"scopeSpans":[{"scope":{"name":"example.com/clinic"},"spans":[` +
+		fmt.Sprintf(`{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"GET /export","kind":2,"startTimeUnixNano":"%d","endTimeUnixNano":"%d","events":[%s],"status":{}}`,
+			start, start+int64(200*time.Second), strings.Join(events, ",")) +
+		`]}]}]}`
+	path := filepath.Join(dir, "collector-spans.jsonl")
+	require.NoError(t, os.WriteFile(path, []byte(line+"\n"), 0o600))
+
+	r := keyward(t, dir, "", "analyze", "--json", path)
+	require.Equal(t, 0, r.code, "keyward analyze %s: %+v", path, r)
+	assert.Empty(t, r.stderr, "warnings")
+	var f map[string]any
+	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &f), "output %q", r.stdout)
+	assert.Equal(t, "bulk_read", f["kind"], "finding kind")
+	assert.Equal(t, "u2077", f["user_id"], "finding user")
+	assert.EqualValues(t, 150, f["events"], "finding events")
 }

@@ -16,12 +16,17 @@ func runAudit(e *env, args []string) error {
 	}
 	fs := newFlags(e, "audit verify")
 	kf := addKeyFlags(fs)
+	km := addKMSFlags(fs)
 	checkpoint := fs.String("checkpoint", "", "a checkpoint (`JSON`) the log must reach: detects a cut tail")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	if *kf.keyPath == "" || *kf.store == "" {
-		return usagef("-k PATH and --store PATH are required: the audit key is derived from the keyring")
+	if km.set() {
+		if err := km.check(kf); err != nil {
+			return err
+		}
+	} else if *kf.keyPath == "" || *kf.store == "" {
+		return usagef("-k PATH (or --aws-kms KEY or --gcp-kms NAME) and --store PATH are required: the audit key is derived from the keyring")
 	}
 	if fs.NArg() == 0 {
 		return usagef("give the audit files, oldest first")
@@ -34,19 +39,26 @@ func runAudit(e *env, args []string) error {
 		}
 		opts = append(opts, access.ExpectCheckpoint(cp))
 	}
-	key, err := loadKey(*kf.keyPath)
-	if err != nil {
-		return err
-	}
-	defer clear(key)
 	var auditKey []byte
-	err = kf.withKeyring(key, func(ctx context.Context, kr *keyring.Keyring) error {
+	derive := func(ctx context.Context, kr *keyring.Keyring) error {
 		d, err := kr.DeriveKey(ctx, access.AuditKeyLabel)
 		auditKey = d.Bytes()
 		return err
-	})
-	if err != nil {
-		return err
+	}
+	if km.set() {
+		if err := withRemoteKeyring(kf, km, derive); err != nil {
+			return err
+		}
+	} else {
+		key, err := loadKey(*kf.keyPath)
+		if err != nil {
+			return err
+		}
+		err = kf.withKeyring(key, derive)
+		clear(key)
+		if err != nil {
+			return err
+		}
 	}
 	defer clear(auditKey)
 	res, err := access.Verify(context.Background(), auditKey, fs.Args(), opts...)

@@ -80,14 +80,19 @@ func runEncrypt(e *env, args []string) error {
 	fs := newFlags(e, "encrypt")
 	kf := addKeyFlags(fs)
 	km := addKMSFlags(fs)
+	ks := addKeyServiceFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if km.set() {
-		return encryptKMS(e, fs, kf, km)
+	r, err := pickRemote(km, ks)
+	if err != nil {
+		return err
+	}
+	if r != nil {
+		return encryptKMS(e, fs, kf, r)
 	}
 	if *kf.keyPath == "" {
-		return usagef("-k PATH is required (or --aws-kms KEY or --gcp-kms NAME with --store PATH)")
+		return usagef("-k PATH is required (or --aws-kms KEY, --gcp-kms NAME or --key-service ADDR with --store PATH)")
 	}
 	pt, err := input(e, fs, "plaintext")
 	if err != nil {
@@ -119,14 +124,19 @@ func runDecrypt(e *env, args []string) error {
 	fs := newFlags(e, "decrypt")
 	kf := addKeyFlags(fs)
 	km := addKMSFlags(fs)
+	ks := addKeyServiceFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if km.set() {
-		return decryptKMS(e, fs, kf, km)
+	r, err := pickRemote(km, ks)
+	if err != nil {
+		return err
+	}
+	if r != nil {
+		return decryptKMS(e, fs, kf, r)
 	}
 	if *kf.keyPath == "" {
-		return usagef("-k PATH is required (or --aws-kms KEY or --gcp-kms NAME with --store PATH)")
+		return usagef("-k PATH is required (or --aws-kms KEY, --gcp-kms NAME or --key-service ADDR with --store PATH)")
 	}
 	in, err := input(e, fs, "token")
 	if err != nil {

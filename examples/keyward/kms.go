@@ -21,7 +21,8 @@ import (
 	"github.com/keyward/keyward/keyring"
 )
 
-// kmsTimeout bounds an encrypt or decrypt that uses a cloud KMS.
+// kmsTimeout bounds an encrypt or decrypt that uses a cloud KMS or the key
+// service.
 const kmsTimeout = time.Minute
 
 // kmsFlags are the cloud KMS key-source flags of encrypt and decrypt: the
@@ -45,21 +46,51 @@ func addKMSFlags(fs *flag.FlagSet) kmsFlags {
 // set reports whether a cloud KMS key was given.
 func (k kmsFlags) set() bool { return *k.aws != "" || *k.gcp != "" }
 
-// check reports contradictory or incomplete flags as usage errors.
-func (k kmsFlags) check(kf keyFlags) error {
+// checkAlone reports contradictory KMS flags as usage errors.
+func (k kmsFlags) checkAlone() error {
 	switch {
 	case *k.aws != "" && *k.gcp != "":
 		return usagef("give --aws-kms or --gcp-kms, not both")
-	case *kf.keyPath != "":
-		return usagef("give -k or a KMS key (--aws-kms, --gcp-kms), not both")
-	case *kf.store == "":
-		return usagef("--aws-kms and --gcp-kms need --store PATH: the keyring store holds the data keys the KMS key wraps")
 	case *k.region != "" && *k.aws == "":
 		return usagef("--aws-region goes with --aws-kms")
 	case *k.plaintext && (*k.gcp == "" || *k.endpoint == ""):
 		return usagef("--kms-plaintext goes with --gcp-kms and --kms-endpoint")
 	}
 	return nil
+}
+
+// check reports contradictory or incomplete flags as usage errors.
+func (k kmsFlags) check(kf keyFlags) error {
+	switch {
+	case *kf.keyPath != "":
+		return usagef("give -k or a KMS key (--aws-kms, --gcp-kms), not both")
+	case *kf.store == "":
+		return usagef("--aws-kms and --gcp-kms need --store PATH: the keyring store holds the data keys the KMS key wraps")
+	}
+	return k.checkAlone()
+}
+
+// remote is a key source other than a key file: a cloud KMS key
+// (kmsFlags) or the key service (keyServiceFlags).
+type remote interface {
+	// check reports contradictory or incomplete flags as usage errors.
+	check(kf keyFlags) error
+	// source returns the key source and a function that releases it.
+	source(ctx context.Context) (keyring.KeySource, func(), error)
+}
+
+// pickRemote returns the remote key source the flags give, or nil for
+// none.
+func pickRemote(km kmsFlags, ks keyServiceFlags) (remote, error) {
+	switch {
+	case km.set() && ks.set():
+		return nil, usagef("give a KMS key (--aws-kms, --gcp-kms) or --key-service, not both")
+	case km.set():
+		return km, nil
+	case ks.set():
+		return ks, nil
+	}
+	return nil, nil
 }
 
 // source returns the key source of the flags and a function that releases
@@ -106,9 +137,9 @@ func (k kmsFlags) source(ctx context.Context) (keyring.KeySource, func(), error)
 	return src, func() {}, nil
 }
 
-// withKeyring opens the keyring of the flags (--store, --keyring) over the
-// KMS key and calls use with it.
-func (k kmsFlags) withKeyring(kf keyFlags, use func(context.Context, *keyring.Keyring) error) error {
+// withRemoteKeyring opens the keyring of the flags (--store, --keyring)
+// over the remote key source and calls use with it.
+func withRemoteKeyring(kf keyFlags, k remote, use func(context.Context, *keyring.Keyring) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), kmsTimeout)
 	defer cancel()
 	src, release, err := k.source(ctx)
@@ -128,8 +159,8 @@ func (k kmsFlags) withKeyring(kf keyFlags, use func(context.Context, *keyring.Ke
 	return use(ctx, kr)
 }
 
-// encryptKMS is encrypt with --aws-kms or --gcp-kms.
-func encryptKMS(e *env, fs *flag.FlagSet, kf keyFlags, k kmsFlags) error {
+// encryptKMS is encrypt with --aws-kms, --gcp-kms or --key-service.
+func encryptKMS(e *env, fs *flag.FlagSet, kf keyFlags, k remote) error {
 	if err := k.check(kf); err != nil {
 		return err
 	}
@@ -139,7 +170,7 @@ func encryptKMS(e *env, fs *flag.FlagSet, kf keyFlags, k kmsFlags) error {
 	}
 	defer clear(pt)
 	var tok string
-	err = k.withKeyring(kf, func(ctx context.Context, kr *keyring.Keyring) (err error) {
+	err = withRemoteKeyring(kf, k, func(ctx context.Context, kr *keyring.Keyring) (err error) {
 		tok, err = kr.EncryptText(ctx, string(pt), []byte(*kf.aad))
 		return err
 	})
@@ -150,8 +181,8 @@ func encryptKMS(e *env, fs *flag.FlagSet, kf keyFlags, k kmsFlags) error {
 	return err
 }
 
-// decryptKMS is decrypt with --aws-kms or --gcp-kms.
-func decryptKMS(e *env, fs *flag.FlagSet, kf keyFlags, k kmsFlags) error {
+// decryptKMS is decrypt with --aws-kms, --gcp-kms or --key-service.
+func decryptKMS(e *env, fs *flag.FlagSet, kf keyFlags, k remote) error {
 	if err := k.check(kf); err != nil {
 		return err
 	}
@@ -168,7 +199,7 @@ func decryptKMS(e *env, fs *flag.FlagSet, kf keyFlags, k kmsFlags) error {
 		return fmt.Errorf("the token was made with a raw key (key ID 0), not a keyring; decrypt it with -k PATH")
 	}
 	var pt string
-	err = k.withKeyring(kf, func(ctx context.Context, kr *keyring.Keyring) (err error) {
+	err = withRemoteKeyring(kf, k, func(ctx context.Context, kr *keyring.Keyring) (err error) {
 		pt, err = kr.DecryptText(ctx, tok, []byte(*kf.aad))
 		return err
 	})

@@ -24,11 +24,13 @@ type env struct {
 
 var commands = []command{
 	{"keygen", "keygen [-o PATH] [-f]", "write a new random 32-byte key, Base64, mode 0600", runKeygen},
-	{"encrypt", "encrypt (-k PATH [--store PATH] | " + kmsUsage + " --store PATH) [--keyring NAME] [--aad TEXT] [PLAINTEXT]", "encrypt PLAINTEXT (or stdin, byte for byte) to a text token", runEncrypt},
-	{"decrypt", "decrypt (-k PATH [--store PATH] | " + kmsUsage + " --store PATH) [--keyring NAME] [--aad TEXT] [TOKEN]", "decrypt TOKEN (or stdin) and write the plaintext byte for byte", runDecrypt},
+	{"encrypt", "encrypt (-k PATH [--store PATH] | (" + kmsUsage + " | " + keyServiceUsage + ") --store PATH) [--keyring NAME] [--aad TEXT] [PLAINTEXT]", "encrypt PLAINTEXT (or stdin, byte for byte) to a text token", runEncrypt},
+	{"decrypt", "decrypt (-k PATH [--store PATH] | (" + kmsUsage + " | " + keyServiceUsage + ") --store PATH) [--keyring NAME] [--aad TEXT] [TOKEN]", "decrypt TOKEN (or stdin) and write the plaintext byte for byte", runDecrypt},
 	{"inspect", "inspect [TOKEN]", "print a token's header as JSON, without any key", runInspect},
 	{"analyze", "analyze [--json] [--config FILE] FILE...", "find anomalies in usage events (JSON Lines or span exports; - for stdin)", runAnalyze},
-	{"audit", "audit verify -k PATH --store PATH [--keyring NAME] [--checkpoint JSON] FILE...", "verify hash-chained audit files (exit 1 names the first bad record)", runAudit},
+	{"serve", serveUsage, "run the key service: wrap and unwrap data keys for authenticated services", runServe},
+	{"certs", certsUsage, "make a test CA and server and client certificates for the key service", runCerts},
+	{"audit", "audit verify (-k PATH | " + kmsUsage + ") --store PATH [--keyring NAME] [--checkpoint JSON] FILE...", "verify hash-chained audit files (exit 1 names the first bad record)", runAudit},
 }
 
 // usageError marks errors that exit with status 2.

@@ -10,95 +10,107 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/keyward/keyward/telemetry"
 	"github.com/keyward/keyward/telemetry/anomaly"
 )
 
+// offline analyzes an exported file as keyward analyze does.
+func offline(t *testing.T, path string) []anomaly.Finding {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var events []telemetry.Event
+	err = telemetry.DecodeAny(context.Background(), f, func(e telemetry.Event) error {
+		events = append(events, e)
+		return nil
+	}, func(le *telemetry.LineError) { t.Errorf("%s: %v", path, le) })
+	require.NoError(t, err)
+	return anomaly.Detect(events, anomaly.Config{WorkHours: "0-24"})
+}
+
+// TestMonitoringStdout: the live alert is raised at the threshold,
+// escalated as the exfiltration grows, and its final finding is what the
+// offline analysis of the exported spans reports.
 func TestMonitoringStdout(t *testing.T) {
 	spans := filepath.Join(t.TempDir(), "spans.jsonl")
 	var out bytes.Buffer
-	if err := run(context.Background(), &out, options{exporter: "stdout", spansPath: spans}); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
+	final, err := run(context.Background(), &out, options{exporter: "stdout", spansPath: spans})
+	require.NoError(t, err, "output:\n%s", out.String())
 	s := out.String()
-	if !strings.Contains(s, "alerts so far: 0") || !strings.Contains(s, "ALERT") || !strings.Contains(s, "bulk_read user=u2077") {
-		t.Fatalf("output:\n%s", s)
-	}
-	// The exported spans tell the same story offline.
-	f, err := os.Open(spans)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var events []telemetry.Event
-	if err := telemetry.DecodeAny(context.Background(), f, func(e telemetry.Event) error {
-		events = append(events, e)
-		return nil
-	}, func(le *telemetry.LineError) { t.Errorf("span file: %v", le) }); err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, fd := range anomaly.Detect(events, anomaly.Config{WorkHours: "0-24"}) {
-		if fd.Kind == anomaly.KindBulkRead && fd.UserID == "u2077" {
-			found = true
-		} else {
-			t.Errorf("unexpected offline finding %+v", fd)
-		}
-	}
-	if !found {
-		t.Errorf("offline analysis of %d events found no bulk_read by u2077", len(events))
-	}
+	assert.Contains(t, s, "alerts so far: 0", "no alert on ordinary traffic")
+	assert.Contains(t, s, "ALERT low bulk_read user=u2077", "the alert at the threshold")
+	assert.Contains(t, s, "ESCALATED high bulk_read user=u2077", "the escalation")
+	assert.Contains(t, s, "FINAL high bulk_read user=u2077", "the final finding")
+	require.Len(t, final, 1, "final findings: %v", final)
+	assert.Equal(t, offline(t, spans), final, "offline analysis of the stdouttrace export vs the live analyzer's final findings")
 }
 
-// collector is an in-process OTLP/gRPC trace receiver.
+// collector is an in-process OTLP/gRPC trace receiver that writes what it
+// receives as the Collector's file exporter does: one OTLP/JSON request per
+// line.
 type collector struct {
 	collectortrace.UnimplementedTraceServiceServer
 	mu    sync.Mutex
-	spans int
 	names map[string]int
+	file  bytes.Buffer
 }
 
 func (c *collector) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
+	line, err := protojson.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, rs := range req.ResourceSpans {
 		for _, ss := range rs.ScopeSpans {
 			for _, sp := range ss.Spans {
-				c.spans++
 				c.names[sp.Name]++
 			}
 		}
 	}
+	c.file.Write(line)
+	c.file.WriteByte('\n')
 	return &collectortrace.ExportTraceServiceResponse{}, nil
 }
 
+// TestMonitoringOTLP exports over OTLP to an in-process receiver that keeps
+// the Collector's file form; keyward's offline reading of that file agrees
+// with the live analyzer.
 func TestMonitoringOTLP(t *testing.T) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv := grpc.NewServer()
 	c := &collector{names: map[string]int{}}
 	collectortrace.RegisterTraceServiceServer(srv, c)
-	go srv.Serve(lis)
-	defer srv.Stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	defer func() {
+		srv.Stop()
+		assert.NoError(t, <-served)
+	}()
 
 	var out bytes.Buffer
-	if err := run(context.Background(), &out, options{exporter: "otlp", otlpEndpoint: lis.Addr().String(), otlpInsecure: true}); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
+	final, err := run(context.Background(), &out, options{exporter: "otlp", otlpEndpoint: lis.Addr().String(), otlpInsecure: true})
+	require.NoError(t, err, "output:\n%s", out.String())
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.names["GET /patients"] != 72 || c.names[telemetry.SpanDecrypt] == 0 {
-		t.Errorf("collector received %d spans: %v", c.spans, c.names)
-	}
+	assert.Equal(t, 72, c.names["GET /patients"], "request spans received: %v", c.names)
+	assert.Positive(t, c.names[telemetry.SpanDecrypt], "keyring spans received: %v", c.names)
+	path := filepath.Join(t.TempDir(), "collector-spans.jsonl")
+	require.NoError(t, os.WriteFile(path, c.file.Bytes(), 0o600))
+	assert.True(t, strings.HasPrefix(c.file.String(), `{"resourceSpans":`), "the file starts like the Collector's")
+	assert.Equal(t, offline(t, path), final, "offline analysis of the OTLP/JSON file vs the live analyzer's final findings")
 }
 
 func TestUnknownExporter(t *testing.T) {
-	if err := run(context.Background(), &bytes.Buffer{}, options{exporter: "kafka"}); err == nil {
-		t.Fatal("run with an unknown exporter succeeded")
-	}
+	_, err := run(context.Background(), &bytes.Buffer{}, options{exporter: "kafka"})
+	assert.Error(t, err, "run with an unknown exporter")
 }

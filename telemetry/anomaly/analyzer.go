@@ -23,16 +23,25 @@ const (
 	kOffHours
 	kCanary
 	kRetired
+	kFirstAccess
+	kDrift
+	kDormant
+	kCoordinated
+	kNewSource
+	kWeekend
 	numKinds
 )
 
 // AnalyzerOption configures an [Analyzer].
 type AnalyzerOption func(*Analyzer) error
 
-// WithAlert sets a function called once per incident, as soon as it
-// qualifies as a finding (the counts are those at that moment; End and
-// Events may still grow). It is called without the analyzer's lock held,
-// on the goroutine that observed the event.
+// WithAlert sets a function called as soon as an incident qualifies as a
+// finding, and again each time its severity rises while it grows (an
+// escalation): the calls for one incident carry the same [Finding.ID], and
+// the last one shows the incident as it was then (End and Events may still
+// grow; the final finding goes to [WithReport] or [Analyzer.Flush]). It is
+// called without the analyzer's lock held, on the goroutine that observed
+// the event.
 func WithAlert(fn func(Finding)) AnalyzerOption {
 	return func(a *Analyzer) error {
 		if fn == nil || a.alert != nil {
@@ -58,11 +67,13 @@ func WithReport(fn func(Finding)) AnalyzerOption {
 }
 
 // Analyzer is the incremental detector behind [Detect] and [Processor]: it
-// observes events one at a time, in time order per user (an event older than
-// the user's latest is taken as happening at the latest), and keeps per user
-// only what its windows and baselines need, so its memory is bounded by users
-// x window, not by the number of events; a user idle for longer than the
-// baseline history is forgotten. It is safe for concurrent use.
+// observes events one at a time, in time order (an event older than its
+// identity's latest is taken as happening at the latest; the detectors that
+// compare identities with each other close a day when the first event of
+// the next one arrives), and keeps per identity only what its windows,
+// baselines and sketches need (see the package documentation for the
+// bound), not the events. An identity idle for longer than forget_days is
+// forgotten. It is safe for concurrent use.
 type Analyzer struct {
 	mu       sync.Mutex
 	cfg      *resolved
@@ -74,6 +85,18 @@ type Analyzer struct {
 	done     []Finding
 	pending  []Finding
 	scratch  []float64
+
+	roles map[string]*peerGroup
+	day   int64   // the latest local day seen
+	today []*user // identities active since the last day close
+	pop   population
+	crowd *user // the population's pseudo-identity for coordinated_access
+	zs    map[*peerGroup][]float64
+
+	lastTime  int64 // the latest event time
+	idleSince int64 // of the dormant identity being reported
+	// the event behind the trigger being recorded, for the context's rules
+	curRes, curData, curSrc string
 }
 
 var _ telemetry.Sink = (*Analyzer)(nil)
@@ -85,7 +108,8 @@ func NewAnalyzer(cfg Config, opts ...AnalyzerOption) (*Analyzer, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Analyzer{cfg: r, users: make(map[string]*user)}
+	a := &Analyzer{cfg: r, users: make(map[string]*user), roles: make(map[string]*peerGroup), day: math.MinInt64}
+	a.crowd = a.newUser(crowdID)
 	for _, o := range opts {
 		if err := o(a); err != nil {
 			return nil, err
@@ -140,10 +164,14 @@ func (a *Analyzer) WriteEvent(_ context.Context, e telemetry.Event) error {
 func (a *Analyzer) Flush() []Finding {
 	a.mu.Lock()
 	n := len(a.done)
+	a.closeDay()
 	for _, u := range a.users {
 		for k := range u.inc {
 			a.close(u, k)
 		}
+	}
+	for k := range a.crowd.inc {
+		a.close(a.crowd, k)
 	}
 	sortFindings(a.done[n:]) // those closed now, in a stable order
 	alerts, reports := a.takeCallbacks()
@@ -206,6 +234,8 @@ type user struct {
 	dayMask uint32
 
 	inc [numKinds]incident
+
+	behaviour
 }
 
 type bulkEntry struct {
@@ -217,6 +247,7 @@ type bulkEntry struct {
 type incident struct {
 	open     bool
 	alerted  bool
+	severity Severity // at the last alert
 	start    int64
 	end      int64
 	events   int
@@ -224,7 +255,9 @@ type incident struct {
 	observed float64 // at peak
 	thr      float64 // at peak
 	success  bool
-	label    string // first canary data ID, retired key ID, or off-hours hour
+	label    string    // first canary data ID, retired key ID, or off-hours hour
+	ev       *Evidence // of the behaviour kinds
+	hidden   bool      // by the context: never reported
 }
 
 func (a *Analyzer) newUser(id string) *user {
@@ -239,6 +272,7 @@ func (a *Analyzer) newUser(id string) *user {
 		day:    math.MinInt64,
 		dirty:  true,
 	}
+	u.behaviour.init(c)
 	return u
 }
 
@@ -248,8 +282,12 @@ func (a *Analyzer) observe(e *telemetry.Event) {
 		u = a.user(e.UserID)
 		a.lastUser = u
 	}
-	a.process(u, rec{t: e.Time.UnixNano(), dataID: e.DataID, keyID: e.KeyID, w: int32(min(e.N(), math.MaxInt32)),
-		action: actionCode(e.Action), success: e.Success})
+	a.process(u, toRec(e))
+}
+
+func toRec(e *telemetry.Event) rec {
+	return rec{t: e.Time.UnixNano(), dataID: e.DataID, keyID: e.KeyID, w: int32(min(e.N(), math.MaxInt32)),
+		action: actionCode(e.Action), success: e.Success, role: e.Role, resource: e.Resource, source: e.Source, client: e.Client}
 }
 
 func (a *Analyzer) user(id string) *user {
@@ -261,14 +299,18 @@ func (a *Analyzer) user(id string) *user {
 	return u
 }
 
-// rec is what the detectors need of an event, compactly.
+// rec is what the detectors need of an event.
 type rec struct {
-	t       int64
-	dataID  string
-	keyID   string
-	w       int32
-	action  uint8
-	success bool
+	t        int64
+	dataID   string
+	keyID    string
+	role     string
+	resource string
+	source   string
+	client   string
+	w        int32
+	action   uint8
+	success  bool
 }
 
 const (
@@ -297,56 +339,85 @@ func (a *Analyzer) process(u *user, r rec) {
 	if t < u.last {
 		t = u.last
 	}
+	idleSince := u.last
 	u.last = t
+	a.lastTime = max(a.lastTime, t)
+	a.curRes, a.curData, a.curSrc = r.resource, r.dataID, r.source
 	if a.seen++; a.seen >= sweepEvery {
 		a.sweep(u, t)
 	}
+	day, hour := a.localDay(t)
+	if day > a.day {
+		if a.day != math.MinInt64 {
+			a.closeDay()
+		}
+		a.day = day
+	}
 	for k := range u.inc {
-		if u.inc[k].open && t-u.inc[k].end > c.gap {
+		if u.inc[k].open && t-u.inc[k].end > a.gap(k) {
 			a.close(u, k)
 		}
 	}
+	if ci := &a.crowd.inc[kCoordinated]; ci.open && t-ci.end > a.cfg.gap {
+		a.close(a.crowd, kCoordinated)
+	}
 	w := int(r.w)
-	day, hour := a.localDay(t)
 	if day != u.day {
 		a.newDay(u, day)
 	}
+	if idleSince != math.MinInt64 && t-idleSince >= c.dormant {
+		a.dormant(u, &r, t, idleSince)
+	}
+	if r.role != "" && r.role != u.role {
+		a.changeRole(u, r.role)
+	}
+	if !u.active {
+		u.active, u.dayFirst = true, t
+		a.today = append(a.today, u)
+	}
+	u.dayLast = t
 
 	if c.canary.has(r.dataID) {
-		a.trigger(u, kCanary, t, t, w, w, 0, 0, 0, r.dataID, r.success)
+		a.fire(u, kCanary, t, t, w, w, 0, 0, 0, r.dataID, r.success)
 	}
 	if r.keyID != "" && r.action != aOther && c.retired.has(r.keyID) {
-		a.trigger(u, kRetired, t, t, w, w, 0, 0, 0, r.keyID, r.success)
+		a.fire(u, kRetired, t, t, w, w, 0, 0, 0, r.keyID, r.success)
+	}
+	if r.source != "" || r.client != "" {
+		a.sources(u, &r, t, w)
 	}
 
 	switch {
 	case r.action == aDecrypt && r.success:
 		a.volume(u, t, w)
 		a.bulk(u, t, w, r.dataID)
+		a.reads(u, &r, t, w)
 	case r.action == aDecrypt:
 		if n := u.failed.add(t, w); n >= c.fMin {
-			a.trigger(u, kFailure, t, u.failed.start(), n, w, float64(n)/float64(c.fMin), float64(n), float64(c.fMin), "", false)
+			a.fire(u, kFailure, t, u.failed.start(), n, w, float64(n)/float64(c.fMin), float64(n), float64(c.fMin), "", false)
 		}
 	case r.action == aAccess && !r.success:
 		if n := u.denied.add(t, w); n >= c.denMin {
-			a.trigger(u, kDenied, t, u.denied.start(), n, w, float64(n)/float64(c.denMin), float64(n), float64(c.denMin), "", false)
+			a.fire(u, kDenied, t, u.denied.start(), n, w, float64(n)/float64(c.denMin), float64(n), float64(c.denMin), "", false)
 		}
 	}
 	a.offHours(u, r.success, t, w, hour)
+	a.weekend(u, r.success, t, w, day)
 }
 
 // sweepEvery is how many events pass between sweeps of idle users.
 const sweepEvery = 1 << 16
 
-// sweep forgets users idle for longer than the baseline history (their
-// state would no longer count), so that memory follows the users active
-// recently rather than every user ever seen. keep is the user being
-// processed, now the time of its event. (Taking the current event's time,
-// not the latest ever seen, keeps one event dated far in the future from
-// making everyone idle for good.)
+// sweep forgets identities idle for longer than forget_days (their state
+// would no longer count), so that memory follows the identities active in
+// that time rather than every identity ever seen. Identities idle for less
+// are kept with their history, so that dormant_account can see them come
+// back. keep is the identity being processed, now the time of its event.
+// (Taking the current event's time, not the latest ever seen, keeps one
+// event dated far in the future from making everyone idle for good.)
 func (a *Analyzer) sweep(keep *user, now int64) {
 	a.seen = 0
-	idle := now - int64(a.cfg.baseDays)*24*int64(time.Hour)
+	idle := now - a.cfg.forget
 	for id, u := range a.users {
 		if u == keep || u.last >= idle {
 			continue
@@ -354,6 +425,7 @@ func (a *Analyzer) sweep(keep *user, now int64) {
 		for k := range u.inc {
 			a.close(u, k)
 		}
+		a.leaveGroup(u)
 		delete(a.users, id)
 		if a.lastUser == u {
 			a.lastUser = nil
@@ -384,6 +456,7 @@ func (a *Analyzer) newDay(u *user, day int64) {
 		u.dirty = true
 	}
 	if u.dayMask != 0 {
+		a.countDay(u)
 		for h := 0; h < 24; h++ {
 			if u.dayMask&(1<<h) != 0 {
 				u.prof[h]++
@@ -412,10 +485,11 @@ func (a *Analyzer) volume(u *user, t int64, w int) {
 	// history there is none yet, and bulk_read's absolute floor guards.
 	if u.peaksN >= a.cfg.baseMin && float64(n) >= u.volThr {
 		score := float64(n) / u.volThr
-		a.trigger(u, kVolume, t, u.vol.start(), n, w, score, float64(n), u.volThr, "", true)
-		if u.inc[kVolume].peak == score {
-			u.inc[kVolume].label = strconv.FormatFloat(u.base, 'f', 0, 64)
+		inc := a.trigger(u, kVolume, t, u.vol.start(), n, w, score, float64(n), u.volThr, "", true)
+		if inc.peak == score {
+			inc.label = strconv.FormatFloat(u.base, 'f', 0, 64)
 		}
+		a.settle(u, kVolume)
 	}
 }
 
@@ -444,9 +518,18 @@ func (a *Analyzer) baseline(u *user) {
 	}
 	sd = max(sd, 1, 0.1*med)
 	u.base = med
-	u.volThr = max(float64(c.volMin), c.volFactor*med, med+c.volMADs*sd)
+	// Rate-aware minimums: an identity with a baseline has its least
+	// counts scaled by its own rate (never above the configured ones, never
+	// below the floors), so a low-rate identity's spike is seen too.
+	volMin, bulkMin := float64(c.volMin), float64(c.bulkMin)
+	if u.peaksN >= c.baseMin {
+		scale := med / c.defRate
+		volMin = min(volMin, max(float64(c.volFloor), volMin*scale))
+		bulkMin = min(bulkMin, max(float64(c.bulkFloor), bulkMin*scale))
+	}
+	u.volThr = max(volMin, c.volFactor*med, med+c.volMADs*sd)
 	perWindow := med * float64(c.bulkWin) / float64(c.volWin)
-	u.bulkThr = max(float64(c.bulkMin), c.bulkFactor*perWindow)
+	u.bulkThr = max(bulkMin, c.bulkFactor*perWindow)
 }
 
 func median(sorted []float64) float64 {
@@ -495,7 +578,7 @@ func (a *Analyzer) bulk(u *user, t int64, w int, id string) {
 	}
 	distinct := len(u.seen) + u.bulkExtra
 	if float64(distinct) >= u.bulkThr {
-		a.trigger(u, kBulk, t, u.bulkQ[u.bulkHead].t, distinct, w, float64(distinct)/u.bulkThr, float64(distinct), u.bulkThr, "", true)
+		a.fire(u, kBulk, t, u.bulkQ[u.bulkHead].t, distinct, w, float64(distinct)/u.bulkThr, float64(distinct), u.bulkThr, "", true)
 	}
 	if len(u.seen) == 0 {
 		u.seen = nil
@@ -507,7 +590,7 @@ func (a *Analyzer) bulk(u *user, t int64, w int, id string) {
 func (a *Analyzer) offHours(u *user, success bool, t int64, w, hour int) {
 	u.dayMask |= 1 << hour
 	if dist := a.offDistance(u, hour); dist > 0 {
-		a.trigger(u, kOffHours, t, t, w, w, float64(dist), 0, 0, hourLabel[hour], success)
+		a.fire(u, kOffHours, t, t, w, w, float64(dist), 0, 0, hourLabel[hour], success)
 	}
 }
 
@@ -557,10 +640,13 @@ func (a *Analyzer) offDistance(u *user, h int) int {
 // trigger records that the event at t (standing for w values) triggered
 // kind k; openEvents and start describe the window: the events in it and
 // the time of the oldest.
-func (a *Analyzer) trigger(u *user, k int, t, start int64, openEvents, w int, score, observed, thr float64, label string, success bool) {
+func (a *Analyzer) trigger(u *user, k int, t, start int64, openEvents, w int, score, observed, thr float64, label string, success bool) *incident {
 	inc := &u.inc[k]
+	if inc.open && start-inc.end > a.gap(k) {
+		a.close(u, k) // the day-close kinds trigger for times past
+	}
 	if !inc.open {
-		*inc = incident{open: true, start: start, end: t, events: openEvents, label: label}
+		*inc = incident{open: true, start: start, end: t, events: openEvents, label: label, hidden: a.hidden(u, k, start)}
 	} else {
 		if start > inc.end {
 			// The window holds only events after the last trigger: the
@@ -569,23 +655,107 @@ func (a *Analyzer) trigger(u *user, k int, t, start int64, openEvents, w int, sc
 		} else {
 			inc.events += w
 		}
-		inc.end = t
+		inc.end = max(inc.end, t)
 	}
 	inc.success = inc.success || success
 	if score > inc.peak {
 		inc.peak, inc.observed, inc.thr = score, observed, thr
 	}
-	if !inc.alerted && inc.events >= a.minEvents(k) {
-		inc.alerted = true
-		if a.alert != nil {
-			a.pending = append(a.pending, a.finding(u, k, inc))
-		}
+	return inc
+}
+
+// fire is trigger and settle, for the kinds whose evidence is the window.
+func (a *Analyzer) fire(u *user, k int, t, start int64, openEvents, w int, score, observed, thr float64, label string, success bool) {
+	a.trigger(u, k, t, start, openEvents, w, score, observed, thr, label, success)
+	a.settle(u, k)
+}
+
+// settle alerts on an incident that has just qualified, or whose severity
+// has risen since its last alert. Every trigger ends with it, after the
+// caller has updated the incident's evidence.
+func (a *Analyzer) settle(u *user, k int) {
+	inc := &u.inc[k]
+	if !inc.open || inc.hidden || inc.events < a.minEvents(k) {
+		return
+	}
+	sev := a.severity(k, inc)
+	if inc.alerted && rank(sev) <= rank(inc.severity) {
+		return
+	}
+	inc.alerted, inc.severity = true, sev
+	if a.alert != nil {
+		a.pending = append(a.pending, a.finding(u, k, inc))
 	}
 }
 
+// severity grades an incident of kind k as it stands.
+func (a *Analyzer) severity(k int, inc *incident) Severity {
+	switch k {
+	case kCanary, kCoordinated:
+		return SeverityHigh
+	case kRetired:
+		if inc.success {
+			return SeverityHigh
+		}
+		return SeverityMedium
+	case kOffHours:
+		return grade(inc.peak, 2, 4)
+	case kVolume, kBulk, kDenied, kFailure:
+		return grade(inc.peak, 1.5, 3)
+	case kFirstAccess:
+		if inc.peak >= 3 {
+			return SeverityHigh
+		}
+		return SeverityMedium
+	case kDrift:
+		return atLeastMedium(grade(inc.peak, 1.5, 2.5))
+	case kDormant:
+		return atLeastMedium(grade(inc.peak, 1, 2))
+	}
+	return SeverityLow // new_source, weekend_activity
+}
+
+func atLeastMedium(s Severity) Severity {
+	if s == SeverityLow {
+		return SeverityMedium
+	}
+	return s
+}
+
+func rank(s Severity) int {
+	switch s {
+	case SeverityHigh:
+		return 3
+	case SeverityMedium:
+		return 2
+	case SeverityLow:
+		return 1
+	}
+	return 0
+}
+
+// gap is the incident gap of kind k. The drift sees one trigger a working
+// day, so its incidents stay open over a weekend; off-hours and weekend
+// activity on consecutive days (a night shift, a Saturday and a Sunday)
+// are one incident.
+func (a *Analyzer) gap(k int) int64 {
+	switch k {
+	case kDrift:
+		return max(a.cfg.gap, 96*int64(time.Hour))
+	case kOffHours, kWeekend:
+		return max(a.cfg.gap, 36*int64(time.Hour))
+	}
+	return a.cfg.gap
+}
+
 func (a *Analyzer) minEvents(k int) int {
-	if k == kOffHours {
+	switch k {
+	case kOffHours:
 		return a.cfg.offMin
+	case kNewSource:
+		return a.cfg.srcMin
+	case kWeekend:
+		return a.cfg.wkMin
 	}
 	return 1
 }
@@ -596,10 +766,11 @@ func (a *Analyzer) close(u *user, k int) {
 	if !inc.open {
 		return
 	}
-	if inc.events >= a.minEvents(k) {
+	if !inc.hidden && inc.events >= a.minEvents(k) {
 		a.done = append(a.done, a.finding(u, k, inc))
 	}
 	*inc = incident{}
+	a.closed(u, k)
 }
 
 func (a *Analyzer) finding(u *user, k int, inc *incident) Finding {
@@ -612,40 +783,45 @@ func (a *Analyzer) finding(u *user, k int, inc *incident) Finding {
 		Score:  inc.peak,
 		Events: inc.events,
 	}
+	f.ID = string(f.Kind) + "/" + u.id + "/" + f.Start.Format(time.RFC3339Nano)
+	f.Severity = a.severity(k, inc)
+	switch k {
+	case kVolume, kBulk, kDenied, kFailure:
+		f.Evidence = &Evidence{Observed: inc.observed, Threshold: round2(inc.thr)}
+		if k == kVolume {
+			f.Evidence.Baseline, _ = strconv.ParseFloat(inc.label, 64)
+		}
+	case kOffHours:
+		f.Evidence = &Evidence{Observed: inc.peak}
+	}
 	switch k {
 	case kCanary:
 		f.Score = float64(inc.events)
-		f.Severity = SeverityHigh
 		f.Detail = fmt.Sprintf("%d event(s) on canary data ID %q", inc.events, inc.label)
 	case kRetired:
 		f.Score = float64(inc.events)
-		f.Severity = SeverityMedium
 		what := "failed attempts only"
 		if inc.success {
-			f.Severity = SeverityHigh
 			what = "some succeeded"
 		}
 		f.Detail = fmt.Sprintf("%d use(s) of retired key ID %q (%s)", inc.events, inc.label, what)
 	case kOffHours:
-		f.Severity = grade(inc.peak, 2, 4)
 		f.Detail = fmt.Sprintf("%d event(s) outside the user's working hours, from %s:00 %s, up to %.0fh from normal hours",
 			inc.events, inc.label, c.loc.String(), inc.peak)
 	case kVolume:
-		f.Severity = grade(inc.peak, 1.5, 3)
 		f.Detail = fmt.Sprintf("%.0f decrypts within %s, the user's usual daily peak is %s (threshold %.0f)",
 			inc.observed, dur(c.volWin), inc.label, inc.thr)
 	case kBulk:
-		f.Severity = grade(inc.peak, 1.5, 3)
 		f.Detail = fmt.Sprintf("%.0f distinct data IDs decrypted within %s (threshold %.0f)",
 			inc.observed, dur(c.bulkWin), inc.thr)
 	case kDenied:
-		f.Severity = grade(inc.peak, 1.5, 3)
 		f.Detail = fmt.Sprintf("%.0f denied access attempts within %s (threshold %.0f)",
 			inc.observed, dur(c.denWin), inc.thr)
 	case kFailure:
-		f.Severity = grade(inc.peak, 1.5, 3)
 		f.Detail = fmt.Sprintf("%.0f failed decrypts within %s (threshold %.0f): tampered tokens or wrong keys",
 			inc.observed, dur(c.fWin), inc.thr)
+	default:
+		a.behaviourFinding(u, k, inc, &f)
 	}
 	return f
 }
@@ -681,16 +857,16 @@ func dur(ns int64) string {
 
 // Detect analyzes events offline and returns one finding per incident,
 // ordered by start time, user and kind. events need not be sorted (Detect
-// orders them by time first, without changing the slice). cfg must be
-// valid (see [Config.Validate] and [LoadConfig]); an invalid cfg is a
-// programmer error and panics, since the spec's signature has no error
-// result. Use [NewAnalyzer] to get the error instead.
+// takes them in time order, equal times in input order, without changing
+// the slice). cfg must be valid (see [Config.Validate] and [LoadConfig]);
+// an invalid cfg is a programmer error and panics, since the spec's
+// signature has no error result. Use [NewAnalyzer] to get the error
+// instead.
 func Detect(events []telemetry.Event, cfg Config) []Finding {
 	a, err := NewAnalyzer(cfg)
 	if err != nil {
 		panic(err)
 	}
-
 	sorted := true
 	for i := 1; i < len(events); i++ {
 		if events[i].Time.Before(events[i-1].Time) {
@@ -703,73 +879,32 @@ func Detect(events []telemetry.Event, cfg Config) []Finding {
 			a.observe(&events[i])
 		}
 	} else if len(events) <= math.MaxInt32 {
-		observeByUser[int32](a, events)
+		observeSorted[int32](a, events)
 	} else {
-		observeByUser[int](a, events)
+		observeSorted[int](a, events)
 	}
 	return a.Flush()
 }
 
-// observeByUser observes unsorted events. Every detector's state is per
-// user, so users can be analyzed one after the other: one sequential pass
-// copies what the detectors need of each event into a compact record in
-// its user's bucket (a counting sort by user), each bucket is sorted by
-// time (the index keeps equal times in input order), and the buckets are
-// processed one user at a time, with that user's state hot in the cache.
-// I is the smallest integer type that indexes events.
-func observeByUser[I int32 | int](a *Analyzer, events []telemetry.Event) {
-	type keyed struct {
-		rec
+// observeSorted observes unsorted events in time order: it sorts a compact
+// index (time, position) and observes the events through it. I is the
+// smallest integer type that indexes events.
+func observeSorted[I int32 | int](a *Analyzer, events []telemetry.Event) {
+	type key struct {
+		t int64
 		i I
 	}
-	ids := make(map[string]I)
-	var users []string
-	userOf := make([]I, len(events))
-	var counts []I
-	last, lastIdx := "", I(-1)
+	keys := make([]key, len(events))
 	for i := range events {
-		id := events[i].UserID
-		u := lastIdx
-		if u < 0 || id != last {
-			var ok bool
-			if u, ok = ids[id]; !ok {
-				u = I(len(users))
-				ids[id] = u
-				users = append(users, id)
-				counts = append(counts, 0)
-			}
-			last, lastIdx = id, u
+		keys[i] = key{events[i].Time.UnixNano(), I(i)}
+	}
+	slices.SortFunc(keys, func(x, y key) int {
+		if c := cmp.Compare(x.t, y.t); c != 0 {
+			return c
 		}
-		userOf[i] = u
-		counts[u]++
-	}
-	starts := make([]I, len(users)+1)
-	for u, n := range counts {
-		starts[u+1] = starts[u] + n
-	}
-	next := append([]I(nil), starts[:len(users)]...)
-	recs := make([]keyed, len(events))
-	for i := range events {
-		e := &events[i]
-		u := userOf[i]
-		recs[next[u]] = keyed{rec{t: e.Time.UnixNano(), dataID: e.DataID, keyID: e.KeyID, w: int32(min(e.N(), math.MaxInt32)),
-			action: actionCode(e.Action), success: e.Success}, I(i)}
-		next[u]++
-	}
-	userOf = nil
-	for u, id := range users {
-		// Created only now: a sweep of idle users while earlier users are
-		// processed must not see (and drop) users not started yet.
-		usr := a.user(id)
-		bucket := recs[starts[u]:starts[u+1]]
-		slices.SortFunc(bucket, func(x, y keyed) int {
-			if c := cmp.Compare(x.t, y.t); c != 0 {
-				return c
-			}
-			return cmp.Compare(x.i, y.i)
-		})
-		for j := range bucket {
-			a.process(usr, bucket[j].rec)
-		}
+		return cmp.Compare(x.i, y.i)
+	})
+	for _, k := range keys {
+		a.observe(&events[k.i])
 	}
 }

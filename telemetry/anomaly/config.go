@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -124,6 +125,100 @@ type Config struct {
 	// OffHoursMinEvents is the least number of off-hours events in one
 	// incident that is reported. Default 3.
 	OffHoursMinEvents int `json:"off_hours_min_events,omitempty"`
+
+	// VolumeMinFloor: for an identity with a baseline, volume_spike's least
+	// count is VolumeMinEvents scaled by the identity's baseline over
+	// DefaultBaseline, but not below this floor, so a low-rate identity is
+	// protected too. Default 20.
+	VolumeMinFloor int `json:"volume_min_floor,omitempty"`
+	// BulkReadMinFloor is the same floor for bulk_read's least number of
+	// distinct data IDs. Default 40.
+	BulkReadMinFloor int `json:"bulk_read_min_floor,omitempty"`
+
+	// FirstAccessMinDays is how many active days of history an identity
+	// needs before reading a resource (table/column) it never read is a
+	// first_access finding; before that everything is new. Default 5.
+	FirstAccessMinDays int `json:"first_access_min_days,omitempty"`
+	// PeerMinReaders: a resource that at least this many other identities
+	// of the same role have read is not new for that role, so reading it is
+	// no first_access finding. Identities without a role have no peers.
+	// Default 2.
+	PeerMinReaders int `json:"peer_min_readers,omitempty"`
+
+	// DriftHistoryDays is how many active days (since the identity was
+	// first seen or changed role) build the baseline of new data IDs per
+	// day before new_data_drift applies. Default 10.
+	DriftHistoryDays int `json:"drift_history_days,omitempty"`
+	// DriftSlack is the CUSUM allowance k, in standard deviations: a day
+	// adds (z - k) to the drift sum when its count of never-read data IDs is
+	// z standard deviations above the identity's baseline. Default 1.
+	DriftSlack float64 `json:"drift_slack,omitempty"`
+	// DriftThreshold is the CUSUM decision level h: the drift sum at which
+	// new_data_drift fires. Default 8.
+	DriftThreshold float64 `json:"drift_threshold,omitempty"`
+	// DriftMinDays is the least number of days in a row above the slack
+	// that make a drift (one wild day is no drift). Default 3.
+	DriftMinDays int `json:"drift_min_days,omitempty"`
+
+	// DormantDays: the first activity after an idle gap of at least this
+	// many days is a dormant_account finding. Default 21.
+	DormantDays int `json:"dormant_days,omitempty"`
+	// ForgetDays: an identity idle for longer than this is forgotten (its
+	// next activity is a newcomer's). Idle identities are kept until then,
+	// so that dormant_account sees them. Default 400.
+	ForgetDays int `json:"forget_days,omitempty"`
+
+	// SourcePrefixV4 and SourcePrefixV6 are the prefix lengths that group
+	// source addresses into networks for new_source: two addresses in one
+	// /24 (IPv4) or /48 (IPv6) are one network. Defaults 24 and 48.
+	SourcePrefixV4 int `json:"source_prefix_v4,omitempty"`
+	SourcePrefixV6 int `json:"source_prefix_v6,omitempty"`
+	// KnownNetworks are CIDR prefixes (VPN ranges, proxies) whose sources
+	// are never new to anyone.
+	KnownNetworks []string `json:"known_networks,omitempty"`
+	// SourceMinDays is how many active days of history an identity needs
+	// before a network or client it never used is a new_source finding.
+	// Default 5.
+	SourceMinDays int `json:"source_min_days,omitempty"`
+	// SourceMinEvents is the least number of events from the new network or
+	// client in one incident that is reported. Default 3.
+	SourceMinEvents int `json:"source_min_events,omitempty"`
+	// SourceKnownUsers: a network that at least this many other identities
+	// used before (earlier than the population window) is established (a
+	// VPN pool, an office): no identity's first use of it is a finding.
+	// Default 3.
+	SourceKnownUsers int `json:"source_known_users,omitempty"`
+
+	// Holidays are dates ("2026-12-25") that count as weekend days, in
+	// TimeZone.
+	Holidays []string `json:"holidays,omitempty"`
+	// WeekendMinDays: an identity active on at least this many weekdays and
+	// never on a weekend day or holiday is a weekday identity; its activity
+	// on a weekend day or holiday is a weekend_activity finding. The default,
+	// five working weeks, lets a four-week on-call rotation show. Default 25.
+	WeekendMinDays int `json:"weekend_min_days,omitempty"`
+	// WeekendMinEvents is the least number of events in one
+	// weekend_activity incident that is reported. Default 3.
+	WeekendMinEvents int `json:"weekend_min_events,omitempty"`
+
+	// PopulationWindow is the window of coordinated_access: identities that
+	// deviate together within it make one incident. Default 2h.
+	PopulationWindow Duration `json:"population_window,omitempty"`
+	// PopulationMinIdentities is the least number of identities, of at
+	// least PopulationMinRoles roles, each reading clearly more never-read
+	// data IDs than usual within the window, that is a coordinated_access
+	// finding. Defaults 5 and 2.
+	PopulationMinIdentities int `json:"population_min_identities,omitempty"`
+	PopulationMinRoles      int `json:"population_min_roles,omitempty"`
+	// SharedSourceMinIdentities is the least number of identities that,
+	// within the window, all use one network none of them used before: a
+	// coordinated_access finding as well. Default 3.
+	SharedSourceMinIdentities int `json:"shared_source_min_identities,omitempty"`
+
+	// Context is optional knowledge that removes known-good noise: leave
+	// periods, on-call rosters, travel and suppression rules (see
+	// [Context]).
+	Context *Context `json:"context,omitempty"`
 }
 
 // DefaultConfig returns the configuration a zero Config stands for, with
@@ -151,6 +246,28 @@ func DefaultConfig() Config {
 		OffHoursMinShare:    0.1,
 		OffHoursSlack:       2,
 		OffHoursMinEvents:   3,
+
+		VolumeMinFloor:            20,
+		BulkReadMinFloor:          40,
+		FirstAccessMinDays:        5,
+		PeerMinReaders:            2,
+		DriftHistoryDays:          10,
+		DriftSlack:                1,
+		DriftThreshold:            8,
+		DriftMinDays:              3,
+		DormantDays:               21,
+		ForgetDays:                400,
+		SourcePrefixV4:            24,
+		SourcePrefixV6:            48,
+		SourceMinDays:             5,
+		SourceMinEvents:           3,
+		SourceKnownUsers:          3,
+		WeekendMinDays:            25,
+		WeekendMinEvents:          3,
+		PopulationWindow:          Duration(2 * time.Hour),
+		PopulationMinIdentities:   5,
+		PopulationMinRoles:        2,
+		SharedSourceMinIdentities: 3,
 	}
 }
 
@@ -197,6 +314,27 @@ func (c Config) WithDefaults() Config {
 	setF(&c.OffHoursMinShare, d.OffHoursMinShare)
 	setI(&c.OffHoursSlack, d.OffHoursSlack)
 	setI(&c.OffHoursMinEvents, d.OffHoursMinEvents)
+	setI(&c.VolumeMinFloor, d.VolumeMinFloor)
+	setI(&c.BulkReadMinFloor, d.BulkReadMinFloor)
+	setI(&c.FirstAccessMinDays, d.FirstAccessMinDays)
+	setI(&c.PeerMinReaders, d.PeerMinReaders)
+	setI(&c.DriftHistoryDays, d.DriftHistoryDays)
+	setF(&c.DriftSlack, d.DriftSlack)
+	setF(&c.DriftThreshold, d.DriftThreshold)
+	setI(&c.DriftMinDays, d.DriftMinDays)
+	setI(&c.DormantDays, d.DormantDays)
+	setI(&c.ForgetDays, d.ForgetDays)
+	setI(&c.SourcePrefixV4, d.SourcePrefixV4)
+	setI(&c.SourcePrefixV6, d.SourcePrefixV6)
+	setI(&c.SourceMinDays, d.SourceMinDays)
+	setI(&c.SourceMinEvents, d.SourceMinEvents)
+	setI(&c.SourceKnownUsers, d.SourceKnownUsers)
+	setI(&c.WeekendMinDays, d.WeekendMinDays)
+	setI(&c.WeekendMinEvents, d.WeekendMinEvents)
+	setD(&c.PopulationWindow, d.PopulationWindow)
+	setI(&c.PopulationMinIdentities, d.PopulationMinIdentities)
+	setI(&c.PopulationMinRoles, d.PopulationMinRoles)
+	setI(&c.SharedSourceMinIdentities, d.SharedSourceMinIdentities)
 	return c
 }
 
@@ -267,13 +405,29 @@ type resolved struct {
 	minShare                      float64
 	offMin, slack                 int
 	canary, retired               *stringSet
+
+	volFloor, bulkFloor     int
+	firstMinDays, peerMin   int
+	driftHist, driftMinDays int
+	driftK, driftH          float64
+	dormant, forget         int64 // nanoseconds
+	v4Bits, v6Bits          int
+	known                   []netip.Prefix
+	srcMinDays, srcMin      int
+	srcKnown                int
+	holidays                map[int64]bool // local day numbers
+	wkMinDays, wkMin        int
+	popWin                  int64
+	popMin, popRoles        int
+	sharedMin               int
+	ctx                     *ctxRules
 }
 
 func (c Config) resolve() (*resolved, error) {
 	bad := func(field, why string) error {
 		return fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, why)
 	}
-	if c.IncidentGap < 0 || c.VolumeWindow < 0 || c.BulkReadWindow < 0 || c.DeniedWindow < 0 || c.FailureWindow < 0 {
+	if c.IncidentGap < 0 || c.VolumeWindow < 0 || c.BulkReadWindow < 0 || c.DeniedWindow < 0 || c.FailureWindow < 0 || c.PopulationWindow < 0 {
 		return nil, bad("durations", "must not be negative")
 	}
 	for _, f := range []struct {
@@ -287,6 +441,17 @@ func (c Config) resolve() (*resolved, error) {
 		{"denied_min", float64(c.DeniedMin)}, {"failure_min", float64(c.FailureMin)},
 		{"off_hours_min_days", float64(c.OffHoursMinDays)}, {"off_hours_min_share", c.OffHoursMinShare},
 		{"off_hours_slack", float64(c.OffHoursSlack)}, {"off_hours_min_events", float64(c.OffHoursMinEvents)},
+		{"volume_min_floor", float64(c.VolumeMinFloor)}, {"bulk_read_min_floor", float64(c.BulkReadMinFloor)},
+		{"first_access_min_days", float64(c.FirstAccessMinDays)}, {"peer_min_readers", float64(c.PeerMinReaders)},
+		{"drift_history_days", float64(c.DriftHistoryDays)}, {"drift_slack", c.DriftSlack},
+		{"drift_threshold", c.DriftThreshold}, {"drift_min_days", float64(c.DriftMinDays)},
+		{"dormant_days", float64(c.DormantDays)}, {"forget_days", float64(c.ForgetDays)},
+		{"source_prefix_v4", float64(c.SourcePrefixV4)}, {"source_prefix_v6", float64(c.SourcePrefixV6)},
+		{"source_min_days", float64(c.SourceMinDays)}, {"source_min_events", float64(c.SourceMinEvents)},
+		{"source_known_users", float64(c.SourceKnownUsers)},
+		{"weekend_min_days", float64(c.WeekendMinDays)}, {"weekend_min_events", float64(c.WeekendMinEvents)},
+		{"population_min_identities", float64(c.PopulationMinIdentities)}, {"population_min_roles", float64(c.PopulationMinRoles)},
+		{"shared_source_min_identities", float64(c.SharedSourceMinIdentities)},
 	} {
 		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 			return nil, bad(f.name, "must be a non-negative number")
@@ -301,6 +466,15 @@ func (c Config) resolve() (*resolved, error) {
 	}
 	if c.OffHoursSlack > 11 {
 		return nil, bad("off_hours_slack", "must be at most 11")
+	}
+	if c.SourcePrefixV4 > 32 || c.SourcePrefixV6 > 128 {
+		return nil, bad("source_prefix_v4/v6", "must be at most 32 and 128")
+	}
+	if c.DormantDays > 3660 || c.ForgetDays > 36600 {
+		return nil, bad("dormant_days/forget_days", "must be at most 3660 and 36600")
+	}
+	if c.ForgetDays <= c.DormantDays {
+		return nil, bad("forget_days", "must be more than dormant_days")
 	}
 	r := &resolved{
 		gap: int64(c.IncidentGap), volWin: int64(c.VolumeWindow), bulkWin: int64(c.BulkReadWindow),
@@ -327,7 +501,51 @@ func (c Config) resolve() (*resolved, error) {
 	}
 	r.canary = toSet(c.CanaryDataIDs)
 	r.retired = toSet(c.RetiredKeyIDs)
+
+	const day = int64(24 * time.Hour)
+	r.volFloor, r.bulkFloor = c.VolumeMinFloor, c.BulkReadMinFloor
+	r.firstMinDays, r.peerMin = c.FirstAccessMinDays, c.PeerMinReaders
+	r.driftHist, r.driftMinDays, r.driftK, r.driftH = c.DriftHistoryDays, c.DriftMinDays, c.DriftSlack, c.DriftThreshold
+	r.dormant, r.forget = int64(c.DormantDays)*day, int64(c.ForgetDays)*day
+	r.v4Bits, r.v6Bits = c.SourcePrefixV4, c.SourcePrefixV6
+	for _, s := range c.KnownNetworks {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return nil, bad("known_networks", fmt.Sprintf("entry %q is not a CIDR prefix", clip(s)))
+		}
+		r.known = append(r.known, p.Masked())
+	}
+	r.srcMinDays, r.srcMin, r.srcKnown = c.SourceMinDays, c.SourceMinEvents, c.SourceKnownUsers
+	for _, s := range c.Holidays {
+		d, err := time.ParseInLocation(time.DateOnly, strings.TrimSpace(s), time.UTC)
+		if err != nil {
+			return nil, bad("holidays", fmt.Sprintf("entry %q is not a date YYYY-MM-DD", clip(s)))
+		}
+		if r.holidays == nil {
+			r.holidays = make(map[int64]bool)
+		}
+		r.holidays[floorDiv(d.Unix(), 86400)] = true
+	}
+	r.wkMinDays, r.wkMin = c.WeekendMinDays, c.WeekendMinEvents
+	r.popWin = int64(c.PopulationWindow)
+	if r.popWin < int64(time.Minute) {
+		return nil, bad("population_window", "must be at least 1m")
+	}
+	r.popMin, r.popRoles, r.sharedMin = c.PopulationMinIdentities, c.PopulationMinRoles, c.SharedSourceMinIdentities
+	if r.ctx, err = c.Context.resolve(); err != nil {
+		return nil, err
+	}
 	return r, nil
+}
+
+// clip shortens an echoed input value so error messages stay one short
+// line.
+func clip(s string) string {
+	s = clean(s)
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:40]) + "..."
+	}
+	return s
 }
 
 func parseHours(s string) (start, end int, ok bool) {

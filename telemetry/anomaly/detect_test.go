@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/keyward/keyward/telemetry"
 )
@@ -158,10 +160,7 @@ func TestDetectKinds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := kinds(Detect(tt.events(), tt.cfg))
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("Detect = %v, want %v", got, tt.want)
-			}
+			assert.Equal(t, tt.want, kinds(Detect(tt.events(), tt.cfg)), "Detect(%s)", tt.name)
 		})
 	}
 }
@@ -174,224 +173,233 @@ func TestDetectIncidentGap(t *testing.T) {
 		}
 		return e
 	}
-	close := append(burst(0), burst(30*time.Minute)...)
-	if got := kinds(Detect(close, Config{})); !reflect.DeepEqual(got, []string{"access_denied_burst/u/24"}) {
-		t.Errorf("two bursts 30m apart = %v, want one finding", got)
-	}
+	near := append(burst(0), burst(30*time.Minute)...)
 	apart := append(burst(0), burst(2*time.Hour)...)
-	if got := kinds(Detect(apart, Config{})); len(got) != 2 {
-		t.Errorf("two bursts 2h apart = %v, want two findings", got)
-	}
-	if got := kinds(Detect(apart, Config{IncidentGap: Duration(3 * time.Hour)})); len(got) != 1 {
-		t.Errorf("two bursts 2h apart with a 3h gap = %v, want one finding", got)
-	}
+	assert.Equal(t, []string{"access_denied_burst/u/24"}, kinds(Detect(near, Config{})), "two bursts 30m apart")
+	assert.Len(t, kinds(Detect(apart, Config{})), 2, "two bursts 2h apart")
+	assert.Len(t, kinds(Detect(apart, Config{IncidentGap: Duration(3 * time.Hour)})), 1, "two bursts 2h apart with a 3h gap")
 }
+
+// smallScenario is a short scenario with every pattern once, for the tests
+// that need realistic input rather than figures.
+var smallScenario = genConfig{seed: 3, users: 16, services: 2, days: 49, perKind: 1, firstDay: 7, noise: true,
+	canaryIDs: []string{"honey/0/x"}, retiredID: "1", holidays: qualityScenario.holidays}
+
+// small is the small scenario, generated once for the tests that only read
+// it.
+var small = sync.OnceValue(func() scenario { return generate(smallScenario) })
 
 // Detect does not need sorted input, and does not change it.
 func TestDetectUnsorted(t *testing.T) {
-	sc := generate(genConfig{seed: 3, users: 8, days: 12, perKind: 2, firstDay: 5,
-		canaryIDs: []string{"honey"}, retiredID: "1"})
+	sc := small()
 	want := Detect(sc.events, sc.cfg)
-	if len(want) < 14 {
-		t.Fatalf("only %d findings", len(want))
-	}
+	require.GreaterOrEqual(t, len(want), 14, "findings of the small scenario")
 	shuffled := append([]telemetry.Event(nil), sc.events...)
 	rand.New(rand.NewPCG(1, 1)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 	keep := append([]telemetry.Event(nil), shuffled...)
-	got := Detect(shuffled, sc.cfg)
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Detect(shuffled) differs: %d vs %d findings", len(got), len(want))
-	}
-	if !reflect.DeepEqual(shuffled, keep) {
-		t.Error("Detect reordered its input")
-	}
+	assert.Equal(t, want, Detect(shuffled, sc.cfg), "Detect(shuffled) differs from Detect(sorted)")
+	assert.Equal(t, keep, shuffled, "Detect reordered its input")
 }
 
 func TestDetectPanicsOnInvalidConfig(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("Detect with an invalid config did not panic")
-		}
-	}()
-	Detect(nil, Config{DeniedMin: -1})
+	assert.Panics(t, func() { Detect(nil, Config{DeniedMin: -1}) }, "Detect with an invalid config")
 }
 
+// TestAnalyzerAlertAndReport: the alert function hears of an incident when
+// it qualifies and again each time its severity rises, all with one ID; the
+// report function gets the final finding when the incident closes.
 func TestAnalyzerAlertAndReport(t *testing.T) {
 	var mu sync.Mutex
 	var alerts, reports []Finding
 	a, err := NewAnalyzer(Config{}, WithAlert(func(f Finding) { mu.Lock(); alerts = append(alerts, f); mu.Unlock() }),
 		WithReport(func(f Finding) { reports = append(reports, f) }))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for i := range 30 {
 		a.Observe(ev("u", time.Duration(i)*10*time.Second, telemetry.ActionDecrypt, "x", false))
 	}
-	if len(alerts) != 1 || alerts[0].Events != 10 || alerts[0].Kind != KindDecryptFailureBurst {
-		t.Fatalf("alerts = %v, want one at the 10th failure", alerts)
+	require.Len(t, alerts, 3, "alerts: %v", alerts)
+	for i, want := range []struct {
+		sev    Severity
+		events int
+	}{{SeverityLow, 10}, {SeverityMedium, 15}, {SeverityHigh, 30}} {
+		assert.Equal(t, KindDecryptFailureBurst, alerts[i].Kind, "alert %d", i)
+		assert.Equal(t, want.sev, alerts[i].Severity, "severity of alert %d", i)
+		assert.Equal(t, want.events, alerts[i].Events, "events of alert %d", i)
+		assert.Equal(t, alerts[0].ID, alerts[i].ID, "ID of alert %d", i)
 	}
-	if len(reports) != 0 {
-		t.Fatalf("reported %v before the incident closed", reports)
-	}
+	assert.Empty(t, reports, "reported before the incident closed")
 	// A later event beyond the gap closes the incident.
 	a.Observe(ev("u", 3*time.Hour, telemetry.ActionDecrypt, "x", true))
-	if len(reports) != 1 || reports[0].Events != 30 || !reports[0].End.Equal(t0.Add(290*time.Second)) {
-		t.Fatalf("reports = %v, want the closed incident with 30 events", reports)
-	}
-	if fs := a.Flush(); fs != nil {
-		t.Errorf("Flush with a report function = %v, want nil", fs)
-	}
+	require.Len(t, reports, 1, "reports after the gap")
+	assert.Equal(t, 30, reports[0].Events)
+	assert.Equal(t, t0.Add(290*time.Second), reports[0].End)
+	assert.Equal(t, alerts[0].ID, reports[0].ID, "the report's ID is the alerts'")
+	assert.Nil(t, a.Flush(), "Flush with a report function")
 }
 
 func TestAnalyzerConcurrent(t *testing.T) {
 	a, err := NewAnalyzer(Config{CanaryDataIDs: []string{"honey"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var wg sync.WaitGroup
 	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range 500 {
 				data := "r"
 				if i == 100 {
 					data = "honey"
 				}
-				a.WriteEvent(t.Context(), ev(fmt.Sprintf("u%d", g), time.Duration(i)*time.Second, telemetry.ActionDecrypt, data, true))
+				assert.NoError(t, a.WriteEvent(t.Context(), ev(fmt.Sprintf("u%d", g), time.Duration(i)*time.Second, telemetry.ActionDecrypt, data, true)))
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if got := a.Flush(); len(got) != 4 {
-		t.Errorf("Flush = %v, want four canary findings", kinds(got))
-	}
+	assert.Len(t, a.Flush(), 4, "four canary findings")
 }
 
 // TestObserveAllocations: a known user's event does not allocate.
 func TestObserveAllocations(t *testing.T) {
-	a, _ := NewAnalyzer(Config{CanaryDataIDs: []string{"honey"}, RetiredKeyIDs: []string{"1"}})
-	e := ev("u", 0, telemetry.ActionDecrypt, "r/1", true)
-	e.KeyID = "3"
+	a, err := NewAnalyzer(Config{CanaryDataIDs: []string{"honey"}, RetiredKeyIDs: []string{"1"}})
+	require.NoError(t, err)
+	e := ev("u", 0, telemetry.ActionDecrypt, "r/1/x", true)
+	e.KeyID, e.Role, e.Source, e.Client = "3", "clerk", "10.1.2.3", "web"
 	a.Observe(e)
 	allocs := testing.AllocsPerRun(1000, func() {
 		e.Time = e.Time.Add(time.Second)
 		a.Observe(e)
 	})
-	if allocs != 0 {
-		t.Errorf("Observe allocates %.1f times, want 0", allocs)
-	}
+	assert.Zero(t, allocs, "Observe allocations per event")
 }
 
 // TestMemoryBounded: the state kept per user does not grow with the
-// number of events once the windows are full.
+// number of events or of distinct data IDs once the windows are full.
 func TestMemoryBounded(t *testing.T) {
-	a, _ := NewAnalyzer(Config{})
+	a, err := NewAnalyzer(Config{})
+	require.NoError(t, err)
 	for i := range 200_000 {
-		a.Observe(ev("u", time.Duration(i)*time.Second, telemetry.ActionDecrypt, fmt.Sprintf("r/%d", i), true))
+		a.Observe(ev("u", time.Duration(i)*time.Second, telemetry.ActionDecrypt, fmt.Sprintf("r/%d/x", i), true))
 	}
 	u := a.users["u"]
-	if n := len(u.bulkQ) - u.bulkHead; n > 601 || len(u.seen) > 601 || cap(u.bulkQ) > 4096 {
-		t.Errorf("bulk state holds %d entries (cap %d), %d seen; want about one window (600)", n, cap(u.bulkQ), len(u.seen))
-	}
+	assert.LessOrEqual(t, len(u.bulkQ)-u.bulkHead, 601, "bulk queue entries (about one window)")
+	assert.LessOrEqual(t, len(u.seen), 601, "bulk window's distinct IDs")
+	assert.LessOrEqual(t, cap(u.bulkQ), 4096, "bulk queue capacity")
+	assert.LessOrEqual(t, u.readIDs.bytes(), 2*seenMaxCap*bloomBitsPerElem/8, "seen-ID sketch bytes after 200,000 distinct IDs")
 	// After a burst of 100,000 distinct reads in a minute, a quiet hour
 	// gives the memory back.
 	burst := 200_000 * time.Second
 	for i := range 100_000 {
-		a.Observe(ev("u", burst+time.Duration(i)*600*time.Microsecond, telemetry.ActionDecrypt, fmt.Sprintf("b/%d", i), true))
+		a.Observe(ev("u", burst+time.Duration(i)*600*time.Microsecond, telemetry.ActionDecrypt, fmt.Sprintf("b/%d/x", i), true))
 	}
 	for i := range 7200 {
-		a.Observe(ev("u", burst+time.Hour+time.Duration(i)*time.Second, telemetry.ActionDecrypt, "r/1", true))
+		a.Observe(ev("u", burst+time.Hour+time.Duration(i)*time.Second, telemetry.ActionDecrypt, "r/1/x", true))
 	}
-	if cap(u.bulkQ) > 4096 || len(u.seen) > 10 {
-		t.Errorf("after the burst: queue cap %d, %d seen", cap(u.bulkQ), len(u.seen))
-	}
+	assert.LessOrEqual(t, cap(u.bulkQ), 4096, "bulk queue capacity after the burst")
+	assert.LessOrEqual(t, len(u.seen), 10, "bulk window's distinct IDs after the burst")
 }
 
 func TestFindingForms(t *testing.T) {
-	f := Finding{Kind: KindBulkRead, UserID: "u2077", Start: time.Date(2026, 11, 3, 22, 10, 4, 0, time.FixedZone("x", 3600)),
+	f := Finding{ID: "bulk_read/u2077/2026-11-03T21:10:04Z", Kind: KindBulkRead, UserID: "u2077", Start: time.Date(2026, 11, 3, 22, 10, 4, 0, time.FixedZone("x", 3600)),
 		End: time.Date(2026, 11, 3, 21, 14, 40, 0, time.UTC), Severity: SeverityHigh, Score: 3.41666, Events: 340,
-		Detail: "340 distinct data IDs decrypted within 10m (threshold 100)"}
+		Detail: "340 distinct data IDs decrypted within 10m (threshold 100)", Evidence: &Evidence{Observed: 340, Threshold: 99.996}}
 	b, err := json.Marshal(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `{"kind":"bulk_read","user_id":"u2077","start":"2026-11-03T21:10:04Z","end":"2026-11-03T21:14:40Z","severity":"high","score":3.42,"events":340,"detail":"340 distinct data IDs decrypted within 10m (threshold 100)"}`
-	if string(b) != want {
-		t.Errorf("JSON = %s, want %s", b, want)
-	}
+	require.NoError(t, err)
+	want := `{"id":"bulk_read/u2077/2026-11-03T21:10:04Z","kind":"bulk_read","user_id":"u2077","start":"2026-11-03T21:10:04Z","end":"2026-11-03T21:14:40Z","severity":"high","score":3.42,"events":340,"detail":"340 distinct data IDs decrypted within 10m (threshold 100)","evidence":{"observed":340,"threshold":100}}`
+	assert.Equal(t, want, string(b), "JSON form")
 	var buf bytes.Buffer
-	if err := WriteJSON(&buf, []Finding{f, f}); err != nil || buf.String() != want+"\n"+want+"\n" {
-		t.Errorf("WriteJSON = %q, %v", buf.String(), err)
-	}
+	require.NoError(t, WriteJSON(&buf, []Finding{f, f}))
+	assert.Equal(t, want+"\n"+want+"\n", buf.String(), "WriteJSON")
 	buf.Reset()
 	g := f
 	g.UserID = "evil\n\x1b[31m"
-	if err := WriteTable(&buf, []Finding{f, g}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteTable(&buf, []Finding{f, g}))
 	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "SEVERITY") || !strings.Contains(lines[1], "bulk_read") || strings.ContainsAny(buf.String(), "\x1b") {
-		t.Errorf("WriteTable =\n%s", buf.String())
-	}
+	assert.Len(t, lines, 3, "table lines:\n%s", buf.String())
+	assert.True(t, strings.HasPrefix(lines[0], "SEVERITY"), "table header %q", lines[0])
+	assert.Contains(t, lines[1], "bulk_read")
+	assert.NotContains(t, buf.String(), "\x1b", "table keeps an escape")
 	buf.Reset()
-	WriteTable(&buf, nil)
-	if buf.String() != "no findings\n" {
-		t.Errorf("WriteTable(nil) = %q", buf.String())
-	}
-	if s := g.String(); strings.ContainsAny(s, "\n\x1b") {
-		t.Errorf("String() = %q keeps control characters", s)
-	}
+	require.NoError(t, WriteTable(&buf, nil))
+	assert.Equal(t, "no findings\n", buf.String())
+	assert.NotContains(t, g.String(), "\n", "String() keeps a newline")
+	assert.NotContains(t, g.String(), "\x1b", "String() keeps an escape")
 }
 
-// The explanation of each kind reads as one line and carries its numbers.
+// The explanation of each kind reads as one line and carries its numbers
+// and evidence.
 func TestFindingDetails(t *testing.T) {
-	sc := generate(genConfig{seed: 5, users: 10, days: 14, perKind: 1, firstDay: 6, canaryIDs: []string{"honey"}, retiredID: "1"})
+	sc := small()
 	seen := map[Kind]bool{}
 	for _, f := range Detect(sc.events, sc.cfg) {
 		seen[f.Kind] = true
-		if f.Detail == "" || strings.Contains(f.Detail, "\n") || f.Score <= 0 || f.Events <= 0 || f.End.Before(f.Start) {
-			t.Errorf("finding %v", f)
+		assert.NotEmpty(t, f.Detail, "detail of %v", f)
+		assert.NotContains(t, f.Detail, "\n", "detail of %v", f)
+		assert.Positive(t, f.Score, "score of %v", f)
+		assert.Positive(t, f.Events, "events of %v", f)
+		assert.False(t, f.End.Before(f.Start), "end before start: %v", f)
+		assert.Contains(t, f.ID, string(f.Kind)+"/"+f.UserID+"/", "ID of %v", f)
+		if f.Kind == KindCanaryAccess {
+			assert.Equal(t, SeverityHigh, f.Severity, "canary severity: %v", f)
 		}
-		if f.Kind == KindCanaryAccess && f.Severity != SeverityHigh {
-			t.Errorf("canary finding not high: %v", f)
+		switch f.Kind {
+		case KindFirstAccess:
+			require.NotNil(t, f.Evidence, "evidence of %v", f)
+			assert.NotEmpty(t, f.Evidence.Resources, "resources of %v", f)
+			assert.NotEmpty(t, f.Evidence.Role, "role of %v", f)
+		case KindNewDataDrift:
+			require.NotNil(t, f.Evidence, "evidence of %v", f)
+			assert.GreaterOrEqual(t, f.Evidence.Days, 3, "days of %v", f)
+			assert.Len(t, f.Evidence.Daily, f.Evidence.Days, "daily counts of %v", f)
+			assert.Greater(t, f.Evidence.Observed, f.Evidence.Baseline, "observed vs baseline of %v", f)
+		case KindDormantAccount:
+			require.NotNil(t, f.Evidence, "evidence of %v", f)
+			assert.GreaterOrEqual(t, f.Evidence.Days, 21, "idle days of %v", f)
+			assert.NotNil(t, f.Evidence.LastSeen, "last seen of %v", f)
+		case KindCoordinatedAccess:
+			require.NotNil(t, f.Evidence, "evidence of %v", f)
+			assert.Equal(t, crowdID, f.UserID)
+			assert.GreaterOrEqual(t, len(f.Evidence.Identities), 3, "identities of %v", f)
+			assert.GreaterOrEqual(t, len(f.Evidence.Roles), 1, "roles of %v", f)
+		case KindNewSource:
+			require.NotNil(t, f.Evidence, "evidence of %v", f)
+			assert.True(t, f.Evidence.Network != "" || f.Evidence.Client != "", "network or client of %v", f)
+		case KindWeekendActivity:
+			require.NotNil(t, f.Evidence, "evidence of %v", f)
+			assert.NotEmpty(t, f.Evidence.Day, "day of %v", f)
 		}
 	}
 	for _, k := range Kinds() {
-		if !seen[k] {
-			t.Errorf("no %s finding in the scenario", k)
-		}
+		assert.True(t, seen[k], "no %s finding in the scenario", k)
 	}
 }
 
 func TestDur(t *testing.T) {
 	for in, want := range map[time.Duration]string{10 * time.Minute: "10m", time.Hour: "1h", 90 * time.Minute: "1h30m", 45 * time.Second: "45s", 2*time.Hour + 5*time.Second: "2h0m5s"} {
-		if got := dur(int64(in)); got != want {
-			t.Errorf("dur(%v) = %s, want %s", in, got, want)
-		}
+		assert.Equal(t, want, dur(int64(in)), "dur(%v)", in)
 	}
 }
 
-// TestIdleUsersForgotten: users who stopped long ago do not stay in memory.
+// TestIdleUsersForgotten: identities idle for longer than forget_days do
+// not stay in memory; identities idle for less do (dormant_account needs
+// them).
 func TestIdleUsersForgotten(t *testing.T) {
-	a, _ := NewAnalyzer(Config{BaselineDays: 2})
+	a, err := NewAnalyzer(Config{DormantDays: 1, ForgetDays: 2})
+	require.NoError(t, err)
 	for i := range 1000 {
 		a.Observe(ev(fmt.Sprintf("old%d", i), 0, telemetry.ActionDecrypt, "r", true))
+		a.Observe(ev(fmt.Sprintf("recent%d", i), 48*time.Hour, telemetry.ActionDecrypt, "r", true))
 	}
 	for i := range sweepEvery {
 		a.Observe(ev("current", 72*time.Hour+time.Duration(i)*time.Second, telemetry.ActionDecrypt, "r", true))
 	}
-	if n := len(a.users); n != 1 {
-		t.Errorf("%d users kept, want 1", n)
-	}
+	assert.Len(t, a.users, 1001, "identities kept (1000 idle for a day, the current one)")
+	assert.NotContains(t, a.users, "old1", "an identity idle for three days")
 }
 
-// TestDetectUnsortedManyUsers: on unsorted input, users analyzed late are
-// not lost to the sweep of idle users, and users who went idle long ago
-// still get their findings.
+// TestDetectUnsortedManyUsers: on unsorted input, identities analyzed late
+// are not lost to the sweep of idle identities, and identities that went
+// idle long ago still get their findings.
 func TestDetectUnsortedManyUsers(t *testing.T) {
 	var events []telemetry.Event
-	cfg := Config{CanaryDataIDs: []string{"honey"}, BaselineDays: 1}
+	cfg := Config{CanaryDataIDs: []string{"honey"}, DormantDays: 1, ForgetDays: 2}
 	for i := range 300 {
 		user := fmt.Sprintf("u%03d", i)
 		for j := range 300 { // 90,000 events, more than a sweep period
@@ -402,7 +410,6 @@ func TestDetectUnsortedManyUsers(t *testing.T) {
 	sorted := Detect(events, cfg)
 	rand.New(rand.NewPCG(2, 2)).Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
 	shuffled := Detect(events, cfg)
-	if len(sorted) != 300 || !reflect.DeepEqual(sorted, shuffled) {
-		t.Errorf("sorted input: %d findings, shuffled: %d; want 300 each, equal", len(sorted), len(shuffled))
-	}
+	assert.Len(t, sorted, 300, "findings of sorted input")
+	assert.Equal(t, sorted, shuffled, "findings of shuffled input")
 }

@@ -30,8 +30,8 @@ func ExampleDetect() {
 		panic(err)
 	}
 	// Output:
-	// {"kind":"access_denied_burst","user_id":"u2077","start":"2026-11-02T10:00:00Z","end":"2026-11-02T10:02:45Z","severity":"low","score":1.2,"events":12,"detail":"12 denied access attempts within 10m (threshold 10)"}
-	// {"kind":"canary_access","user_id":"u1042","start":"2026-11-02T11:00:00Z","end":"2026-11-02T11:00:00Z","severity":"high","score":1,"events":1,"detail":"1 event(s) on canary data ID \"patients/0/ssn\""}
+	// {"id":"access_denied_burst/u2077/2026-11-02T10:00:00Z","kind":"access_denied_burst","user_id":"u2077","start":"2026-11-02T10:00:00Z","end":"2026-11-02T10:02:45Z","severity":"low","score":1.2,"events":12,"detail":"12 denied access attempts within 10m (threshold 10)","evidence":{"observed":12,"threshold":10}}
+	// {"id":"canary_access/u1042/2026-11-02T11:00:00Z","kind":"canary_access","user_id":"u1042","start":"2026-11-02T11:00:00Z","end":"2026-11-02T11:00:00Z","severity":"high","score":1,"events":1,"detail":"1 event(s) on canary data ID \"patients/0/ssn\""}
 }
 
 // Loading the CLI's configuration file: every field is optional, unknown
@@ -55,9 +55,9 @@ func ExampleLoadConfig() {
 // through one request raises one alert.
 func ExampleNewProcessor() {
 	cfg := anomaly.Config{WorkHours: "0-24"} // every hour is a working hour here
-	p, err := anomaly.NewProcessor(cfg, func(f anomaly.Finding) {
+	p, err := anomaly.NewProcessor(cfg, anomaly.WithAlert(func(f anomaly.Finding) {
 		fmt.Println("ALERT", f.Severity, f.Kind, f.UserID, f.Events)
-	})
+	}))
 	if err != nil {
 		panic(err)
 	}

@@ -34,10 +34,32 @@ const (
 	// KindRetiredKeyUse: use of a key ID listed as retired (disabled or
 	// destroyed).
 	KindRetiredKeyUse Kind = "retired_key_use"
+	// KindFirstAccess: an identity read a resource (table/column) it had
+	// never read and that its peer group (its role) does not read either:
+	// scope drift.
+	KindFirstAccess Kind = "first_access"
+	// KindNewDataDrift: day after day, an identity reads more never-read
+	// data IDs than its own history says, while its peer group does not:
+	// low-and-slow exfiltration.
+	KindNewDataDrift Kind = "new_data_drift"
+	// KindDormantAccount: the first activity of an identity after a long
+	// idle gap.
+	KindDormantAccount Kind = "dormant_account"
+	// KindCoordinatedAccess: several identities of several roles deviating
+	// together within a short window, or sharing one network none of them
+	// used before; one finding names them all (its UserID is "*").
+	KindCoordinatedAccess Kind = "coordinated_access"
+	// KindNewSource: an identity's events come from a network or a client
+	// it has never used.
+	KindNewSource Kind = "new_source"
+	// KindWeekendActivity: an identity that works on weekdays only is
+	// active on a weekend day or a holiday.
+	KindWeekendActivity Kind = "weekend_activity"
 )
 
 // kindList is every kind, indexed by the analyzer's kind numbers.
-var kindList = [numKinds]Kind{KindVolumeSpike, KindBulkRead, KindAccessDeniedBurst, KindDecryptFailureBurst, KindOffHours, KindCanaryAccess, KindRetiredKeyUse}
+var kindList = [numKinds]Kind{KindVolumeSpike, KindBulkRead, KindAccessDeniedBurst, KindDecryptFailureBurst, KindOffHours, KindCanaryAccess, KindRetiredKeyUse,
+	KindFirstAccess, KindNewDataDrift, KindDormantAccount, KindCoordinatedAccess, KindNewSource, KindWeekendActivity}
 
 // Kinds returns every kind, in a fixed order (the order findings of the
 // same start and user are sorted in).
@@ -56,14 +78,18 @@ const (
 // Finding is one incident: one kind, one user, one stretch of time, however
 // many events it took. Its JSON form is one object:
 //
-//	{"kind":"bulk_read","user_id":"u2077","start":"2026-11-03T22:10:04Z","end":"2026-11-03T22:14:40Z","severity":"high","score":3.4,"events":340,"detail":"..."}
+//	{"id":"bulk_read/u2077/2026-11-03T22:10:04Z","kind":"bulk_read","user_id":"u2077","start":"2026-11-03T22:10:04Z","end":"2026-11-03T22:14:40Z","severity":"high","score":3.4,"events":340,"detail":"...","evidence":{"observed":340,"threshold":100}}
 //
 // Score is comparable within a kind: for the window kinds (volume_spike,
 // bulk_read, access_denied_burst, decrypt_failure_burst) the peak observed
 // value divided by its threshold (1 = just at the threshold); for off_hours
 // the largest distance in hours from the user's normal hours; for
-// canary_access and retired_key_use the number of events.
+// canary_access and retired_key_use the number of events; for the behaviour
+// kinds see each kind in the package documentation.
 type Finding struct {
+	// ID names the incident: kind, user and start. A live alert and its
+	// escalations carry the ID of the finding they end in.
+	ID       string    `json:"id"`
 	Kind     Kind      `json:"kind"`
 	UserID   string    `json:"user_id"`
 	Start    time.Time `json:"start"`
@@ -74,6 +100,52 @@ type Finding struct {
 	Events int `json:"events"`
 	// Detail is a one-line human explanation.
 	Detail string `json:"detail"`
+	// Evidence holds the facts behind the finding, for an analyst to act
+	// on; which fields are set depends on the kind.
+	Evidence *Evidence `json:"evidence,omitempty"`
+}
+
+// Evidence is what a finding rests on. Fields that do not apply to a kind
+// are empty and left out of the JSON form.
+type Evidence struct {
+	// Observed and Threshold: the peak value the finding measured and the
+	// threshold it crossed (window kinds), or the day count that made the
+	// drift (new_data_drift, never-read data IDs per day on average).
+	Observed  float64 `json:"observed,omitempty"`
+	Threshold float64 `json:"threshold,omitempty"`
+	// Baseline is the identity's usual value: the daily peak for
+	// volume_spike, never-read data IDs per day for new_data_drift.
+	Baseline float64 `json:"baseline,omitempty"`
+	// Days: days of drift (new_data_drift) or days idle (dormant_account).
+	Days int `json:"days,omitempty"`
+	// Daily is the count of never-read data IDs on each day of the drift.
+	Daily []int `json:"daily,omitempty"`
+	// Role is the identity's peer group.
+	Role string `json:"role,omitempty"`
+	// Resources are the resources the identity read for the first time
+	// (first_access), or that the drift read most.
+	Resources []string `json:"resources,omitempty"`
+	// PeerReaders are the identities of the role that read those resources
+	// before (at most 8, possibly none), PeerCount how many there are.
+	PeerReaders []string `json:"peer_readers,omitempty"`
+	PeerCount   int      `json:"peer_count,omitempty"`
+	// LastSeen is the identity's last activity before the finding.
+	LastSeen *time.Time `json:"last_seen,omitempty"`
+	// Source and Network: the address and the network that were new
+	// (new_source) or shared (coordinated_access); Client the client name.
+	Source  string `json:"source,omitempty"`
+	Network string `json:"network,omitempty"`
+	Client  string `json:"client,omitempty"`
+	// KnownNetworks are networks the identity used before (the most recent
+	// few).
+	KnownNetworks []string `json:"known_networks,omitempty"`
+	// Identities and Roles of a coordinated_access finding.
+	Identities []string `json:"identities,omitempty"`
+	Roles      []string `json:"roles,omitempty"`
+	// Day names the weekend day or holiday of a weekend_activity finding;
+	// WeekdaysActive and WeekendsActive count the identity's active days.
+	Day            string `json:"day,omitempty"`
+	WeekdaysActive int    `json:"weekdays_active,omitempty"`
 }
 
 // String returns a one-line summary.
@@ -90,6 +162,11 @@ func (f Finding) MarshalJSON() ([]byte, error) {
 	p := plain(f)
 	p.Start, p.End = f.Start.UTC(), f.End.UTC()
 	p.Score = round2(f.Score)
+	if f.Evidence != nil {
+		ev := *f.Evidence
+		ev.Observed, ev.Threshold, ev.Baseline = round2(ev.Observed), round2(ev.Threshold), round2(ev.Baseline)
+		p.Evidence = &ev
+	}
 	return json.Marshal(p)
 }
 
