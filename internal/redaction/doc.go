@@ -10,8 +10,9 @@
 // types (pointers, maps, slices and generics included). Each such type
 // must be listed, either with a constructor that builds a value holding a
 // random canary key, or among the types whose bytes are not key material,
-// with the reason. A new type holding key material therefore fails the test
-// until someone decides how it prints.
+// with the reason (the key service's generated wire messages have a list of
+// their own, with theirs). A new type holding key material therefore fails
+// the test until someone decides how it prints.
 //
 // For each listed holder the test checks that the canary is really in the
 // value (a reflection walk through pointers and unexported fields), then
