@@ -21,6 +21,13 @@ const scope = "github.com/keyward/keyward/keyring"
 // AttrKEK names the key-encryption key of a KMS call (its KeySource ID).
 const AttrKEK attribute.Key = "keyward.kek"
 
+// AttrForced marks a Destroy that skipped its safety checks (Force).
+const AttrForced attribute.Key = "keyward.forced"
+
+// AttrLostValues is how many stored values a forced Destroy made
+// unreadable, when the UsageChecker counts them (ValueCounter).
+const AttrLostValues attribute.Key = "keyward.lost_values"
+
 // SpanUnwrap is the span of one key-source call that unwraps a data key.
 const SpanUnwrap = "keyward.kms.unwrap"
 
@@ -82,7 +89,7 @@ func WithTelemetry(opts ...telemetry.Option) Option {
 // any, when the fast path applies, counting the encryption.
 func (k *Keyring) fastPrimary(ctx context.Context) (*cipher.AEAD, *telemetry.Batch) {
 	b, ok := k.fastOK(ctx)
-	if !ok {
+	if !ok || k.stale.Load() {
 		return nil, nil
 	}
 	sl := k.snap.Load().primaryData
@@ -193,7 +200,12 @@ func (k *Keyring) end(ctx context.Context, o op, keyID uint32, err error) {
 
 // event records a usage event of the principal in ctx.
 func (k *Keyring) event(ctx context.Context, action telemetry.Action, keyID uint32, success bool) {
-	e := telemetry.Event{Action: action, Success: success}
+	k.eventCount(ctx, action, keyID, success, 0)
+}
+
+// eventCount is event with a count of values (0: none given).
+func (k *Keyring) eventCount(ctx context.Context, action telemetry.Action, keyID uint32, success bool, count int) {
+	e := telemetry.Event{Action: action, Success: success, Count: count}
 	if p, ok := access.PrincipalFrom(ctx); ok {
 		e.UserID = p.UserID
 		if len(p.Roles) > 0 {
@@ -223,17 +235,26 @@ func (k *Keyring) manageSpan(ctx context.Context, action telemetry.Action) (cont
 
 // endManage ends a key-management span and records its event.
 func (k *Keyring) endManage(ctx context.Context, span trace.Span, action telemetry.Action, keyID uint32, err error) {
+	k.endManageCount(ctx, span, action, keyID, 0, err)
+}
+
+// endManageCount is endManage with the count of values the operation
+// concerned (a forced destroy's lost values), for its event.
+func (k *Keyring) endManageCount(ctx context.Context, span trace.Span, action telemetry.Action, keyID uint32, count int, err error) {
 	if keyID != 0 && span.IsRecording() {
 		span.SetAttributes(telemetry.KeyID(keyID))
 	}
 	k.tel.End(span, outcomeOf(err), 1, err)
 	if action.Valid() && !errors.Is(err, access.ErrAccessDenied) {
-		k.event(ctx, action, keyID, err == nil)
+		k.eventCount(ctx, action, keyID, err == nil, count)
 	}
 }
 
-// unwrapSpan instruments one key-source unwrap.
-func (k *Keyring) unwrapSpan(ctx context.Context, key Key, src KeySource, unwrap func(context.Context) ([]byte, error)) ([]byte, error) {
+// unwrapSpan instruments one key-source unwrap. It returns the function
+// that ends the span, for the caller to run once the result is in effect
+// (cached, or the failure recorded): a span processor that sees the span
+// end can rely on the keyring having acted on it.
+func (k *Keyring) unwrapSpan(ctx context.Context, key Key, src KeySource, unwrap func(context.Context) ([]byte, error)) ([]byte, func(), error) {
 	ctx, span := k.tel.Tracer().Start(ctx, SpanUnwrap, trace.WithSpanKind(trace.SpanKindClient))
 	start := time.Now()
 	raw, err := unwrap(ctx)
@@ -245,6 +266,5 @@ func (k *Keyring) unwrapSpan(ctx context.Context, key Key, src KeySource, unwrap
 		span.SetAttributes(telemetry.AttrKeyring.String(k.name), telemetry.KeyID(key.ID),
 			AttrKEK.String(src.ID()), telemetry.KMSLatency(d))
 	}
-	k.tel.End(span, outcome, 1, err)
-	return raw, err
+	return raw, func() { k.tel.End(span, outcome, 1, err) }, err
 }

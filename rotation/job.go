@@ -76,7 +76,11 @@ const maxLeaseWait = 250 * time.Millisecond
 // of this process waits for their leases to end (a killed process's lease
 // ends when it is not renewed) and takes their parts over. ReencryptJob
 // returns when every part is done, or with the first error (a value that
-// does not decrypt fails closed as in Reencrypt).
+// does not decrypt fails closed as in Reencrypt). When the Job counts its
+// values by key (a CountByKey method, as gormcrypt's Job has), the end state
+// is checked as Reencrypt checks it: values left under other keys end the
+// run with ErrIncomplete (Stats.Remaining), and the job, if it can
+// (a Restart method), is started over for the next run.
 //
 // WithCheckpoint does not apply: the job keeps the progress. WithStop stops
 // every worker after its current batch, with ErrStopped. The returned Stats
@@ -119,7 +123,29 @@ func ReencryptJob(ctx context.Context, kr *keyring.Keyring, job Job, opts ...Opt
 	if r.err == nil && r.st.Failed > 0 {
 		return r.st, fmt.Errorf("%w: %d of %d values failed, the first: %w", ErrIncomplete, r.st.Failed, r.st.Scanned, r.st.Failures[0])
 	}
-	return r.st, r.err
+	if r.err != nil {
+		return r.st, r.err
+	}
+	// The end state is checked, not assumed: a job that counts its values
+	// by key must hold none under another key than the primary. If it
+	// does (written by a process that had not seen the rotation), the job
+	// is started over for the next run.
+	if kc, ok := job.(byKey); ok {
+		if err := checkCounts(ctx, kc, rc, &r.st); err != nil {
+			if rs, ok := job.(restarter); ok && errors.Is(err, ErrIncomplete) {
+				if rerr := rs.Restart(context.WithoutCancel(ctx), rc.run()); rerr != nil {
+					return r.st, fmt.Errorf("%w (restart the job: %w)", err, rerr)
+				}
+			}
+			return r.st, err
+		}
+	}
+	return r.st, nil
+}
+
+// restarter is a Job that can be marked to be done again.
+type restarter interface {
+	Restart(ctx context.Context, run string) error
 }
 
 // jobRun is one process's share of a job.

@@ -131,7 +131,10 @@ type Usage struct {
 	db *gorm.DB
 }
 
-var _ keyring.UsageChecker = (*Usage)(nil)
+var (
+	_ keyring.UsageChecker = (*Usage)(nil)
+	_ keyring.ValueCounter = (*Usage)(nil)
+)
 
 // NewUsage returns the Usage of db's column registry.
 func NewUsage(db *gorm.DB) *Usage { return &Usage{db: db} }
@@ -156,8 +159,8 @@ func (u *Usage) KeyInUse(ctx context.Context, keyringName string, keyID uint32) 
 	return n > 0, err
 }
 
-// KeyValues returns how many stored values of keyring's columns keyID
-// made.
+// KeyValues implements keyring.ValueCounter: how many stored values of
+// keyring's columns keyID made (a forced destroy records it).
 func (u *Usage) KeyValues(ctx context.Context, keyringName string, keyID uint32) (int64, error) {
 	return u.count(ctx, keyringName, keyID, false)
 }

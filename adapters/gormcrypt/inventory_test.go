@@ -1,8 +1,18 @@
 package gormcrypt_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"sync"
 	"testing"
+
+	"github.com/keyward/keyward/adapters/filekey"
+	"github.com/keyward/keyward/internal/kmstest"
+	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/telemetry"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/keyward/keyward/adapters/gormcrypt"
 	"github.com/keyward/keyward/internal/dbtest"
@@ -89,4 +99,69 @@ func TestUsageWithoutRegistry(t *testing.T) {
 	assert.ErrorIs(t, err, gormcrypt.ErrNoRegistry, "a database without a registry cannot tell a key is unused")
 	_, err = gormcrypt.Inventory(context.Background(), db)
 	assert.ErrorIs(t, err, gormcrypt.ErrNoRegistry)
+}
+
+// TestGuardedDestroy: the keyring refuses to destroy a key the registry's
+// columns still use, and a forced destroy records how many values it made
+// unreadable.
+func TestGuardedDestroy(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		clk := kmstest.NewClock()
+		src, err := filekey.New(bytes.Repeat([]byte{7}, 32))
+		require.NoError(t, err)
+		store, err := gormcrypt.NewStore(ctx, db)
+		require.NoError(t, err)
+		rec := tracetest.NewSpanRecorder()
+		var mu sync.Mutex
+		var events []telemetry.Event
+		sink := telemetry.SinkFunc(func(_ context.Context, e telemetry.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, e)
+			return nil
+		})
+		kr, err := keyring.New(ctx, "guarded", src, store, keyring.WithClock(clk),
+			keyring.WithUsageChecker(gormcrypt.NewUsage(db)),
+			keyring.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))),
+			keyring.WithTelemetry(telemetry.WithSinks(sink)))
+		require.NoError(t, err)
+		defer kr.Close()
+		_, err = gormcrypt.Register(db, kr)
+		require.NoError(t, err)
+		require.NoError(t, gormcrypt.AutoMigrate(db, &Company{}))
+		for i := range 3 {
+			require.NoError(t, db.Create(&Company{Name: fmt.Sprint(i), Secret: "s"}).Error)
+		}
+		old := kr.Primary()
+		_, err = kr.Rotate(ctx)
+		require.NoError(t, err)
+		clk.Advance(keyring.DefaultSettleTime)
+		require.NoError(t, kr.Disable(ctx, old))
+		clk.Advance(keyring.DefaultSettleTime)
+
+		err = kr.Destroy(ctx, old)
+		require.ErrorIs(t, err, keyring.ErrKeyInUse, "Destroy of a key 3 values use")
+		require.NoError(t, kr.Destroy(ctx, old, keyring.Force()), "forced Destroy")
+
+		var lost int64 = -1
+		for _, sp := range rec.Ended() {
+			for _, a := range sp.Attributes() {
+				if a.Key == keyring.AttrLostValues {
+					lost = a.Value.AsInt64()
+				}
+			}
+		}
+		assert.Equal(t, int64(3), lost, "the forced destroy's span counts the values it made unreadable")
+		counted := false
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range events {
+			if e.Action == telemetry.ActionDestroy && e.Success {
+				assert.Equal(t, 3, e.Count, "the forced destroy's event")
+				counted = true
+			}
+		}
+		assert.True(t, counted, "a destroy event was recorded")
+	})
 }

@@ -388,6 +388,24 @@ func (j *Job) estimate(ctx context.Context, tx *gorm.DB) (int64, error) {
 	return n, err
 }
 
+// CountByKey counts the values of the job's table by the key that made
+// them (Target.CountByKey), for rotation.ReencryptJob's check of its end
+// state.
+func (j *Job) CountByKey(ctx context.Context) (map[uint32]int64, error) {
+	return j.t.CountByKey(ctx)
+}
+
+// Restart marks the finished job of run to be done again: the next claim
+// starts it over. rotation.ReencryptJob calls it when values are left
+// under other keys at the end.
+func (j *Job) Restart(ctx context.Context, run string) error {
+	err := j.db.WithContext(ctx).Exec("UPDATE "+JobsTable+" SET run = '' WHERE job = ? AND run = ?", j.name, run).Error
+	if err != nil {
+		return fmt.Errorf("gormcrypt: job %s: restart: %w", j.name, err)
+	}
+	return nil
+}
+
 // Left implements the rows-left estimate of rotation's job metrics: the
 // table's estimated rows less those the job's ranges went through.
 func (j *Job) Left(ctx context.Context) (int64, error) {
@@ -449,6 +467,7 @@ type jobPart struct {
 var (
 	_ rotation.Part        = (*jobPart)(nil)
 	_ rotation.BatchTarget = (*jobPart)(nil)
+	_ rotation.NamedTarget = (*jobPart)(nil)
 )
 
 func (j *Job) newPart(p partRow) (*jobPart, error) {
@@ -466,6 +485,12 @@ func (j *Job) newPart(p partRow) (*jobPart, error) {
 		}
 	}
 	return jp, nil
+}
+
+// TargetName implements rotation.NamedTarget: the target's name and the
+// range's number, so that one range's progress is not taken for another's.
+func (p *jobPart) TargetName() string {
+	return p.j.t.TargetName() + "#" + strconv.FormatInt(p.seq, 10)
 }
 
 // Scan implements rotation.Target within the range.

@@ -63,7 +63,11 @@ type Target struct {
 	types map[string]string // PostgreSQL column types, lower-case name -> type
 }
 
-var _ rotation.BatchTarget = (*Target)(nil)
+var (
+	_ rotation.BatchTarget = (*Target)(nil)
+	_ rotation.NamedTarget = (*Target)(nil)
+	_ rotation.KeyCounter  = (*Target)(nil)
+)
 
 // keyCol is a primary key column of a target.
 type keyCol struct {
@@ -210,6 +214,33 @@ func (t *Target) colOf(fi *fieldInfo) colSpec {
 		c.blindQ = stmt.Quote(fi.blind.index.DBName)
 	}
 	return c
+}
+
+// TargetName implements rotation.NamedTarget: "gormcrypt:TABLE(COLUMNS)",
+// which a run binds its checkpoints to.
+func (t *Target) TargetName() string {
+	return "gormcrypt:" + t.table + "(" + strings.Join(t.Columns(), ",") + ")"
+}
+
+// CountByKey implements rotation.KeyCounter: the target's values by the
+// key that made them, from the token headers, in one grouped scan of the
+// table (as Inventory does), counting every row (soft-deleted ones too)
+// without reading the values. Values that are not tokens count under key
+// ID 0.
+func (t *Target) CountByKey(ctx context.Context) (map[uint32]int64, error) {
+	cols := make([]Column, len(t.cols))
+	for i, c := range t.cols {
+		cols[i] = Column{Table: t.table, Column: c.name}
+	}
+	hs, err := inventoryTable(t.db.WithContext(ctx), cols)
+	if err != nil {
+		return nil, fmt.Errorf("gormcrypt: target %s: count values by key: %w", t.table, err)
+	}
+	counts := map[uint32]int64{}
+	for _, h := range hs {
+		counts[h.KeyID] += h.Values
+	}
+	return counts, nil
 }
 
 // Table returns the table the target rewrites, as SQL names it.

@@ -252,6 +252,10 @@ type stallingTarget struct {
 	said            bool
 }
 
+// TargetName passes the wrapped target's name on: the checkpoint's MAC
+// binds it, and the parent resumes with the unwrapped target.
+func (s *stallingTarget) TargetName() string { return s.Target.(rotation.NamedTarget).TargetName() }
+
 func (s *stallingTarget) Swap(ctx context.Context, v rotation.Value, token []byte) (bool, error) {
 	if s.batches.Load() < killAfter {
 		return s.Target.Swap(ctx, v, token)
@@ -281,6 +285,9 @@ type blockedBatch struct {
 	rotation.BatchTarget
 	st *stallingTarget
 }
+
+// TargetName is the target's: the checkpoint names it.
+func (b *blockedBatch) TargetName() string { return b.st.TargetName() }
 
 func (b *blockedBatch) SwapAll(ctx context.Context, swaps []rotation.Swap) ([]bool, error) {
 	if b.st.batches.Load() >= killAfter {

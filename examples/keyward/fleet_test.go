@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/glebarez/sqlite"
 	"github.com/stretchr/testify/assert"
@@ -86,6 +87,18 @@ func (a app) tables(t *testing.T) []string {
 	return names
 }
 
+// age makes the key state changes of the app's keyring look a year old,
+// as if the settle time had passed since (every process has reloaded).
+func (a app) age(t *testing.T) {
+	t.Helper()
+	db, err := gorm.Open(sqlite.Open(a.db+"?_pragma=busy_timeout(10000)"), &gorm.Config{Logger: logger.Discard})
+	require.NoError(t, err)
+	defer func() { s, _ := db.DB(); s.Close() }()
+	for _, col := range []string{"retired", "disabled"} {
+		require.NoError(t, db.Exec("UPDATE keyward_keys SET "+col+" = ? WHERE "+col+" IS NOT NULL", time.Now().AddDate(-1, 0, 0).UTC()).Error)
+	}
+}
+
 func (a app) run(t *testing.T, args ...string) result {
 	t.Helper()
 	return keyward(t, a.dir, "", args...)
@@ -155,7 +168,12 @@ func TestKeysLifecycle(t *testing.T) {
 	assert.Equal(t, map[uint32]int64{old: 40}, a.inventory(t), "inventory after the rotation")
 
 	r = a.run(t, "keys", "disable", fmt.Sprint(old), "-k", a.key, "--store", a.db)
+	assert.Equal(t, 1, r.code, "disable of a key that was the primary a moment ago: %+v", r)
+	assert.Contains(t, r.stderr, "too recently")
+	a.age(t)
+	r = a.run(t, "keys", "disable", fmt.Sprint(old), "-k", a.key, "--store", a.db)
 	require.Equal(t, 0, r.code, "disable: %s", r.stderr)
+	a.age(t)
 	r = a.run(t, "keys", "destroy", fmt.Sprint(old), "-k", a.key, "--store", a.db)
 	assert.Equal(t, 1, r.code, "destroy of a key 40 values use: %+v", r)
 	assert.Contains(t, r.stderr, "still in use")
@@ -175,6 +193,7 @@ func TestKeysLifecycle(t *testing.T) {
 
 	r = a.run(t, "keys", "disable", fmt.Sprint(old), "-k", a.key, "--store", a.db)
 	require.Equal(t, 0, r.code, "disable: %s", r.stderr)
+	a.age(t)
 	r = a.run(t, "keys", "destroy", fmt.Sprint(old), "-k", a.key, "--store", a.db)
 	require.Equal(t, 0, r.code, "destroy of an unused key: %s", r.stderr)
 	keys = a.keysJSON(t)
@@ -192,6 +211,7 @@ func TestKeysDestroyForce(t *testing.T) {
 	a := newApp(t, 4)
 	old := a.keysJSON(t)[0].ID
 	require.Equal(t, 0, a.run(t, "keys", "rotate", "-k", a.key, "--store", a.db).code)
+	a.age(t)
 	require.Equal(t, 0, a.run(t, "keys", "disable", fmt.Sprint(old), "-k", a.key, "--store", a.db).code)
 	r := a.run(t, "keys", "destroy", fmt.Sprint(old), "--force", "-k", a.key, "--store", a.db)
 	require.Equal(t, 0, r.code, "forced destroy: %s", r.stderr)
