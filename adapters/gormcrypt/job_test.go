@@ -331,3 +331,34 @@ func TestJobKillChild(t *testing.T) {
 		}))
 	t.Fatalf("ReencryptJob returned (%v) instead of being killed", err)
 }
+
+// TestJobEndState: a value put back under the old key after the job passed
+// its row (a process that had not seen the rotation) fails the end check,
+// and the job starts over on the next run, which finishes it.
+func TestJobEndState(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		_, kr := setup(t, db)
+		want := seedPatients(t, db, 10)
+		var id, oldSSN string
+		require.NoError(t, db.Raw("SELECT id, ssn FROM patients ORDER BY id LIMIT 1").Row().Scan(&id, &oldSSN))
+		_, err := kr.Rotate(ctx)
+		require.NoError(t, err)
+		target, err := gormcrypt.NewTarget(db, &Patient{})
+		require.NoError(t, err)
+		job, err := gormcrypt.NewJob(ctx, target)
+		require.NoError(t, err)
+		st, err := rotation.ReencryptJob(ctx, kr, job, rotation.WithWorkers(1), rotation.WithBatchSize(100),
+			rotation.WithProgress(func(rotation.Stats) {
+				require.NoError(t, db.Exec("UPDATE patients SET ssn = ? WHERE id = ?", oldSSN, id).Error)
+			}))
+		require.ErrorIs(t, err, rotation.ErrIncomplete, "a value under the old key at the end: %+v", st)
+		assert.Equal(t, int64(1), st.Remaining, "values left under other keys")
+
+		st, err = rotation.ReencryptJob(ctx, kr, job)
+		require.NoError(t, err, "the job started over")
+		assert.Equal(t, int64(1), st.Rewritten, "the value left over: %+v", st)
+		assert.Equal(t, 10*6, checkUnder(t, db, "patients", kr.Primary()))
+		checkPatients(t, db, want)
+	})
+}
