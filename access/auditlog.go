@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -159,14 +160,22 @@ func WithRepairTornTail() LogOption {
 // AuditLog is a Sink that appends records to hash-chained JSON Lines files.
 // Each line holds a record, its seq, the SHA-256 of the line before it, and
 // an HMAC-SHA256 under the audit key; Verify checks them. An AuditLog is safe
-// for concurrent use; only one AuditLog may write to a directory and prefix
-// at a time (an advisory lock enforces this on Unix systems).
+// for concurrent use.
+//
+// Only one AuditLog may write to a directory and prefix at a time. On Unix
+// systems an advisory lock (flock) on the active log file itself enforces
+// it: the lock is on the file the writer appends to, not on a separate lock
+// file that could be deleted or replaced under its holder, and a writer that
+// opens a log checks, once it holds the lock, that the file is still the
+// log's newest. A second writer gets ErrLocked.
+//
+// An AuditLog prints as "access.AuditLog{dir, prefix, key ID}" under every
+// format verb: never its key.
 type AuditLog struct {
-	dir  string
-	key  []byte
-	kid  string
-	cfg  logConfig
-	lock *os.File
+	dir string
+	key *[AuditKeySize]byte // behind a pointer: a value printed by reflection shows an address, not the key
+	kid string
+	cfg logConfig
 
 	mu         sync.Mutex
 	cond       sync.Cond
@@ -189,6 +198,7 @@ type AuditLog struct {
 	keyCleared bool
 
 	syncFile func(*os.File) error // (*os.File).Sync; replaced in tests
+	created  func(name string)    // called between creating a file and locking it; set in tests
 
 	kick chan struct{} // batch mode: sync now
 	stop chan struct{}
@@ -219,27 +229,19 @@ func OpenAuditLog(ctx context.Context, dir string, key []byte, opts ...LogOption
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("access: audit log: %w", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, cfg.prefix+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("access: audit log: %w", err)
-	}
-	if err := lockFile(lock); err != nil {
-		lock.Close()
-		return nil, err
-	}
 	l := &AuditLog{
-		dir:  dir,
-		key:  append([]byte(nil), key...),
-		kid:  keyID(key),
-		cfg:  cfg,
-		lock: lock,
-		mac:  hmac.New(sha256.New, key),
+		dir: dir,
+		key: new([AuditKeySize]byte),
+		kid: keyID(key),
+		cfg: cfg,
+		mac: hmac.New(sha256.New, key),
 
 		syncFile: (*os.File).Sync,
 	}
+	copy(l.key[:], key)
 	l.cond.L = &l.mu
-	if err := l.recover(ctx); err != nil {
-		lock.Close()
+	if err := l.open(ctx); err != nil {
+		clear(l.key[:])
 		return nil, err
 	}
 	if cfg.sync.mode == syncBatch {
@@ -251,18 +253,82 @@ func OpenAuditLog(ctx context.Context, dir string, key []byte, opts ...LogOption
 	return l, nil
 }
 
-// recover finds the newest file, verifies it and positions the log after its
-// last record, or starts a new log.
-func (l *AuditLog) recover(ctx context.Context) error {
+// maxOpenAttempts bounds how often open starts over because the newest file
+// changed between listing and locking it (another writer rotating).
+const maxOpenAttempts = 16
+
+// open locks the log's newest file (creating the first one when there is
+// none), checks that it is still the newest once locked, and continues the
+// chain from the log's last record.
+func (l *AuditLog) open(ctx context.Context) error {
+	for range maxOpenAttempts {
+		files, err := ListAuditFiles(l.dir, l.cfg.prefix)
+		if err != nil {
+			return err
+		}
+		if len(files) == 0 {
+			err := l.createSegment(1)
+			if errors.Is(err, fs.ErrExist) {
+				continue // another writer created it first
+			}
+			return err
+		}
+		last := files[len(files)-1]
+		n, _ := segmentNumber(filepath.Base(last), l.cfg.prefix)
+		f, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("access: audit log: %w", err)
+		}
+		if err := lockFile(f); err != nil {
+			f.Close()
+			return err
+		}
+		newest, err := l.isNewest(f, last)
+		if err == nil && newest {
+			err = l.continueFrom(ctx, files, f, n)
+		}
+		if err != nil || !newest {
+			f.Close()
+		}
+		if err != nil || newest {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: its newest file kept changing while opening it", ErrLocked)
+}
+
+// isNewest reports whether f, locked, is still the file at path and path
+// still the log's newest file: a writer that held the lock may have rotated
+// to a new file before letting go of the old one.
+func (l *AuditLog) isNewest(f *os.File, path string) (bool, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("access: audit log: %w", err)
+	}
+	pi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("access: audit log: %w", err)
+	}
+	if !os.SameFile(fi, pi) {
+		return false, nil
+	}
 	files, err := ListAuditFiles(l.dir, l.cfg.prefix)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if len(files) == 0 {
-		return l.createSegment(1)
-	}
-	last := files[len(files)-1]
-	n, _ := segmentNumber(filepath.Base(last), l.cfg.prefix)
+	return len(files) > 0 && files[len(files)-1] == path, nil
+}
+
+// continueFrom verifies the newest file holding records and positions the
+// log after its last record, appending to f, the locked newest file
+// (segment n).
+func (l *AuditLog) continueFrom(ctx context.Context, files []string, f *os.File, n uint64) error {
 	// The newest file may hold no record (a crash right after rotation, or
 	// during its first append); the chain's end is then in an older one.
 	for i := len(files) - 1; i >= 0; i-- {
@@ -281,16 +347,11 @@ func (l *AuditLog) recover(ctx context.Context) error {
 			break
 		}
 	}
-	f, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return fmt.Errorf("access: audit log: %w", err)
-	}
 	st, err := f.Stat()
 	if err == nil {
 		err = l.syncFile(f)
 	}
 	if err != nil {
-		f.Close()
 		return fmt.Errorf("access: audit log: %w", err)
 	}
 	l.f, l.segment, l.size = f, n, st.Size()
@@ -305,7 +366,7 @@ func (l *AuditLog) recoverFrom(ctx context.Context, name string) (found bool, er
 		return false, fmt.Errorf("access: audit log: %w", err)
 	}
 	defer f.Close()
-	v, err := newVerifier(l.key, verifyConfig{})
+	v, err := newVerifier(l.key[:], verifyConfig{})
 	if err != nil {
 		return false, err
 	}
@@ -375,10 +436,29 @@ func ListAuditFiles(dir, prefix string) ([]string, error) {
 	return out, nil
 }
 
-// createSegment creates segment n and makes it the current file.
+// createSegment creates segment n, locks it and makes it the current file.
+// A writer that opens the log in the moment between creation and lock may
+// get the file first: this one then fails with ErrLocked (the file is
+// locked, or no longer empty once the other let go of it) and the other
+// goes on from the same chain, so the log never forks.
 func (l *AuditLog) createSegment(n uint64) error {
-	f, err := os.OpenFile(filepath.Join(l.dir, segmentName(l.cfg.prefix, n)), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	name := segmentName(l.cfg.prefix, n)
+	f, err := os.OpenFile(filepath.Join(l.dir, name), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
+		return fmt.Errorf("access: audit log: %w", err)
+	}
+	if l.created != nil {
+		l.created(name)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return err
+	}
+	if st, err := f.Stat(); err != nil || st.Size() != 0 {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%w: another writer wrote to %s while it was being created", ErrLocked, name)
+		}
 		return fmt.Errorf("access: audit log: %w", err)
 	}
 	if err := syncDir(l.dir); err != nil {
@@ -491,6 +571,10 @@ func (l *AuditLog) rotateLocked() (due bool, err error) {
 		l.err = fmt.Errorf("access: audit log: fsync before rotation: %w", err)
 		return false, l.err
 	}
+	if err := stillAt(l.f, l.path()); err != nil {
+		l.err = fmt.Errorf("access: audit log: %w", err)
+		return false, l.err
+	}
 	due = l.durableLocked(l.seq, l.head)
 	old := l.f
 	if err := l.createSegment(l.segment + 1); err != nil {
@@ -541,9 +625,13 @@ func (l *AuditLog) waitDurableLocked(seq uint64) (due bool, err error) {
 // syncRoundLocked fsyncs the current file without holding the lock.
 func (l *AuditLog) syncRoundLocked() (due bool, err error) {
 	l.syncing = true
-	f, target, head := l.f, l.seq, l.head
+	f, target, head, path := l.f, l.seq, l.head, l.path()
 	l.mu.Unlock()
-	err = l.syncFile(f)
+	if err = l.syncFile(f); err != nil {
+		err = fmt.Errorf("access: audit log: fsync: %w", err)
+	} else if err = stillAt(f, path); err != nil {
+		err = fmt.Errorf("access: audit log: %w", err)
+	}
 	l.mu.Lock()
 	l.syncing = false
 	for _, r := range l.retired {
@@ -553,11 +641,32 @@ func (l *AuditLog) syncRoundLocked() (due bool, err error) {
 	l.cond.Broadcast()
 	if err != nil {
 		if l.err == nil {
-			l.err = fmt.Errorf("access: audit log: fsync: %w", err)
+			l.err = err
 		}
 		return false, l.err
 	}
 	return l.durableLocked(target, head), nil
+}
+
+// path returns the path of the active file.
+func (l *AuditLog) path() string { return filepath.Join(l.dir, segmentName(l.cfg.prefix, l.segment)) }
+
+// stillAt checks that f is still the file at path. A log file removed or
+// replaced under its writer (by a copy, which another writer could lock)
+// stops the writer: from then on its records would reach no one's log.
+func stillAt(f *os.File, path string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	pi, err := os.Stat(path)
+	if err == nil && !os.SameFile(fi, pi) {
+		err = errors.New("the file was replaced")
+	}
+	if err != nil {
+		return fmt.Errorf("%w: active file %s: %w", ErrLocked, filepath.Base(path), err)
+	}
+	return nil
 }
 
 func (l *AuditLog) batchLoop() {
@@ -604,7 +713,7 @@ func (l *AuditLog) emitCheckpoint(force bool) {
 	}
 	l.mu.Unlock()
 	if due {
-		l.cfg.cpFunc(newCheckpoint(l.key, l.kid, count, &head, time.Now()))
+		l.cfg.cpFunc(newCheckpoint(l.key[:], l.kid, count, &head, time.Now()))
 	}
 }
 
@@ -633,11 +742,11 @@ func (l *AuditLog) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	if l.keyCleared {
 		return Checkpoint{}, ErrClosed
 	}
-	return newCheckpoint(l.key, l.kid, count, &head, time.Now()), nil
+	return newCheckpoint(l.key[:], l.kid, count, &head, time.Now()), nil
 }
 
 // Close syncs and closes the log, emits a final checkpoint and releases the
-// directory lock. It returns the log's sticky error, if any. Writes after
+// lock on the active file. It returns the log's sticky error, if any. Writes after
 // Close fail with ErrClosed; Close is idempotent.
 func (l *AuditLog) Close() error {
 	l.mu.Lock()
@@ -658,6 +767,8 @@ func (l *AuditLog) Close() error {
 	if l.err == nil {
 		if err := l.syncFile(l.f); err != nil {
 			l.err = fmt.Errorf("access: audit log: fsync: %w", err)
+		} else if err := stillAt(l.f, l.path()); err != nil {
+			l.err = fmt.Errorf("access: audit log: %w", err)
 		} else {
 			l.durableLocked(l.seq, l.head)
 		}
@@ -674,9 +785,21 @@ func (l *AuditLog) Close() error {
 	l.mu.Unlock()
 	l.emitCheckpoint(true)
 	l.cpMu.Lock()
-	clear(l.key) // best effort; checkpoints are no longer emitted
+	clear(l.key[:]) // best effort; checkpoints are no longer emitted
 	l.keyCleared = true
 	l.cpMu.Unlock()
-	errs = append(errs, l.lock.Close())
 	return errors.Join(errs...)
 }
+
+// String describes the log without its key: directory, file prefix and the
+// key's public ID.
+func (l *AuditLog) String() string {
+	return "access.AuditLog{" + l.dir + ", prefix " + l.cfg.prefix + ", key ID " + l.kid + "}"
+}
+
+// GoString is String.
+func (l *AuditLog) GoString() string { return l.String() }
+
+// Format prints String under every verb, so that no verb (%v, %+v, %#v,
+// %x, ...) reaches the key.
+func (l *AuditLog) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(l.String())) }

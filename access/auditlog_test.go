@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 var testKey = bytes.Repeat([]byte{0x42}, AuditKeySize)
@@ -640,16 +642,17 @@ func TestAuditLogWriteErrors(t *testing.T) {
 			return errIO
 		}
 		l.mu.Unlock()
-		if err := l.WriteRecord(context.Background(), testRecord(1)); err != nil {
-			t.Fatalf("batched WriteRecord = %v, want nil (sync is in the background)", err)
-		}
+		require.NoError(t, l.WriteRecord(context.Background(), testRecord(1)), "batched WriteRecord: the sync is in the background")
 		<-synced
-		if err := l.WriteRecord(context.Background(), testRecord(2)); !errors.Is(err, errIO) {
-			t.Fatalf("WriteRecord after a failed background fsync = %v, want its error", err)
+		// The background sync records its failure once it holds the lock
+		// again; it broadcasts in the same critical section.
+		l.mu.Lock()
+		for l.err == nil {
+			l.cond.Wait()
 		}
-		if err := l.Close(); !errors.Is(err, errIO) {
-			t.Fatalf("Close = %v, want the fsync error", err)
-		}
+		l.mu.Unlock()
+		require.ErrorIs(t, l.WriteRecord(context.Background(), testRecord(2)), errIO, "WriteRecord after a failed background fsync")
+		require.ErrorIs(t, l.Close(), errIO, "Close after a failed background fsync")
 	})
 }
 

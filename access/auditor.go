@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 )
 
@@ -48,6 +49,18 @@ type Auditor struct {
 	now     func() time.Time
 	onError func(error)
 }
+
+// String describes the Auditor by its number of sinks, never their
+// content (an *AuditLog sink holds its key).
+func (a *Auditor) String() string {
+	return "access.Auditor{" + strconv.Itoa(len(a.sinks)) + " sinks}"
+}
+
+// GoString is String.
+func (a *Auditor) GoString() string { return a.String() }
+
+// Format prints String under every verb.
+func (a *Auditor) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(a.String())) }
 
 // AuditorOption configures NewAuditor.
 type AuditorOption func(*Auditor) error

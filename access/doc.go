@@ -57,7 +57,10 @@
 // policy, and swap it in only when it compiled). An AuditLog serializes
 // appends; under SyncEachRecord, writers that arrive while an fsync runs are
 // made durable together by the next one (group commit). Only one AuditLog
-// may write to a directory at a time.
+// may write to a directory at a time: on Unix an advisory lock on the active
+// log file itself keeps a second writer out (ErrLocked), and a writer whose
+// active file is removed or replaced stops at its next sync. An AuditLog,
+// an Auditor and a Guard print without the audit key under every verb.
 //
 // # Errors
 //

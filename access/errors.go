@@ -32,7 +32,9 @@ var (
 	// ErrClosed reports a write to a closed AuditLog.
 	ErrClosed = errors.New("access: audit log closed")
 
-	// ErrLocked reports an audit log directory held by another writer.
+	// ErrLocked reports an audit log held by another writer, or a writer
+	// whose active file was removed or replaced under it (another writer
+	// may append to the replacement): that writer stops.
 	ErrLocked = errors.New("access: audit log in use by another writer")
 
 	// ErrTampered reports an audit record that was edited, forged, inserted,

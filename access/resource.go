@@ -13,6 +13,11 @@ const (
 	ActionRewrap  = "rewrap"  // re-encrypt data or re-wrap data keys under a newer key
 	ActionManage  = "manage"  // change key states, destroy keys, administer a keyring
 	ActionDerive  = "derive"  // compute a derived key, e.g. a blind index or the audit key
+	// ActionForce overrides a safety check, such as destroying a key that
+	// data may still use or that was disabled too recently. It is asked in
+	// addition to the action it overrides, so that a Guard audits every
+	// override as a decision of its own.
+	ActionForce = "force"
 )
 
 // Resource kinds. A resource string is "kind:name".
@@ -27,11 +32,11 @@ const (
 // resource pattern. As a whole action it means every action.
 const Wildcard = "*"
 
-const numActions = 6
+const numActions = 7
 
 // Actions returns the actions a policy may grant, in a fixed order.
 func Actions() []string {
-	return []string{ActionEncrypt, ActionDecrypt, ActionRotate, ActionRewrap, ActionManage, ActionDerive}
+	return []string{ActionEncrypt, ActionDecrypt, ActionRotate, ActionRewrap, ActionManage, ActionDerive, ActionForce}
 }
 
 // actionIndex returns the index of a known action, or -1.
@@ -49,6 +54,8 @@ func actionIndex(a string) int {
 		return 4
 	case ActionDerive:
 		return 5
+	case ActionForce:
+		return 6
 	}
 	return -1
 }

@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -18,9 +19,11 @@ type entry struct {
 	encryptions atomic.Uint64
 	busy        atomic.Bool // an unwrap is under way
 	backingOff  atomic.Bool // the last unwrap failed transiently moments ago
+	failing     atomic.Bool // the last unwrap failed transiently (cleared by a success)
 
-	mu     sync.Mutex
-	flight *flight // the unwrap under way, if any
+	mu      sync.Mutex
+	flight  *flight // the unwrap under way, if any
+	lastErr error   // the transient error of the last unwrap, while failing
 }
 
 // Ages of a cached key, advanced by timers so that the hot path reads an
@@ -45,9 +48,10 @@ type loaded struct {
 }
 
 type flight struct {
-	done chan struct{}
-	l    *loaded
-	err  error
+	done       chan struct{}
+	revalidate bool // started in the background while a cached copy was served
+	l          *loaded
+	err        error
 }
 
 func newLoaded(key Key, raw []byte) (*loaded, error) {
@@ -120,67 +124,92 @@ func (e *entry) erase() {
 	}
 }
 
-// aead returns the unwrapped key of sl, from the cache when fresh.
+// aead returns the unwrapped key of sl, from the cache when it can.
 //
 //   - younger than 80% of the TTL: served;
-//   - older, but within the TTL: served, refreshed in the background;
-//   - past the TTL: refreshed, and the caller waits; if the key source is
-//     unavailable (transient error, or no answer before the caller's context
-//     ends) the cached key is served until the stale window passes;
+//   - older, up to the end of the stale window: served at once, and
+//     refreshed in the background (refresh-ahead before the TTL,
+//     stale-while-revalidate after it), one refresh at a time, none while
+//     backing off after a transient failure;
+//   - past the stale window: if the key source failed the last refresh, or
+//     has not answered the background refresh still under way, the call
+//     fails at once with ErrKEKUnavailable, and starts a background retry
+//     unless one is under way (one at a time), which brings the key back
+//     once the key source answers;
+//     otherwise (nothing is known of the key source: the key aged unused)
+//     it is unwrapped and the caller waits, as for a key not cached;
+//   - not cached: unwrapped, and the caller waits;
 //   - a definitive refusal evicts the key at once.
 //
-// Concurrent callers share one unwrap.
+// Concurrent callers that wait share one unwrap. No call waits for a key
+// source that is unavailable while a cached copy may be served.
 //
 // hit reports whether the key was served without waiting for the key source.
 func (k *Keyring) aead(ctx context.Context, sl *slot) (l *loaded, hit bool, err error) {
 	if sl == nil {
 		return nil, false, fmt.Errorf("keyring: keyring %q has no primary data key", k.name)
 	}
-	l = sl.e.cur.Load()
+	e := sl.e
+	l = e.cur.Load()
 	if l == nil {
-		l, err = k.unwrap(ctx, sl, nil)
+		l, err = k.unwrap(ctx, sl)
 		return l, false, err
 	}
 	switch l.stage.Load() {
 	case stageFresh:
 		return l, true, nil
-	case stageRefresh:
-		if !sl.e.busy.Load() && !sl.e.backingOff.Load() {
+	case stageRefresh, stageExpired:
+		if !e.busy.Load() && !e.backingOff.Load() {
 			k.refreshAsync(sl)
 		}
 		return l, true, nil
-	case stageExpired:
-		l, err = k.unwrap(ctx, sl, l)
-		return l, false, err
 	}
-	l, err = k.unwrap(ctx, sl, nil)
+	l, err = k.unwrapPastStale(ctx, sl)
 	return l, false, err
 }
 
-// unwrap waits for an unwrap of sl (starting one if none is under way). With
-// a stale copy it falls back to it when the key source is unavailable.
-func (k *Keyring) unwrap(ctx context.Context, sl *slot, stale *loaded) (*loaded, error) {
+// unwrap waits for an unwrap of sl, starting one if none is under way,
+// until it ends or ctx is done.
+func (k *Keyring) unwrap(ctx context.Context, sl *slot) (*loaded, error) {
 	e := sl.e
-	if stale != nil && e.backingOff.Load() && !e.busy.Load() {
-		return stale, nil // the key source failed moments ago: do not hammer it
-	}
 	e.mu.Lock()
-	f := k.startFlight(ctx, e, sl)
+	f := k.startFlight(ctx, e, sl, false)
 	e.mu.Unlock()
+	return k.wait(ctx, sl, f)
+}
 
+// unwrapPastStale is unwrap for a key whose cached copy is past the stale
+// window: it fails at once when the key source is known to be unavailable.
+func (k *Keyring) unwrapPastStale(ctx context.Context, sl *slot) (*loaded, error) {
+	e := sl.e
+	e.mu.Lock()
+	if e.failing.Load() || (e.flight != nil && e.flight.revalidate) {
+		why, last := "the key source has not answered the refresh under way", e.lastErr
+		if e.flight == nil {
+			k.startFlight(context.Background(), e, sl, true) // retry in the background
+		}
+		e.mu.Unlock()
+		if last != nil {
+			return nil, fmt.Errorf("keyring: key ID %d of keyring %q: its cached copy is past the stale window (%v after the TTL) and the last unwrap failed: %w",
+				sl.key.ID, k.name, k.cfg.stale, last)
+		}
+		return nil, fmt.Errorf("keyring: key ID %d of keyring %q: %w: its cached copy is past the stale window (%v after the TTL) and %s",
+			sl.key.ID, k.name, ErrKEKUnavailable, k.cfg.stale, why)
+	}
+	f := k.startFlight(ctx, e, sl, false)
+	e.mu.Unlock()
+	return k.wait(ctx, sl, f)
+}
+
+// wait waits for f until it ends or ctx is done.
+func (k *Keyring) wait(ctx context.Context, sl *slot, f *flight) (*loaded, error) {
 	select {
 	case <-f.done:
-		if f.err == nil {
-			return f.l, nil
+		if f.err != nil {
+			return nil, f.err
 		}
-		if stale != nil && transient(f.err) {
-			return stale, nil
-		}
-		return nil, f.err
+		return f.l, nil
 	case <-ctx.Done():
-		if stale != nil {
-			return stale, nil
-		}
 		return nil, fmt.Errorf("keyring: unwrap key ID %d of keyring %q: %w", sl.key.ID, k.name, ctx.Err())
 	}
 }
@@ -190,7 +219,7 @@ func (k *Keyring) refreshAsync(sl *slot) {
 	e := sl.e
 	e.mu.Lock()
 	if e.flight == nil {
-		k.startFlight(context.Background(), e, sl)
+		k.startFlight(context.Background(), e, sl, true)
 	}
 	e.mu.Unlock()
 }
@@ -198,12 +227,13 @@ func (k *Keyring) refreshAsync(sl *slot) {
 // startFlight returns the unwrap under way for e, or starts one. The unwrap
 // runs detached from any one caller, bounded by the KMS timeout and Close;
 // its span continues the trace of caller, the context that started it.
-// e.mu must be held.
-func (k *Keyring) startFlight(caller context.Context, e *entry, sl *slot) *flight {
+// revalidate marks a refresh started while a cached copy is served. e.mu
+// must be held.
+func (k *Keyring) startFlight(caller context.Context, e *entry, sl *slot, revalidate bool) *flight {
 	if e.flight != nil {
 		return e.flight
 	}
-	f := &flight{done: make(chan struct{})}
+	f := &flight{done: make(chan struct{}), revalidate: revalidate}
 	e.flight = f
 	e.busy.Store(true)
 	parent := trace.SpanContextFromContext(caller)
@@ -211,21 +241,31 @@ func (k *Keyring) startFlight(caller context.Context, e *entry, sl *slot) *fligh
 		if parent.IsValid() {
 			ctx = trace.ContextWithSpanContext(ctx, parent)
 		}
-		l, err := k.fetch(ctx, sl.key.ID)
+		l, end, err := k.fetch(ctx, sl.key.ID)
 		e.mu.Lock()
 		switch {
 		case err == nil:
 			k.cache(e, l)
+			e.failing.Store(false)
+			e.lastErr = nil
+			if !k.usable(sl.key.ID) {
+				e.erase() // disabled or destroyed while it was unwrapped (install erases after it publishes)
+			}
 		case transient(err):
+			e.lastErr = unavailable(err)
+			e.failing.Store(true)
 			e.backingOff.Store(true)
 			k.cfg.clock.AfterFunc(k.backoff, func() { e.backingOff.Store(false) })
 		default:
+			e.failing.Store(false)
+			e.lastErr = nil
 			e.erase()
 		}
 		f.l, f.err = l, err
 		e.flight = nil
 		e.busy.Store(false)
 		e.mu.Unlock()
+		end() // the unwrap's span ends once its result is in effect, before callers go on
 		close(f.done)
 	})
 	if !started {
@@ -237,23 +277,43 @@ func (k *Keyring) startFlight(caller context.Context, e *entry, sl *slot) *fligh
 	return f
 }
 
-// fetch unwraps the current stored version of key id.
-func (k *Keyring) fetch(ctx context.Context, id uint32) (*loaded, error) {
+// unavailable makes a transient error match ErrKEKUnavailable (an error no
+// KeySource classified is treated as unavailability).
+func unavailable(err error) error {
+	if errors.Is(err, ErrKEKUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrKEKUnavailable, err)
+}
+
+// usable reports whether key id may be used according to the current
+// snapshot.
+func (k *Keyring) usable(id uint32) bool {
+	sl, ok := k.snap.Load().byID[id]
+	return ok && sl.usable
+}
+
+// fetch unwraps the current stored version of key id. end ends the
+// unwrap's span (a no-op when there is none); call it once the result is in
+// effect.
+func (k *Keyring) fetch(ctx context.Context, id uint32) (l *loaded, end func(), err error) {
+	end = func() {}
 	sl, ok := k.snap.Load().byID[id]
 	if !ok || sl.key.State == StateDestroyed {
-		return nil, fmt.Errorf("%w: key ID %d of keyring %q", ErrKeyDestroyed, id, k.name)
+		return nil, end, fmt.Errorf("%w: key ID %d of keyring %q", ErrKeyDestroyed, id, k.name)
 	}
 	key := sl.key
 	src, err := k.sourceFor(key)
 	if err != nil {
-		return nil, err
+		return nil, end, err
 	}
-	raw, err := k.unwrapSpan(ctx, key, src, func(ctx context.Context) ([]byte, error) {
+	raw, end, err := k.unwrapSpan(ctx, key, src, func(ctx context.Context) ([]byte, error) {
 		return src.Unwrap(ctx, key.Wrapped, dekAAD(k.name, key.ID, key.Purpose, key.Algorithm))
 	})
 	if err != nil {
-		return nil, fmt.Errorf("keyring: unwrap key ID %d of keyring %q with %s: %w", key.ID, k.name, src.ID(), err)
+		return nil, end, fmt.Errorf("keyring: unwrap key ID %d of keyring %q with %s: %w", key.ID, k.name, src.ID(), err)
 	}
 	defer clear(raw)
-	return newLoaded(key, raw)
+	l, err = newLoaded(key, raw)
+	return l, end, err
 }

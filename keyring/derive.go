@@ -15,7 +15,7 @@ import (
 // format verb.
 type DerivedKey struct {
 	keyID uint32
-	key   []byte
+	key   *[cipher.KeySize]byte // behind a pointer: a value printed by reflection shows an address, not the key
 }
 
 // KeyID returns the ID of the derive root the key comes from; store it with
@@ -23,7 +23,12 @@ type DerivedKey struct {
 func (d DerivedKey) KeyID() uint32 { return d.keyID }
 
 // Bytes returns a copy of the key.
-func (d DerivedKey) Bytes() []byte { return append([]byte(nil), d.key...) }
+func (d DerivedKey) Bytes() []byte {
+	if d.key == nil {
+		return nil
+	}
+	return append([]byte(nil), d.key[:]...)
+}
 
 // String describes the key without its material.
 func (d DerivedKey) String() string {
@@ -83,5 +88,6 @@ func (k *Keyring) derive(ctx context.Context, sl *slot, label string) (DerivedKe
 	if err != nil {
 		return DerivedKey{}, fmt.Errorf("keyring: derive: %w", err)
 	}
-	return DerivedKey{keyID: sl.key.ID, key: key}, nil
+	dk := DerivedKey{keyID: sl.key.ID, key: (*[cipher.KeySize]byte)(key)}
+	return dk, nil
 }

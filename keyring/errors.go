@@ -46,6 +46,24 @@ var (
 	// ErrKeyInUse reports a destroy refused because data still uses the key.
 	ErrKeyInUse = errors.New("keyring: key is still in use")
 
+	// ErrTooSoon reports a key state change refused because the previous
+	// one may not have reached every process sharing the store yet (see
+	// WithSettleTime): disabling a key that was the primary moments ago,
+	// or destroying a key disabled moments ago. The error says when the
+	// change becomes possible.
+	ErrTooSoon = errors.New("keyring: key state changed too recently")
+
+	// ErrStaleKEK reports a change to a keyset refused because the keyset
+	// requires another key-encryption key than the keyring's key source
+	// (Keyset.KEK, set by Rewrap): the keyring runs with a KEK the rest of
+	// the fleet has left. Give it the keyset's KEK as its key source.
+	ErrStaleKEK = errors.New("keyring: the keyset requires another key-encryption key")
+
+	// ErrKeysetStale reports an encryption refused because the keyring
+	// could not read its store for longer than the settle time, so its
+	// primary key may have been retired by another process.
+	ErrKeysetStale = errors.New("keyring: keyset not reloaded within the settle time")
+
 	// ErrClosed reports use of a closed keyring.
 	ErrClosed = errors.New("keyring: keyring is closed")
 

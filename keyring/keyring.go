@@ -25,6 +25,7 @@ const (
 	ActionRotate  = access.ActionRotate
 	ActionRewrap  = access.ActionRewrap
 	ActionManage  = access.ActionManage
+	ActionForce   = access.ActionForce
 )
 
 // Keyring is the versioned data keys of one name, wrapped by a KeySource and
@@ -50,12 +51,14 @@ type Keyring struct {
 	bgStop    context.CancelFunc
 	bg        sync.WaitGroup
 	reloadDue atomic.Bool // set by a timer each reload interval
+	stale     atomic.Bool // set by a timer when the store was not read for the settle time
 
 	wmu        sync.Mutex // serializes this keyring's store writes
 	mu         sync.Mutex // guards entries, lastMiss, stopReload and snapshot installation
 	entries    map[uint32]*entry
 	lastMiss   time.Time   // last reload caused by an unknown key ID
 	stopReload func() bool // the pending reload timer
+	stopStale  func() bool // the pending staleness timer
 }
 
 // snapshot is an immutable view of the keyset with its cache entries.
@@ -107,6 +110,9 @@ func New(ctx context.Context, name string, src KeySource, store Store, opts ...O
 			return nil, err
 		}
 	}
+	if err := cfg.settleTime(); err != nil {
+		return nil, err
+	}
 	for _, p := range cfg.previous {
 		if p.ID() == src.ID() {
 			return nil, fmt.Errorf("keyring: previous key source %s is the current one", p.ID())
@@ -147,7 +153,7 @@ func New(ctx context.Context, name string, src KeySource, store Store, opts ...O
 // create stores a new keyset with one data key, or loads the one another
 // process created first.
 func (k *Keyring) create(ctx context.Context) (Keyset, error) {
-	ks := Keyset{Name: k.name}
+	ks := Keyset{Name: k.name, KEK: k.src.ID()}
 	key, l, err := k.newKey(ctx, ks, PurposeData)
 	if err != nil {
 		return Keyset{}, err
@@ -355,6 +361,13 @@ func (k *Keyring) primary(ctx context.Context, o *op) (*cipher.AEAD, error) {
 	if err := k.authorize(ctx, ActionEncrypt); err != nil {
 		return nil, err
 	}
+	if k.stale.Load() {
+		// The store has not been read for the settle time: another process
+		// may have retired this primary. Read it now, or refuse.
+		if err := k.Reload(ctx); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrKeysetStale, err)
+		}
+	}
 	s := k.current()
 	p := s.primaryData
 	l, hit, err := k.aead(ctx, p)
@@ -483,14 +496,15 @@ func (k *Keyring) install(ks Keyset) {
 		return
 	}
 	s := &snapshot{ks: ks, byID: make(map[uint32]*slot, len(ks.Keys))}
+	var unusable []*entry
 	for _, key := range ks.Keys {
 		e := k.entries[key.ID]
 		if e == nil {
 			e = &entry{id: key.ID}
 			k.entries[key.ID] = e
 		}
-		if key.State == StateDestroyed {
-			e.erase()
+		if key.State == StateDestroyed || key.State == StateDisabled {
+			unusable = append(unusable, e)
 		}
 		sl := &slot{key: key, e: e, data: key.Purpose == PurposeData,
 			usable: key.State == StateActive || key.State == StateEnabled}
@@ -506,7 +520,26 @@ func (k *Keyring) install(ks Keyset) {
 		}
 	}
 	k.snap.Store(s)
+	// Erase after publishing: an unwrap that ends meanwhile checks the
+	// published snapshot after caching, so one of the two erases it.
+	for _, e := range unusable {
+		e.erase() // disabled or destroyed: drop the key whatever the cache holds
+	}
 	k.armReloadLocked()
+	k.armStaleLocked()
+}
+
+// armStaleLocked restarts the settle-time timer after a read of the store.
+// k.mu must be held.
+func (k *Keyring) armStaleLocked() {
+	if k.stopStale != nil {
+		k.stopStale()
+	}
+	k.stale.Store(false)
+	if k.closed.Load() {
+		return
+	}
+	k.stopStale = k.cfg.clock.AfterFunc(k.cfg.settle, func() { k.stale.Store(true) })
 }
 
 // Close zeroes and drops every cached key and stops background work. Later
@@ -524,6 +557,9 @@ func (k *Keyring) Close() error {
 	defer k.mu.Unlock()
 	if k.stopReload != nil {
 		k.stopReload()
+	}
+	if k.stopStale != nil {
+		k.stopStale()
 	}
 	for _, e := range k.entries {
 		e.erase()

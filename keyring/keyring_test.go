@@ -10,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/kmstest"
 	"github.com/keyward/keyward/keyring"
 )
 
@@ -156,55 +160,42 @@ func mustDecode(t *testing.T, s string) []byte {
 }
 
 func TestKeyStates(t *testing.T) {
+	clk := newClock()
 	store := keyring.NewMemoryStore()
-	kr := open(t, "default", newSource(t), store)
+	kr := open(t, "default", newSource(t), store, keyring.WithClock(clk))
 	first := kr.Primary()
-	tok, _ := kr.EncryptString(ctx, "v")
-	if err := kr.Disable(ctx, first); !errors.Is(err, keyring.ErrInvalidState) {
-		t.Fatalf("Disable(primary) = %v, want ErrInvalidState", err)
-	}
-	if _, err := kr.Rotate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := kr.Destroy(ctx, first); !errors.Is(err, keyring.ErrInvalidState) {
-		t.Fatalf("Destroy(enabled) = %v, want ErrInvalidState (disable first)", err)
-	}
-	if err := kr.Disable(ctx, first); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kr.DecryptString(ctx, tok); !errors.Is(err, keyring.ErrKeyDisabled) {
-		t.Fatalf("DecryptString(disabled key) = %v, want ErrKeyDisabled", err)
-	}
-	if err := kr.Enable(ctx, first); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := kr.DecryptString(ctx, tok); err != nil || got != "v" {
-		t.Fatalf("DecryptString(re-enabled key) = %q, %v", got, err)
-	}
-	if err := kr.Disable(ctx, first); err != nil {
-		t.Fatal(err)
-	}
-	if err := kr.Destroy(ctx, first); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kr.DecryptString(ctx, tok); !errors.Is(err, keyring.ErrKeyDestroyed) {
-		t.Fatalf("DecryptString(destroyed key) = %v, want ErrKeyDestroyed", err)
-	}
-	if err := kr.Enable(ctx, first); !errors.Is(err, keyring.ErrInvalidState) {
-		t.Fatalf("Enable(destroyed) = %v, want ErrInvalidState", err)
-	}
-	ks, _ := store.Load(ctx, "default")
-	if k, _ := ks.Lookup(first); k.State != keyring.StateDestroyed || k.Wrapped != nil {
-		t.Errorf("stored destroyed key = %+v, want no material", k)
-	}
-	if err := kr.Disable(ctx, 12345); !errors.Is(err, keyring.ErrKeyNotFound) {
-		t.Errorf("Disable(unknown) = %v", err)
-	}
+	tok, err := kr.EncryptString(ctx, "v")
+	require.NoError(t, err)
+	require.ErrorIs(t, kr.Disable(ctx, first), keyring.ErrInvalidState, "Disable(primary)")
+	_, err = kr.Rotate(ctx)
+	require.NoError(t, err)
+	require.ErrorIs(t, kr.Destroy(ctx, first), keyring.ErrInvalidState, "Destroy(enabled key): disable it first")
+	require.ErrorIs(t, kr.Disable(ctx, first), keyring.ErrTooSoon, "Disable(key that was the primary moments ago)")
+	clk.Advance(keyring.DefaultSettleTime)
+	require.NoError(t, kr.Disable(ctx, first), "Disable once the settle time has passed since the rotation")
+	_, err = kr.DecryptString(ctx, tok)
+	require.ErrorIs(t, err, keyring.ErrKeyDisabled, "DecryptString(token of a disabled key)")
+	require.NoError(t, kr.Enable(ctx, first))
+	got, err := kr.DecryptString(ctx, tok)
+	require.NoError(t, err, "DecryptString(token of a re-enabled key)")
+	assert.Equal(t, "v", got)
+	require.NoError(t, kr.Disable(ctx, first))
+	require.ErrorIs(t, kr.Destroy(ctx, first), keyring.ErrTooSoon, "Destroy(key disabled moments ago)")
+	clk.Advance(keyring.DefaultSettleTime)
+	require.NoError(t, kr.Destroy(ctx, first), "Destroy once disabled for the settle time")
+	_, err = kr.DecryptString(ctx, tok)
+	require.ErrorIs(t, err, keyring.ErrKeyDestroyed, "DecryptString(token of a destroyed key)")
+	require.ErrorIs(t, kr.Enable(ctx, first), keyring.ErrInvalidState, "Enable(destroyed key)")
+	ks, err := store.Load(ctx, "default")
+	require.NoError(t, err)
+	k, _ := ks.Lookup(first)
+	assert.Equal(t, keyring.StateDestroyed, k.State, "stored state")
+	assert.Nil(t, k.Wrapped, "a destroyed key keeps no material")
+	require.ErrorIs(t, kr.Disable(ctx, 12345), keyring.ErrKeyNotFound, "Disable(unknown key ID)")
 	// A second keyring over the store sees the state.
 	kr2 := open(t, "default", newSourceLike(t, kr), store)
-	if _, err := kr2.DecryptString(ctx, tok); !errors.Is(err, keyring.ErrKeyDestroyed) {
-		t.Errorf("second keyring: %v, want ErrKeyDestroyed", err)
-	}
+	_, err = kr2.DecryptString(ctx, tok)
+	assert.ErrorIs(t, err, keyring.ErrKeyDestroyed, "second keyring, token of the destroyed key")
 }
 
 func newSourceLike(t *testing.T, kr *keyring.Keyring) keyring.KeySource { return kr.KeySource() }
@@ -214,20 +205,19 @@ type usage map[uint32]bool
 func (u usage) KeyInUse(_ context.Context, _ string, id uint32) (bool, error) { return u[id], nil }
 
 func TestDestroyRefusedWhileInUse(t *testing.T) {
+	clk := newClock()
 	store := keyring.NewMemoryStore()
 	src := newSource(t)
 	kr0 := open(t, "default", src, store)
 	first := kr0.Primary()
-	kr := open(t, "default", src, store, keyring.WithUsageChecker(usage{first: true}))
-	if _, err := kr.Rotate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := kr.Disable(ctx, first); err != nil {
-		t.Fatal(err)
-	}
-	if err := kr.Destroy(ctx, first); !errors.Is(err, keyring.ErrKeyInUse) {
-		t.Fatalf("Destroy(in use) = %v, want ErrKeyInUse", err)
-	}
+	kr := open(t, "default", src, store, keyring.WithClock(clk), keyring.WithUsageChecker(usage{first: true}))
+	_, err := kr.Rotate(ctx)
+	require.NoError(t, err)
+	clk.Advance(keyring.DefaultSettleTime)
+	require.NoError(t, kr.Disable(ctx, first))
+	clk.Advance(keyring.DefaultSettleTime)
+	require.ErrorIs(t, kr.Destroy(ctx, first), keyring.ErrKeyInUse, "Destroy(key data still uses)")
+	require.NoError(t, kr.Destroy(ctx, first, keyring.Force()), "Destroy(key data still uses, Force)")
 }
 
 func TestCacheCallsKeySourceOncePerTTL(t *testing.T) {
@@ -235,38 +225,30 @@ func TestCacheCallsKeySourceOncePerTTL(t *testing.T) {
 	clk := newClock()
 	store := keyring.NewMemoryStore()
 	open(t, "default", src, store) // create the keyring
-	kr := open(t, "default", src, store, keyring.WithClock(clk), keyring.WithCacheTTL(time.Minute))
-	if n := src.unwraps.Load(); n != 1 {
-		t.Fatalf("unwraps after New = %d, want 1 (the primary, warmed)", n)
-	}
+	unwraps, watch := kmstest.NewUnwraps(t)
+	kr := open(t, "default", src, store, keyring.WithClock(clk), keyring.WithCacheTTL(time.Minute), watch)
+	require.Equal(t, int64(1), src.unwraps.Load(), "unwraps after New: the primary, warmed")
 	for i := range 100_000 {
 		tok, err := kr.Encrypt(ctx, []byte("v"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := kr.Decrypt(ctx, tok, nil); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		_, err = kr.Decrypt(ctx, tok, nil)
+		require.NoError(t, err)
 		if i%1000 == 0 {
 			clk.Advance(time.Millisecond) // time passes, within the TTL
 		}
 	}
-	if n := src.unwraps.Load(); n != 1 {
-		t.Fatalf("unwraps after 100,000 round trips = %d, want 1", n)
-	}
-	if n := kr.Encryptions(kr.Primary()); n != 100_000 {
-		t.Errorf("Encryptions = %d, want 100000", n)
-	}
-	// Past the TTL the key is unwrapped again, once.
+	require.Equal(t, int64(1), src.unwraps.Load(), "unwraps after 100,000 round trips within the TTL")
+	assert.Equal(t, uint64(100_000), kr.Encryptions(kr.Primary()), "Encryptions")
+	unwraps.Wait(t, 1)
+	// Past the TTL the key is served and unwrapped again in the background,
+	// once.
 	clk.Advance(2 * time.Minute)
 	for range 1000 {
-		if _, err := kr.Encrypt(ctx, []byte("v"), nil); err != nil {
-			t.Fatal(err)
-		}
+		_, err := kr.Encrypt(ctx, []byte("v"), nil)
+		require.NoError(t, err)
 	}
-	if n := src.unwraps.Load(); n != 2 {
-		t.Fatalf("unwraps after the TTL = %d, want 2", n)
-	}
+	unwraps.Wait(t, 1)
+	require.Equal(t, int64(2), src.unwraps.Load(), "unwraps after the TTL")
 }
 
 func TestRefreshAhead(t *testing.T) {
@@ -341,39 +323,47 @@ func TestStaleWindow(t *testing.T) {
 	src := newSource(t)
 	clk := newClock()
 	store := keyring.NewMemoryStore()
+	unwraps, watch := kmstest.NewUnwraps(t)
 	kr := open(t, "default", src, store, keyring.WithClock(clk),
-		keyring.WithCacheTTL(time.Minute), keyring.WithStaleWindow(10*time.Minute))
-	tok, _ := kr.EncryptString(ctx, "v")
+		keyring.WithCacheTTL(time.Minute), keyring.WithStaleWindow(10*time.Minute), watch)
+	tok, err := kr.EncryptString(ctx, "v")
+	require.NoError(t, err)
 
 	src.setFail(fmt.Errorf("kms: %w: connection refused", keyring.ErrKEKUnavailable))
 	clk.Advance(2 * time.Minute) // past the TTL, within the stale window
-	for range 10 {
-		if got, err := kr.DecryptString(ctx, tok); err != nil || got != "v" {
-			t.Fatalf("DecryptString with the KMS down, within the stale window = %q, %v", got, err)
-		}
+	for i := range 10 {
+		got, err := kr.DecryptString(ctx, tok)
+		require.NoError(t, err, "DecryptString %d with the KMS down, within the stale window", i)
+		require.Equal(t, "v", got)
 	}
-	calls := src.unwraps.Load()
-	if calls > 2 {
-		t.Errorf("%d unwrap attempts during the outage, want few (backoff)", calls)
-	}
+	unwraps.Wait(t, 1)
+	assert.Equal(t, int64(1), src.unwraps.Load(), "unwrap attempts during the outage: one refresh, then backoff")
 	clk.Advance(10 * time.Minute) // past TTL + stale window
-	if _, err := kr.DecryptString(ctx, tok); !errors.Is(err, keyring.ErrKEKUnavailable) {
-		t.Fatalf("DecryptString past the stale window = %v, want ErrKEKUnavailable", err)
-	}
-	// The KMS is back: all is well again.
+	_, err = kr.DecryptString(ctx, tok)
+	require.ErrorIs(t, err, keyring.ErrKEKUnavailable, "DecryptString past the stale window")
+	unwraps.Wait(t, 1) // the background retry, failed
+
+	// The KMS is back: a call still fails at once, and starts the retry
+	// that brings the key back.
 	src.setFail(nil)
-	if got, err := kr.DecryptString(ctx, tok); err != nil || got != "v" {
-		t.Fatalf("DecryptString after recovery = %q, %v", got, err)
-	}
-	// A definitive refusal is not bridged by the stale window.
+	_, err = kr.DecryptString(ctx, tok)
+	require.ErrorIs(t, err, keyring.ErrKEKUnavailable, "DecryptString that starts the retry")
+	unwraps.Wait(t, 1)
+	got, err := kr.DecryptString(ctx, tok)
+	require.NoError(t, err, "DecryptString after recovery")
+	require.Equal(t, "v", got)
+
+	// A definitive refusal is not bridged by the stale window: the
+	// background refresh evicts the key.
 	src.setFail(fmt.Errorf("kms: %w", keyring.ErrKEKDisabled))
 	clk.Advance(2 * time.Minute)
-	if _, err := kr.DecryptString(ctx, tok); !errors.Is(err, keyring.ErrKEKDisabled) {
-		t.Fatalf("DecryptString with the KEK disabled = %v, want ErrKEKDisabled", err)
-	}
-	if _, err := kr.DecryptString(ctx, tok); err == nil {
-		t.Fatal("the refused key is still served from the cache")
-	}
+	_, err = kr.DecryptString(ctx, tok)
+	require.NoError(t, err, "DecryptString past the TTL is served while the refresh runs")
+	unwraps.Wait(t, 1)
+	_, err = kr.DecryptString(ctx, tok)
+	require.ErrorIs(t, err, keyring.ErrKEKDisabled, "DecryptString once the KEK refused the refresh")
+	_, err = kr.DecryptString(ctx, tok)
+	require.Error(t, err, "the refused key is still served from the cache")
 }
 
 func TestKMSHangHonoursDeadline(t *testing.T) {
@@ -609,20 +599,22 @@ func TestOptions(t *testing.T) {
 		"nil clock":         {keyring.WithClock(nil)},
 		"zero reload":       {keyring.WithReloadInterval(0)},
 		"nil usage checker": {keyring.WithUsageChecker(nil)},
+		"zero settle time":  {keyring.WithSettleTime(0)},
+		"settle < reload":   {keyring.WithReloadInterval(time.Minute), keyring.WithSettleTime(30 * time.Second)},
 	} {
-		if kr, err := keyring.New(ctx, "default", src, store, opts...); err == nil {
+		kr, err := keyring.New(ctx, "default", src, store, opts...)
+		if kr != nil {
 			kr.Close()
-			t.Errorf("%s: New succeeded", name)
 		}
+		assert.Error(t, err, "New with %s", name)
+		assert.Nil(t, kr, "New with %s returned a keyring with its error", name)
 	}
 	for _, name := range []string{"", "a b", "../x", strings.Repeat("a", 65), "-x"} {
-		if _, err := keyring.New(ctx, name, src, store); err == nil {
-			t.Errorf("New(name %q) succeeded", name)
-		}
+		_, err := keyring.New(ctx, name, src, store)
+		assert.Error(t, err, "New(name %q)", name)
 	}
-	if _, err := keyring.New(ctx, "missing", src, store, keyring.WithoutCreate()); !errors.Is(err, keyring.ErrKeyringNotFound) {
-		t.Errorf("New(WithoutCreate) = %v, want ErrKeyringNotFound", err)
-	}
+	_, err := keyring.New(ctx, "missing", src, store, keyring.WithoutCreate())
+	assert.ErrorIs(t, err, keyring.ErrKeyringNotFound, "New(WithoutCreate) of a missing keyring")
 }
 
 func TestKeyringFormattingRedacts(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/keyward/keyward/cipher"
@@ -60,6 +61,45 @@ type Key struct {
 	Wrapped   []byte           `json:"wrapped,omitempty"`
 	Created   time.Time        `json:"created"`
 	Updated   time.Time        `json:"updated"`
+	// Retired is when the key stopped being the primary (a rotation made
+	// another key active); zero while it is the primary, and for keys
+	// retired before the field existed (Updated stands in then). A key
+	// may be disabled only once the settle time has passed since.
+	Retired time.Time `json:"retired,omitzero"`
+	// Disabled is when the key was last disabled; zero unless it is
+	// disabled (Updated stands in for keys disabled before the field
+	// existed). A key may be destroyed only once the settle time has
+	// passed since.
+	Disabled time.Time `json:"disabled,omitzero"`
+}
+
+// String describes the key without its wrapped material (only its length).
+func (k Key) String() string {
+	return "keyring.Key{ID " + strconv.FormatUint(uint64(k.ID), 10) + ", " + string(k.Purpose) + ", " + k.Algorithm.String() +
+		", " + string(k.State) + ", KEK " + k.KEK + ", wrapped " + strconv.Itoa(len(k.Wrapped)) + " bytes}"
+}
+
+// GoString is String.
+func (k Key) GoString() string { return k.String() }
+
+// Format prints String under every verb, so that no verb prints the
+// wrapped key.
+func (k Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())) }
+
+// retiredAt returns when k stopped being the primary.
+func (k Key) retiredAt() time.Time {
+	if k.Retired.IsZero() {
+		return k.Updated
+	}
+	return k.Retired
+}
+
+// disabledAt returns when k was disabled.
+func (k Key) disabledAt() time.Time {
+	if k.Disabled.IsZero() {
+		return k.Updated
+	}
+	return k.Disabled
 }
 
 // MarshalJSON stores the algorithm by name.
@@ -96,6 +136,13 @@ type Keyset struct {
 	Name    string `json:"name"`
 	Version uint64 `json:"version"`
 	Keys    []Key  `json:"keys"`
+	// KEK is the ID of the key-encryption key the keyset requires: the one
+	// that wrapped its first key, or the one Rewrap moved every key to. A
+	// keyring whose key source is another KEK refuses to change the keyset
+	// (ErrStaleKEK), so that no key is wrapped by a KEK the rest of the
+	// fleet has left. Empty in keysets stored before the field existed: no
+	// requirement until the next Rewrap.
+	KEK string `json:"kek,omitempty"`
 }
 
 // Clone returns a deep copy of ks.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/keyward/keyward/telemetry"
 )
@@ -12,19 +13,32 @@ import (
 // maxAttempts bounds the compare-and-swap retries of a keyset change.
 const maxAttempts = 8
 
-// update reads the stored keyset, lets change modify it and saves it with
-// compare-and-swap, retrying on conflicts with a fresh read. change reports
-// whether there is anything to save. On success the new keyset is installed.
+// update authorizes action, then reads the stored keyset, lets change
+// modify it and saves it with compare-and-swap (see updateAuthorized).
 func (k *Keyring) update(ctx context.Context, action string, change func(ks *Keyset) (bool, error)) error {
 	if err := k.authorize(ctx, action); err != nil {
 		return err
 	}
+	return k.updateAuthorized(ctx, false, change)
+}
+
+// updateAuthorized reads the stored keyset, lets change modify it and saves
+// it with compare-and-swap, retrying on conflicts with a fresh read. change
+// reports whether there is anything to save. On success the new keyset is
+// installed. A keyset that requires another KEK than the keyring's is not
+// changed (ErrStaleKEK); with rewrap, a keyset that requires one of the
+// previous key sources is (the move to the current one).
+func (k *Keyring) updateAuthorized(ctx context.Context, rewrap bool, change func(ks *Keyset) (bool, error)) error {
 	k.wmu.Lock()
 	defer k.wmu.Unlock()
 	for range maxAttempts {
 		ks, err := k.store.Load(ctx, k.name)
 		if err != nil {
 			return fmt.Errorf("keyring: load %q: %w", k.name, err)
+		}
+		if err := k.checkKEK(ks, rewrap); err != nil {
+			k.install(ks)
+			return err
 		}
 		changed, err := change(&ks)
 		if err != nil || !changed {
@@ -43,6 +57,18 @@ func (k *Keyring) update(ctx context.Context, action string, change func(ks *Key
 		return nil
 	}
 	return fmt.Errorf("keyring: keyring %q: %w %d times in a row", k.name, ErrConflict, maxAttempts)
+}
+
+// checkKEK refuses a change to ks by a keyring whose key source is not the
+// KEK ks requires (or, for a rewrap, one of its previous sources).
+func (k *Keyring) checkKEK(ks Keyset, rewrap bool) error {
+	if ks.KEK == "" || ks.KEK == k.src.ID() {
+		return nil
+	}
+	if rewrap && slices.ContainsFunc(k.cfg.previous, func(p KeySource) bool { return p.ID() == ks.KEK }) {
+		return nil
+	}
+	return fmt.Errorf("%w: keyring %q requires %s (moved there by Rewrap); this keyring's key source is %s: run it with that key source", ErrStaleKEK, k.name, ks.KEK, k.src.ID())
 }
 
 // Rotate makes a new data key the primary; the previous primary stays
@@ -88,7 +114,7 @@ func (k *Keyring) rotate(ctx context.Context, p Purpose, action string) (uint32,
 		now := key.Created
 		for i := range ks.Keys {
 			if ks.Keys[i].Purpose == p && ks.Keys[i].State == StateActive {
-				ks.Keys[i].State, ks.Keys[i].Updated = StateEnabled, now
+				ks.Keys[i].State, ks.Keys[i].Updated, ks.Keys[i].Retired = StateEnabled, now, now
 			}
 		}
 		ks.Keys = append(ks.Keys, key)
@@ -108,42 +134,71 @@ func (k *Keyring) rotate(ctx context.Context, p Purpose, action string) (uint32,
 }
 
 // Disable makes a key refuse every use until Enable. The primary key cannot
-// be disabled; rotate first.
+// be disabled (rotate first), nor a key that stopped being the primary less
+// than the settle time ago (ErrTooSoon): another process that has not
+// reloaded the store yet may still encrypt under it. Every process drops a
+// disabled key from its cache when it next reloads the store.
 func (k *Keyring) Disable(ctx context.Context, keyID uint32) error {
-	return k.setState(ctx, keyID, StateDisabled, "disable")
+	return k.setState(ctx, keyID, StateDisabled, "disable", false)
 }
 
 // Enable makes a disabled key usable for decryption again.
 func (k *Keyring) Enable(ctx context.Context, keyID uint32) error {
-	return k.setState(ctx, keyID, StateEnabled, "enable")
+	return k.setState(ctx, keyID, StateEnabled, "enable", false)
 }
+
+// DestroyOption changes the checks Destroy makes. Force is the one there
+// is.
+type DestroyOption interface{ destroyOption() }
+
+type forceOption struct{}
+
+func (forceOption) destroyOption() {}
+
+// Force makes Destroy skip its safety checks: the settle time since the
+// key was disabled and the usage check. It is for a key that must go now
+// (compromised, or data under it already given up). The keyring asks its
+// Authorizer for ActionForce in addition to ActionManage, so an
+// access.Guard audits the override as a decision of its own, and the
+// destroy span carries AttrForced. The key must still be disabled first.
+func Force() DestroyOption { return forceOption{} }
 
 // Destroy erases a key's material for good: data still encrypted under it
 // can never be read again. Only a disabled key can be destroyed (disable it
-// first and watch for ErrKeyDisabled in your logs), and with a UsageChecker
-// (WithUsageChecker) only one that no data uses.
-func (k *Keyring) Destroy(ctx context.Context, keyID uint32) error {
-	return k.setState(ctx, keyID, StateDestroyed, telemetry.ActionDestroy)
+// first and watch for ErrKeyDisabled in your logs), only once it has been
+// disabled for the settle time (WithSettleTime; ErrTooSoon before), so that
+// every process sharing the store has seen it disabled, and, with a
+// UsageChecker (WithUsageChecker), only one that no data uses
+// (ErrKeyInUse). Force skips the last two checks.
+func (k *Keyring) Destroy(ctx context.Context, keyID uint32, opts ...DestroyOption) error {
+	force := false
+	for _, o := range opts {
+		if _, ok := o.(forceOption); ok {
+			force = true
+		} else if o == nil {
+			return errors.New("keyring: nil destroy option")
+		}
+	}
+	return k.setState(ctx, keyID, StateDestroyed, telemetry.ActionDestroy, force)
 }
 
 // setState changes a key's state; action names its span and event (only
 // the event actions of the telemetry package become events).
-func (k *Keyring) setState(ctx context.Context, id uint32, to State, action telemetry.Action) (err error) {
+func (k *Keyring) setState(ctx context.Context, id uint32, to State, action telemetry.Action, force bool) (err error) {
 	ctx, span := k.manageSpan(ctx, action)
+	if force && span.IsRecording() {
+		span.SetAttributes(AttrForced.Bool(true))
+	}
 	defer func() { k.endManage(ctx, span, action, id, err) }()
-	if to == StateDestroyed && k.cfg.usage != nil {
-		if err := k.authorize(ctx, ActionManage); err != nil {
+	if err := k.authorize(ctx, ActionManage); err != nil {
+		return err
+	}
+	if force {
+		if err := k.authorize(ctx, ActionForce); err != nil {
 			return err
 		}
-		inUse, err := k.cfg.usage.KeyInUse(ctx, k.name, id)
-		if err != nil {
-			return fmt.Errorf("keyring: check use of key ID %d: %w", id, err)
-		}
-		if inUse {
-			return fmt.Errorf("%w: key ID %d of keyring %q", ErrKeyInUse, id, k.name)
-		}
 	}
-	return k.update(ctx, ActionManage, func(ks *Keyset) (bool, error) {
+	return k.updateAuthorized(ctx, false, func(ks *Keyset) (bool, error) {
 		i := slices.IndexFunc(ks.Keys, func(key Key) bool { return key.ID == id })
 		if i < 0 {
 			return false, fmt.Errorf("%w: key ID %d is not in keyring %q", ErrKeyNotFound, id, k.name)
@@ -164,20 +219,67 @@ func (k *Keyring) setState(ctx context.Context, id uint32, to State, action tele
 		if !allowed {
 			return false, fmt.Errorf("%w: key ID %d is %s and cannot become %s", ErrInvalidState, id, key.State, to)
 		}
-		key.State, key.Updated = to, k.cfg.clock.Now().UTC()
-		if to == StateDestroyed {
+		now := k.cfg.clock.Now().UTC()
+		switch to {
+		case StateDisabled:
+			if err := k.settled(now, key.retiredAt(), "was the primary", id, "disabled",
+				"processes that have not reloaded the store may still encrypt under it"); err != nil {
+				return false, err
+			}
+			key.Disabled = now
+		case StateEnabled:
+			key.Disabled = time.Time{}
+		case StateDestroyed:
+			if !force {
+				if err := k.settled(now, key.disabledAt(), "was disabled", id, "destroyed",
+					"processes that have not reloaded the store may still use it"); err != nil {
+					return false, err
+				}
+				if err := k.checkUnused(ctx, id); err != nil {
+					return false, err
+				}
+			}
 			clear(key.Wrapped)
 			key.Wrapped = nil
 		}
+		key.State, key.Updated = to, now
 		return true, nil
 	})
+}
+
+// settled refuses a change before the settle time has passed since since.
+func (k *Keyring) settled(now, since time.Time, what string, id uint32, change, why string) error {
+	ready := since.Add(k.cfg.settle)
+	if now.Before(ready) {
+		return fmt.Errorf("%w: key ID %d of keyring %q %s at %s; it can be %s from %s (settle time %v): %s",
+			ErrTooSoon, id, k.name, what, since.Format(time.RFC3339), change, ready.Format(time.RFC3339), k.cfg.settle, why)
+	}
+	return nil
+}
+
+// checkUnused asks the UsageChecker, if any, whether data uses key id.
+func (k *Keyring) checkUnused(ctx context.Context, id uint32) error {
+	if k.cfg.usage == nil {
+		return nil
+	}
+	inUse, err := k.cfg.usage.KeyInUse(ctx, k.name, id)
+	if err != nil {
+		return fmt.Errorf("keyring: check use of key ID %d: %w", id, err)
+	}
+	if inUse {
+		return fmt.Errorf("%w: key ID %d of keyring %q", ErrKeyInUse, id, k.name)
+	}
+	return nil
 }
 
 // Rewrap re-wraps every key not wrapped by the current key source, after a
 // KEK change: the keyring unwraps each with its previous key source
 // (WithPreviousKeySources, picked by ID) and wraps it with the current one.
 // Data is not touched: its keys stay the same. It returns how many keys it
-// re-wrapped.
+// re-wrapped. It records the current key source as the KEK the keyset
+// requires (Keyset.KEK): from then on a keyring with another key source
+// refuses to change the keyset (ErrStaleKEK). See the package doc for the
+// order of steps of a fleet's KEK migration.
 func (k *Keyring) Rewrap(ctx context.Context) (n int, err error) {
 	ctx, span := k.manageSpan(ctx, telemetry.ActionRewrap)
 	defer func() {
@@ -186,7 +288,10 @@ func (k *Keyring) Rewrap(ctx context.Context) (n int, err error) {
 		}
 		k.endManage(ctx, span, telemetry.ActionRewrap, 0, err)
 	}()
-	err = k.update(ctx, ActionRewrap, func(ks *Keyset) (bool, error) {
+	if err := k.authorize(ctx, ActionRewrap); err != nil {
+		return 0, err
+	}
+	err = k.updateAuthorized(ctx, true, func(ks *Keyset) (bool, error) {
 		n = 0
 		for i := range ks.Keys {
 			key := &ks.Keys[i]
@@ -210,7 +315,9 @@ func (k *Keyring) Rewrap(ctx context.Context) (n int, err error) {
 			key.Wrapped, key.KEK, key.Updated = wrapped, k.src.ID(), k.cfg.clock.Now().UTC()
 			n++
 		}
-		return n > 0, nil
+		moved := ks.KEK != k.src.ID()
+		ks.KEK = k.src.ID()
+		return n > 0 || moved, nil
 	})
 	return n, err
 }

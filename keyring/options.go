@@ -16,6 +16,10 @@ const (
 	DefaultStaleWindow    = 15 * time.Minute
 	DefaultKMSTimeout     = 10 * time.Second
 	DefaultReloadInterval = time.Minute
+	// DefaultSettleTime is how long a key state change is given to reach
+	// every process sharing a store (see WithSettleTime): twice the default
+	// reload interval, so that one failed reload is tolerated.
+	DefaultSettleTime = 2 * DefaultReloadInterval
 )
 
 // Authorizer decides whether the principal in ctx may perform action on
@@ -37,6 +41,7 @@ type Option func(*config) error
 
 type config struct {
 	ttl, stale, kmsTimeout, reload time.Duration
+	settle                         time.Duration // 0 until WithSettleTime or New sets it
 	alg                            cipher.Algorithm
 	create                         bool
 	authz                          Authorizer
@@ -118,6 +123,43 @@ func WithReloadInterval(d time.Duration) Option {
 	}
 }
 
+// WithSettleTime sets how long a key state change takes to reach every
+// process that shares the keyring's store: at least the longest reload
+// interval among them (default DefaultSettleTime, or twice this keyring's
+// reload interval when that is longer). It must not be shorter than this
+// keyring's own reload interval.
+//
+// The keyring uses it three ways. A key that stopped being the primary less
+// than the settle time ago cannot be disabled, since a process that has not
+// reloaded yet may still encrypt under it. A key disabled less than the
+// settle time ago cannot be destroyed (unless Force). And this keyring
+// refuses to encrypt when it has not read its store for the settle time
+// (the reload failed), rather than go on with a primary that others may
+// have retired: it tries a reload first and fails with ErrKeysetStale only
+// if that fails too.
+func WithSettleTime(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("keyring: settle time must be positive")
+		}
+		c.settle = d
+		return c.once("WithSettleTime")
+	}
+}
+
+// settleTime fills in the default settle time and checks it against the
+// reload interval.
+func (c *config) settleTime() error {
+	if c.settle == 0 {
+		c.settle = max(DefaultSettleTime, 2*c.reload)
+		return nil
+	}
+	if c.settle < c.reload {
+		return fmt.Errorf("keyring: settle time %v is shorter than the reload interval %v: other processes would act on a key state this one has not seen", c.settle, c.reload)
+	}
+	return nil
+}
+
 // WithAlgorithm sets the algorithm of data keys the keyring creates
 // (default AES-256-GCM). Existing keys keep theirs.
 func WithAlgorithm(a cipher.Algorithm) Option {
@@ -171,7 +213,8 @@ func WithPreviousKeySources(srcs ...KeySource) Option {
 }
 
 // WithUsageChecker makes Destroy ask u whether data still uses a key and
-// refuse with ErrKeyInUse if so.
+// refuse with ErrKeyInUse if so (unless Force). A database inventory of
+// the encrypted columns, or rotation targets, answer it.
 func WithUsageChecker(u UsageChecker) Option {
 	return func(c *config) error {
 		if u == nil {

@@ -3,6 +3,7 @@ package keyring
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 )
 
@@ -28,6 +29,20 @@ type MemoryStore struct {
 }
 
 var _ Store = (*MemoryStore)(nil)
+
+// String describes the store by the number of keysets it holds.
+func (m *MemoryStore) String() string {
+	m.mu.Lock()
+	n := len(m.sets)
+	m.mu.Unlock()
+	return "keyring.MemoryStore{" + strconv.Itoa(n) + " keysets}"
+}
+
+// GoString is String.
+func (m *MemoryStore) GoString() string { return m.String() }
+
+// Format prints String under every verb: never the wrapped keys.
+func (m *MemoryStore) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(m.String())) }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{sets: map[string]Keyset{}} }

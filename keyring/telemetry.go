@@ -21,6 +21,9 @@ const scope = "github.com/keyward/keyward/keyring"
 // AttrKEK names the key-encryption key of a KMS call (its KeySource ID).
 const AttrKEK attribute.Key = "keyward.kek"
 
+// AttrForced marks a Destroy that skipped its safety checks (Force).
+const AttrForced attribute.Key = "keyward.forced"
+
 // SpanUnwrap is the span of one key-source call that unwraps a data key.
 const SpanUnwrap = "keyward.kms.unwrap"
 
@@ -82,7 +85,7 @@ func WithTelemetry(opts ...telemetry.Option) Option {
 // any, when the fast path applies, counting the encryption.
 func (k *Keyring) fastPrimary(ctx context.Context) (*cipher.AEAD, *telemetry.Batch) {
 	b, ok := k.fastOK(ctx)
-	if !ok {
+	if !ok || k.stale.Load() {
 		return nil, nil
 	}
 	sl := k.snap.Load().primaryData
@@ -232,8 +235,11 @@ func (k *Keyring) endManage(ctx context.Context, span trace.Span, action telemet
 	}
 }
 
-// unwrapSpan instruments one key-source unwrap.
-func (k *Keyring) unwrapSpan(ctx context.Context, key Key, src KeySource, unwrap func(context.Context) ([]byte, error)) ([]byte, error) {
+// unwrapSpan instruments one key-source unwrap. It returns the function
+// that ends the span, for the caller to run once the result is in effect
+// (cached, or the failure recorded): a span processor that sees the span
+// end can rely on the keyring having acted on it.
+func (k *Keyring) unwrapSpan(ctx context.Context, key Key, src KeySource, unwrap func(context.Context) ([]byte, error)) ([]byte, func(), error) {
 	ctx, span := k.tel.Tracer().Start(ctx, SpanUnwrap, trace.WithSpanKind(trace.SpanKindClient))
 	start := time.Now()
 	raw, err := unwrap(ctx)
@@ -245,6 +251,5 @@ func (k *Keyring) unwrapSpan(ctx context.Context, key Key, src KeySource, unwrap
 		span.SetAttributes(telemetry.AttrKeyring.String(k.name), telemetry.KeyID(key.ID),
 			AttrKEK.String(src.ID()), telemetry.KMSLatency(d))
 	}
-	k.tel.End(span, outcome, 1, err)
-	return raw, err
+	return raw, func() { k.tel.End(span, outcome, 1, err) }, err
 }

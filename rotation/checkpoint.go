@@ -14,17 +14,18 @@ import (
 	"unicode/utf8"
 )
 
-// checkpointFormat names the layout of a checkpoint file.
-const checkpointFormat = "keyward.rotation.checkpoint/v1"
+// checkpointFormat names the layout of a checkpoint file. Files of the
+// earlier layout (v1) carry no MAC and are refused.
+const checkpointFormat = "keyward.rotation.checkpoint/v2"
 
 // maxCheckpointBytes bounds what FileCheckpoint.Load reads.
 const maxCheckpointBytes = 64 << 10
 
 // FileCheckpoint is a Checkpoint in one JSON file, replaced atomically
 // (temporary file, fsync, rename, fsync of the directory) with mode 0600.
-// The file holds the run identity and the target's cursor (for a GORM
-// target, the last primary key done): no values, no keys. One
-// FileCheckpoint serves one run at a time.
+// The file holds the run identity, the target's cursor (for a GORM target,
+// the last primary key done) and the MAC that authenticates them: no
+// values, no keys. One FileCheckpoint serves one run at a time.
 type FileCheckpoint struct {
 	path string
 }
@@ -36,6 +37,7 @@ type checkpointFile struct {
 	Format string    `json:"format"`
 	Run    string    `json:"run"`
 	Cursor string    `json:"cursor"`
+	MAC    string    `json:"mac"`
 	Saved  time.Time `json:"saved"`
 }
 
@@ -107,14 +109,18 @@ func ParseCheckpoint(data []byte) (Progress, error) {
 		return Progress{}, fmt.Errorf("%w: data after the JSON object", ErrCheckpoint)
 	}
 	switch {
+	case c.Format == "keyward.rotation.checkpoint/v1":
+		return Progress{}, fmt.Errorf("%w: format v1 carries no MAC; remove the file to start the run over", ErrCheckpointAuth)
 	case c.Format != checkpointFormat:
 		return Progress{}, fmt.Errorf("%w: format is not %q", ErrCheckpoint, checkpointFormat)
 	case c.Run == "":
 		return Progress{}, fmt.Errorf("%w: no run", ErrCheckpoint)
 	case c.Cursor == "":
 		return Progress{}, fmt.Errorf("%w: no cursor", ErrCheckpoint)
+	case c.MAC == "":
+		return Progress{}, fmt.Errorf("%w: no MAC", ErrCheckpointAuth)
 	}
-	return Progress{Run: c.Run, Cursor: c.Cursor}, nil
+	return Progress{Run: c.Run, Cursor: c.Cursor, MAC: c.MAC}, nil
 }
 
 // jsonProblem describes a JSON error without quoting the input.
@@ -137,10 +143,10 @@ func (f *FileCheckpoint) Save(ctx context.Context, p Progress) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if p.Run == "" || p.Cursor == "" {
-		return fmt.Errorf("%w: progress without run or cursor", ErrCheckpoint)
+	if p.Run == "" || p.Cursor == "" || p.MAC == "" {
+		return fmt.Errorf("%w: progress without run, cursor or MAC", ErrCheckpoint)
 	}
-	data, err := json.Marshal(checkpointFile{Format: checkpointFormat, Run: p.Run, Cursor: p.Cursor, Saved: time.Now().UTC()})
+	data, err := json.Marshal(checkpointFile{Format: checkpointFormat, Run: p.Run, Cursor: p.Cursor, MAC: p.MAC, Saved: time.Now().UTC()})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrCheckpoint, err)
 	}

@@ -30,6 +30,20 @@
 //   - With WithCheckpoint the job resumes after the last finished batch.
 //     FileCheckpoint keeps the progress in a JSON file (atomic replace,
 //     fsync, 0600); it holds a cursor, never values or keys.
+//   - Checkpoints are authenticated: each carries a MAC of the run, the
+//     target's name (NamedTarget) and the cursor under a key derived from
+//     the keyring (DeriveKey; the job then needs the derive permission) or
+//     from RotateKey's new key. A checkpoint that was edited, built by
+//     hand, or written for another keyring or target stops the job with
+//     ErrCheckpointAuth; an authentic one of a run towards an earlier
+//     primary with ErrCheckpointStale. Neither is resumed (which would skip
+//     the rows before its cursor) nor silently discarded; remove it to start
+//     over.
+//   - The end state is checked, not assumed: with a KeyCounter target, a
+//     job that has gone through every value but leaves values under other
+//     keys than the primary (written meanwhile by a process that had not
+//     reloaded its keyring, or missed by the scan) ends with ErrIncomplete
+//     and Stats.Remaining, even when it scanned nothing.
 //   - A concurrent application write is never overwritten: the
 //     compare-and-swap misses and the value counts in Stats.Skipped (it
 //     was written under the primary anyway).
@@ -59,7 +73,8 @@
 //
 // # Errors
 //
-// ErrCheckpoint, ErrIncomplete, ErrSameKey, ErrTarget and *ValueError,
+// ErrCheckpoint (and its kinds ErrCheckpointAuth and ErrCheckpointStale),
+// ErrIncomplete, ErrSameKey, ErrTarget and *ValueError,
 // which wraps the keyring's or cipher's error (keyring.ErrDecrypt,
 // keyring.ErrKeyNotFound, cipher.ErrDecrypt, ...). Wrong-length keys are a
 // cipher.KeySizeError. Test with errors.Is and errors.As.

@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 )
 
@@ -9,12 +10,27 @@ import (
 // ciphertext or key material.
 var (
 	// ErrCheckpoint reports a checkpoint that cannot be read or written, or
-	// a checkpoint file that is malformed.
+	// a checkpoint file that is malformed. ErrCheckpointAuth and
+	// ErrCheckpointStale match it too.
 	ErrCheckpoint = errors.New("rotation: bad checkpoint")
+
+	// ErrCheckpointAuth reports a checkpoint whose MAC does not verify: it
+	// was edited, built by hand, or written by a run of another keyring, key
+	// or target. The run does not resume from it (which would skip the
+	// rows before its cursor) and stops; remove it to start over.
+	ErrCheckpointAuth = fmt.Errorf("%w: it does not authenticate", ErrCheckpoint)
+
+	// ErrCheckpointStale reports an authentic checkpoint of an earlier run
+	// towards another primary key: the rows before its cursor may hold
+	// values under keys the current primary has not replaced. The run
+	// stops; remove the checkpoint to start over.
+	ErrCheckpointStale = fmt.Errorf("%w: it belongs to another run", ErrCheckpoint)
 
 	// ErrIncomplete reports a run that went through every value but could
 	// not re-encrypt some of them (WithContinueOnError); Stats.Failed counts
-	// them and Stats.Failures lists the first MaxFailures.
+	// them and Stats.Failures lists the first MaxFailures. It also reports
+	// a KeyCounter target that still holds values under other keys at the
+	// end (Stats.Remaining).
 	ErrIncomplete = errors.New("rotation: some values were not re-encrypted")
 
 	// ErrSameKey reports RotateKey called with equal old and new keys.

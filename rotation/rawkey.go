@@ -34,6 +34,7 @@ func RotateKey(ctx context.Context, oldKey, newKey []byte, target Target, opts .
 	if err != nil {
 		return err
 	}
+	defer clear(rc.macKey)
 	_, err = execute(ctx, target, rc, cfg)
 	return err
 }
@@ -43,6 +44,7 @@ func RotateKey(ctx context.Context, oldKey, newKey []byte, target Target, opts .
 type rawRecoder struct {
 	old, new map[cipher.Algorithm]*cipher.AEAD
 	id       string
+	macKey   []byte // the checkpoint MAC key, derived from the new key
 }
 
 func newRawRecoder(oldKey, newKey []byte) (*rawRecoder, error) {
@@ -70,10 +72,17 @@ func newRawRecoder(oldKey, newKey []byte) (*rawRecoder, error) {
 	m := hmac.New(sha256.New, newKey)
 	m.Write([]byte("keyward rotation checkpoint v1"))
 	r.id = "rawkey:" + hex.EncodeToString(m.Sum(nil)[:8])
+	r.macKey = newRawSigner(newKey).key
 	return r, nil
 }
 
 func (r *rawRecoder) run() string { return r.id }
+
+func (r *rawRecoder) signer(context.Context) (signer, error) {
+	return &rawSigner{key: append([]byte(nil), r.macKey...)}, nil
+}
+
+func (r *rawRecoder) destination() (uint32, bool) { return 0, false }
 
 func (r *rawRecoder) recode(_ context.Context, v Value) ([]byte, bool, bool, error) {
 	switch v.Format {

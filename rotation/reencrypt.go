@@ -56,6 +56,12 @@ func (k keyringRecoder) run() string {
 	return "keyring:" + k.kr.Name() + ":" + strconv.FormatUint(uint64(k.kr.Primary()), 10)
 }
 
+func (k keyringRecoder) signer(ctx context.Context) (signer, error) {
+	return newKeyringSigner(ctx, k.kr)
+}
+
+func (k keyringRecoder) destination() (uint32, bool) { return k.kr.Primary(), true }
+
 func (k keyringRecoder) recode(ctx context.Context, v Value) ([]byte, bool, bool, error) {
 	kr := k.kr
 	switch v.Format {

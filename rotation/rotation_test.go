@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/keyward/keyward/adapters/filekey"
 	"github.com/keyward/keyward/cipher"
 	"github.com/keyward/keyward/keyring"
@@ -210,28 +213,6 @@ func TestReencryptCancelAndResume(t *testing.T) {
 	checkAll(t, kr, m, 40)
 }
 
-func TestReencryptOtherRunCheckpoint(t *testing.T) {
-	ctx := context.Background()
-	kr := newKeyring(t)
-	m := newMemTarget()
-	fill(t, kr, m, 0, 10)
-	if _, err := kr.Rotate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cp, err := rotation.NewFileCheckpoint(filepath.Join(t.TempDir(), "cp.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Progress of a run towards another primary: not resumed.
-	if err := cp.Save(ctx, rotation.Progress{Run: "keyring:test:1", Cursor: key(8)}); err != nil {
-		t.Fatal(err)
-	}
-	st, err := rotation.Reencrypt(ctx, kr, m, rotation.WithCheckpoint(cp))
-	if err != nil || st.Resumed || st.Rewritten != 10 {
-		t.Errorf("Reencrypt = %+v, %v; want a fresh run rewriting 10", st, err)
-	}
-}
-
 // stuckTarget returns values without advancing its cursor.
 type stuckTarget struct{ *memTarget }
 
@@ -350,68 +331,63 @@ func TestFileCheckpoint(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	cp, err := rotation.NewFileCheckpoint(filepath.Join(dir, "cp.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok, err := cp.Load(ctx); ok || err != nil {
-		t.Fatalf("Load of a missing file = %v, %v; want none", ok, err)
-	}
-	want := rotation.Progress{Run: "keyring:x:7", Cursor: `{"pk":"a\"b"}`}
-	if err := cp.Save(ctx, want); err != nil {
-		t.Fatal(err)
-	}
-	if got, ok, err := cp.Load(ctx); !ok || err != nil || got != want {
-		t.Errorf("Load = %+v, %v, %v; want %+v", got, ok, err, want)
-	}
-	if err := cp.Clear(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := cp.Clear(ctx); err != nil {
-		t.Errorf("second Clear = %v", err)
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 0 {
-		t.Errorf("files left behind: %v", entries)
-	}
-	if _, err := rotation.NewFileCheckpoint(filepath.Join(dir, "missing", "cp.json")); !errors.Is(err, rotation.ErrCheckpoint) {
-		t.Errorf("NewFileCheckpoint in a missing directory = %v", err)
-	}
+	require.NoError(t, err)
+	_, ok, err := cp.Load(ctx)
+	require.NoError(t, err, "Load of a missing file")
+	require.False(t, ok, "Load of a missing file found progress")
+	want := rotation.Progress{Run: "keyring:x:7", Cursor: `{"pk":"a\"b"}`, MAC: "d1:00ff"}
+	require.NoError(t, cp.Save(ctx, want))
+	got, ok, err := cp.Load(ctx)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, want, got, "Load after Save")
+	assert.Error(t, cp.Save(ctx, rotation.Progress{Run: "r", Cursor: "c"}), "Save of progress without a MAC")
+	require.NoError(t, cp.Clear(ctx))
+	require.NoError(t, cp.Clear(ctx), "second Clear")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "files left behind")
+	_, err = rotation.NewFileCheckpoint(filepath.Join(dir, "missing", "cp.json"))
+	assert.ErrorIs(t, err, rotation.ErrCheckpoint, "NewFileCheckpoint in a missing directory")
 
-	for name, data := range map[string]string{
-		"empty":         "",
-		"not JSON":      "hello",
-		"wrong format":  `{"format":"other","run":"r","cursor":"c"}`,
-		"no cursor":     `{"format":"keyward.rotation.checkpoint/v1","run":"r"}`,
-		"unknown field": `{"format":"keyward.rotation.checkpoint/v1","run":"r","cursor":"c","x":1}`,
-		"trailing":      `{"format":"keyward.rotation.checkpoint/v1","run":"r","cursor":"c"} {}`,
-		"truncated":     `{"format":"keyward.rotation.checkpoint/v1","run":"r","cur`,
-		"wrong type":    `{"format":"keyward.rotation.checkpoint/v1","run":5,"cursor":"c"}`,
-		"huge":          `{"format":"` + strings.Repeat("a", 70000) + `"}`,
+	for _, tc := range []struct {
+		name, data string
+		want       error
+	}{
+		{"empty", "", rotation.ErrCheckpoint},
+		{"not JSON", "hello", rotation.ErrCheckpoint},
+		{"wrong format", `{"format":"other","run":"r","cursor":"c","mac":"m"}`, rotation.ErrCheckpoint},
+		{"no cursor", `{"format":"keyward.rotation.checkpoint/v2","run":"r","mac":"m"}`, rotation.ErrCheckpoint},
+		{"no MAC", `{"format":"keyward.rotation.checkpoint/v2","run":"r","cursor":"c"}`, rotation.ErrCheckpointAuth},
+		{"v1 (no MAC)", `{"format":"keyward.rotation.checkpoint/v1","run":"r","cursor":"c"}`, rotation.ErrCheckpointAuth},
+		{"unknown field", `{"format":"keyward.rotation.checkpoint/v2","run":"r","cursor":"c","mac":"m","x":1}`, rotation.ErrCheckpoint},
+		{"trailing", `{"format":"keyward.rotation.checkpoint/v2","run":"r","cursor":"c","mac":"m"} {}`, rotation.ErrCheckpoint},
+		{"truncated", `{"format":"keyward.rotation.checkpoint/v2","run":"r","cur`, rotation.ErrCheckpoint},
+		{"wrong type", `{"format":"keyward.rotation.checkpoint/v2","run":5,"cursor":"c","mac":"m"}`, rotation.ErrCheckpoint},
+		{"huge", `{"format":"` + strings.Repeat("a", 70000) + `"}`, rotation.ErrCheckpoint},
 	} {
-		if err := os.WriteFile(cp.Path(), []byte(data), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := cp.Load(ctx); !errors.Is(err, rotation.ErrCheckpoint) {
-			t.Errorf("Load of %s = %v, want ErrCheckpoint", name, err)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(cp.Path(), []byte(tc.data), 0o600))
+			_, _, err := cp.Load(ctx)
+			assert.ErrorIs(t, err, tc.want, "Load of a checkpoint file holding %.40q", tc.data)
+		})
 	}
 }
 
 func FuzzParseCheckpoint(f *testing.F) {
-	f.Add([]byte(`{"format":"keyward.rotation.checkpoint/v1","run":"keyring:a:1","cursor":"{\"pk\":5}","saved":"2026-01-02T03:04:05Z"}`))
-	f.Add([]byte(`{"format":"keyward.rotation.checkpoint/v1"}`))
+	f.Add([]byte(`{"format":"keyward.rotation.checkpoint/v2","run":"keyring:a:1","cursor":"{\"pk\":5}","mac":"d7:00ff","saved":"2026-01-02T03:04:05Z"}`))
+	f.Add([]byte(`{"format":"keyward.rotation.checkpoint/v1","run":"keyring:a:1","cursor":"c"}`))
+	f.Add([]byte(`{"format":"keyward.rotation.checkpoint/v2"}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := rotation.ParseCheckpoint(data)
 		if err != nil {
-			if !errors.Is(err, rotation.ErrCheckpoint) {
-				t.Fatalf("ParseCheckpoint error %v does not wrap ErrCheckpoint", err)
-			}
+			require.ErrorIs(t, err, rotation.ErrCheckpoint, "ParseCheckpoint(%q) error", data)
 			return
 		}
-		if p.Run == "" || p.Cursor == "" {
-			t.Fatalf("ParseCheckpoint accepted empty fields: %+v", p)
-		}
+		require.NotEmpty(t, p.Run, "ParseCheckpoint(%q) accepted an empty run", data)
+		require.NotEmpty(t, p.Cursor, "ParseCheckpoint(%q) accepted an empty cursor", data)
+		require.NotEmpty(t, p.MAC, "ParseCheckpoint(%q) accepted an empty MAC", data)
 	})
 }
 

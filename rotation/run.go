@@ -19,6 +19,11 @@ type recoder interface {
 	// recode returns the value's new token, or current when the value is
 	// already under the destination key.
 	recode(ctx context.Context, v Value) (token []byte, current bool, legacy bool, err error)
+	// signer returns what authenticates the run's checkpoints.
+	signer(ctx context.Context) (signer, error)
+	// destination returns the key ID values end up under, when tokens
+	// tell it (false for raw keys, whose tokens all have key ID 0).
+	destination() (uint32, bool)
 }
 
 // counters are a batch's stats, shared by its workers.
@@ -71,13 +76,33 @@ func execute(ctx context.Context, target Target, rc recoder, cfg config, attrs .
 	}()
 
 	run := rc.run()
+	name := ""
+	if nt, ok := target.(NamedTarget); ok {
+		name = nt.TargetName()
+	}
 	cursor := ""
+	var sig signer
 	if cfg.cp != nil {
+		if sig, err = rc.signer(ctx); err != nil {
+			return st, err
+		}
+		defer sig.close()
 		p, ok, err := cfg.cp.Load(ctx)
 		if err != nil {
 			return st, fmt.Errorf("rotation: load checkpoint: %w", err)
 		}
-		if ok && p.Run == run && p.Cursor != "" {
+		if ok {
+			// A checkpoint that does not authenticate, or belongs to
+			// another run, stops the run: resuming from it would skip the
+			// rows before its cursor, and starting over silently would hide
+			// what happened to it.
+			if err := sig.verify(ctx, p, name); err != nil {
+				return st, fmt.Errorf("rotation: load checkpoint: %w", err)
+			}
+			if p.Run != run {
+				return st, fmt.Errorf("rotation: load checkpoint: %w: run %q, and this run is %q (the primary key changed since it was saved); remove it to start over",
+					ErrCheckpointStale, p.Run, run)
+			}
 			cursor, st.Resumed = p.Cursor, true
 		}
 	}
@@ -109,7 +134,9 @@ func execute(ctx context.Context, target Target, rc recoder, cfg config, attrs .
 		cursor = next
 		if cfg.cp != nil {
 			// The batch is done: keep that even if ctx ended meanwhile.
-			if err := cfg.cp.Save(context.WithoutCancel(ctx), Progress{Run: run, Cursor: cursor}); err != nil {
+			p := Progress{Run: run, Cursor: cursor}
+			p.MAC = sig.sign(p, name)
+			if err := cfg.cp.Save(context.WithoutCancel(ctx), p); err != nil {
 				return st, fmt.Errorf("rotation: save checkpoint: %w", err)
 			}
 		}
@@ -128,7 +155,38 @@ func execute(ctx context.Context, target Target, rc recoder, cfg config, attrs .
 	if st.Failed > 0 {
 		return st, fmt.Errorf("%w: %d of %d values failed, the first: %w", ErrIncomplete, st.Failed, st.Scanned, st.Failures[0])
 	}
-	return st, nil
+	return st, checkEnd(ctx, target, rc, &st)
+}
+
+// checkEnd checks, with a KeyCounter target, that no value is left under
+// another key than the destination once the run has gone through every
+// value: the end state is checked, not assumed.
+func checkEnd(ctx context.Context, target Target, rc recoder, st *Stats) error {
+	kc, ok := target.(KeyCounter)
+	if !ok {
+		return nil
+	}
+	dest, ok := rc.destination()
+	if !ok {
+		return nil
+	}
+	counts, err := kc.CountByKey(ctx)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return stopped(cerr)
+		}
+		return fmt.Errorf("%w: count values by key: %w", ErrTarget, err)
+	}
+	for id, n := range counts {
+		if id != dest {
+			st.Remaining += n
+		}
+	}
+	if st.Remaining > 0 {
+		return fmt.Errorf("%w: after scanning %d values, %d values are still not under the primary key %d (written meanwhile by a process that had not seen the rotation, or not reached by the scan); run Reencrypt again",
+			ErrIncomplete, st.Scanned, st.Remaining, dest)
+	}
+	return nil
 }
 
 // stopped is the error of a run stopped by its context.

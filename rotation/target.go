@@ -76,15 +76,47 @@ type BatchTarget interface {
 	SwapAll(ctx context.Context, swaps []Swap) (written []bool, err error)
 }
 
+// NamedTarget is the optional capability of a Target that names what it
+// covers (for a GORM target, the table and its encrypted columns). A run
+// binds its checkpoints to the name, so that a checkpoint of one target
+// given to another is refused instead of skipping its rows. The name must
+// be stable across processes and runs and hold nothing secret.
+type NamedTarget interface {
+	Target
+	TargetName() string
+}
+
+// KeyCounter is the optional capability of a Target that counts its stored
+// values by the key that made them, from the token header, without
+// decrypting or reading them all (for a GORM target, one GROUP BY per
+// column). Reencrypt uses it to check its end state: a run that leaves
+// values under other keys than the primary (written meanwhile by a process
+// that had not seen the rotation, or missed by the scan) ends with
+// ErrIncomplete instead of nil. It can also answer a keyring's
+// UsageChecker.
+type KeyCounter interface {
+	Target
+	// CountByKey returns how many stored values each key ID made. Values
+	// that are not tokens (legacy plaintext) count under key ID 0.
+	CountByKey(ctx context.Context) (map[uint32]int64, error)
+}
+
 // Progress is what a Checkpoint keeps: where a run stands.
 type Progress struct {
 	// Run identifies what the run re-encrypts to (the keyring and its
-	// primary key ID, or a fingerprint of RotateKey's new key), so that a
-	// checkpoint of another run is not resumed. It is not secret.
+	// primary key ID, or a fingerprint of RotateKey's new key). A run
+	// refuses the checkpoint of another run (ErrCheckpointStale). It is not
+	// secret.
 	Run string
 	// Cursor is the Target cursor after the last finished batch: every
 	// record up to it has been handled.
 	Cursor string
+	// MAC authenticates Run, Cursor and the target's name under a key
+	// only the run's keyring (DeriveKey) or RotateKey's new key gives, so a
+	// checkpoint built from public values, edited, or written for another
+	// keyring or target is refused (ErrCheckpointAuth). The run sets it; a
+	// Checkpoint stores it as it is.
+	MAC string
 }
 
 // Checkpoint saves the progress of a run so that a stopped run (cancelled,
@@ -110,6 +142,10 @@ type Stats struct {
 	Failed    int64 // values that could not be re-encrypted
 	Batches   int64 // batches finished and checkpointed
 	Resumed   bool  // the run continued from a checkpoint
+	// Remaining counts the values a KeyCounter target still holds under
+	// other keys than the primary once the run has gone through every
+	// value (then the run ends with ErrIncomplete).
+	Remaining int64
 
 	// Failures lists the first MaxFailures failed values.
 	Failures []*ValueError

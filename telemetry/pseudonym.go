@@ -24,7 +24,7 @@ import (
 // A nil *Pseudonymizer leaves IDs unchanged. It is safe for concurrent use.
 // Its String, GoString and Format never show the key.
 type Pseudonymizer struct {
-	key  [32]byte
+	key  *[32]byte // behind a pointer: a value printed by reflection shows an address, not the key
 	pool sync.Pool
 }
 
@@ -34,7 +34,7 @@ func NewPseudonymizer(key []byte) (*Pseudonymizer, error) {
 	if len(key) != 32 {
 		return nil, fmt.Errorf("%w: got %d", ErrKeySize, len(key))
 	}
-	p := &Pseudonymizer{}
+	p := &Pseudonymizer{key: new([32]byte)}
 	copy(p.key[:], key)
 	p.pool.New = func() any { return hmac.New(sha256.New, p.key[:]) }
 	return p, nil

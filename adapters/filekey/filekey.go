@@ -40,10 +40,13 @@ var ErrInvalidKey = errors.New("filekey: invalid key file")
 // with private keys), with an error that says how to fix it. Symbolic links
 // are followed, because Kubernetes and Docker mount secrets through them; the
 // permission check applies to the file the link leads to, read from the open
-// descriptor, so the file checked is the file read. A key of any length other
-// than 32 bytes is an error; keys are never cropped or padded.
+// descriptor, so the file checked is the file read. Anything but a regular
+// file (a FIFO, a device, a directory) is refused with ErrInvalidKey; the
+// file is opened without blocking (O_NONBLOCK on Unix), so a FIFO nobody
+// writes to cannot hang the caller. A key of any length other than 32 bytes
+// is an error; keys are never cropped or padded.
 func Load(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonBlocking, 0)
 	if err != nil {
 		return nil, fmt.Errorf("filekey: %w", err)
 	}

@@ -5,6 +5,7 @@ package filekey
 import (
 	"fmt"
 	"io/fs"
+	"syscall"
 )
 
 func checkPermissions(path string, fi fs.FileInfo) error {
@@ -13,3 +14,8 @@ func checkPermissions(path string, fi fs.FileInfo) error {
 	}
 	return nil
 }
+
+// openNonBlocking makes opening a FIFO return at once instead of waiting
+// for a writer; Load then refuses it as not a regular file. On a regular
+// file it changes nothing.
+const openNonBlocking = syscall.O_NONBLOCK

@@ -52,6 +52,12 @@ func (s *Source) ID() string { return s.id }
 // String describes the source without key material.
 func (s *Source) String() string { return s.id }
 
+// GoString is String.
+func (s *Source) GoString() string { return s.id }
+
+// Format prints String under every verb.
+func (s *Source) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.id)) }
+
 // Wrap implements keyring.KeySource.
 func (s *Source) Wrap(ctx context.Context, dek, aad []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {

@@ -16,9 +16,10 @@ import (
 
 // Store is a keyring.Store in two database tables, so that every instance of
 // an application shares its keyrings: "<prefix>keysets" has one row per
-// keyring with the compare-and-swap version, and "<prefix>keys" one row per
-// key version (ID, purpose, algorithm, state, the KEK's ID, the wrapped key,
-// created and updated times). The default prefix is "keyward_". A Save runs
+// keyring with the compare-and-swap version and the KEK the keyset
+// requires, and "<prefix>keys" one row per key version (ID, purpose,
+// algorithm, state, the KEK's ID, the wrapped key, created, updated,
+// retired and disabled times). The default prefix is "keyward_". A Save runs
 // in one transaction whose first statement moves the version (an INSERT ...
 // ON CONFLICT DO NOTHING for a new keyring, an UPDATE ... WHERE version = ?
 // otherwise), so concurrent saves from any number of processes serialize on
@@ -70,6 +71,7 @@ type keysetRow struct {
 	Name    string    `gorm:"primaryKey;size:64"`
 	Version int64     `gorm:"not null"`
 	Updated time.Time `gorm:"not null"`
+	KEK     string    `gorm:"column:kek;size:1024;not null;default:''"`
 }
 
 // keyRow is a row of the keys table.
@@ -84,6 +86,8 @@ type keyRow struct {
 	Wrapped   []byte    `gorm:""`
 	Created   time.Time `gorm:"not null"`
 	Updated   time.Time `gorm:"not null"`
+	Retired   sql.NullTime
+	Disabled  sql.NullTime
 }
 
 // NewStore returns a Store on db, creating its tables if they do not exist
@@ -132,7 +136,7 @@ func (s *Store) Load(ctx context.Context, name string) (keyring.Keyset, error) {
 	if err := ctx.Err(); err != nil {
 		return keyring.Keyset{}, err
 	}
-	q := "SELECT s.version, k.key_id, k.purpose, k.algorithm, k.state, k.kek, k.wrapped, k.created, k.updated FROM " +
+	q := "SELECT s.version, s.kek, k.key_id, k.purpose, k.algorithm, k.state, k.kek, k.wrapped, k.created, k.updated, k.retired, k.disabled FROM " +
 		s.sets + " s LEFT JOIN " + s.keys + " k ON k.keyring = s.name WHERE s.name = ? ORDER BY k.position"
 	rows, err := s.db.WithContext(ctx).Raw(q, name).Rows()
 	if err != nil {
@@ -143,20 +147,21 @@ func (s *Store) Load(ctx context.Context, name string) (keyring.Keyset, error) {
 	found := false
 	for rows.Next() {
 		var (
-			version                  int64
-			id                       sql.NullInt64
-			purpose, alg, state, kek sql.NullString
-			wrapped                  []byte
-			created, updated         sql.NullTime
+			version                            int64
+			setKEK                             string
+			id                                 sql.NullInt64
+			purpose, alg, state, kek           sql.NullString
+			wrapped                            []byte
+			created, updated, retired, disable sql.NullTime
 		)
-		if err := rows.Scan(&version, &id, &purpose, &alg, &state, &kek, &wrapped, &created, &updated); err != nil {
+		if err := rows.Scan(&version, &setKEK, &id, &purpose, &alg, &state, &kek, &wrapped, &created, &updated, &retired, &disable); err != nil {
 			return keyring.Keyset{}, s.wrap(ctx, "load", err)
 		}
 		found = true
 		if version < 0 {
 			return keyring.Keyset{}, fmt.Errorf("gormcrypt: keyset %q has a negative version", name)
 		}
-		ks.Version = uint64(version)
+		ks.Version, ks.KEK = uint64(version), setKEK
 		if !id.Valid {
 			continue // a keyset with no keys
 		}
@@ -171,6 +176,7 @@ func (s *Store) Load(ctx context.Context, name string) (keyring.Keyset, error) {
 			ID: uint32(id.Int64), Purpose: keyring.Purpose(purpose.String), Algorithm: a,
 			State: keyring.State(state.String), KEK: kek.String, Wrapped: wrapped,
 			Created: created.Time.UTC(), Updated: updated.Time.UTC(),
+			Retired: nullTime(retired), Disabled: nullTime(disable),
 		})
 	}
 	if err := rows.Err(); err != nil {
@@ -200,7 +206,7 @@ func (s *Store) Save(ctx context.Context, ks keyring.Keyset) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if ks.Version == 0 {
 			res := tx.Table(s.sets).Clauses(clause.OnConflict{DoNothing: true}).
-				Create(&keysetRow{Name: ks.Name, Version: 1, Updated: now})
+				Create(&keysetRow{Name: ks.Name, Version: 1, Updated: now, KEK: ks.KEK})
 			if res.Error != nil {
 				return res.Error
 			}
@@ -209,7 +215,7 @@ func (s *Store) Save(ctx context.Context, ks keyring.Keyset) error {
 			}
 		} else {
 			res := tx.Table(s.sets).Where("name = ? AND version = ?", ks.Name, int64(ks.Version)).
-				Updates(map[string]any{"version": int64(ks.Version) + 1, "updated": now})
+				Updates(map[string]any{"version": int64(ks.Version) + 1, "updated": now, "kek": ks.KEK})
 			if res.Error != nil {
 				return res.Error
 			}
@@ -229,6 +235,7 @@ func (s *Store) Save(ctx context.Context, ks keyring.Keyset) error {
 				Keyring: ks.Name, KeyID: int64(k.ID), Position: i, Purpose: string(k.Purpose),
 				Algorithm: k.Algorithm.String(), State: string(k.State), KEK: k.KEK, Wrapped: k.Wrapped,
 				Created: k.Created.UTC(), Updated: k.Updated.UTC(),
+				Retired: sqlTime(k.Retired), Disabled: sqlTime(k.Disabled),
 			}
 		}
 		return tx.Table(s.keys).Create(&rows).Error
@@ -253,6 +260,22 @@ func (s *Store) Names(ctx context.Context) ([]string, error) {
 }
 
 var errConflict = errors.New("conflict")
+
+// sqlTime stores a zero time as NULL.
+func sqlTime(t time.Time) sql.NullTime {
+	if t.IsZero() {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: t.UTC(), Valid: true}
+}
+
+// nullTime reads NULL as the zero time.
+func nullTime(t sql.NullTime) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
 
 // wrap reports a database error, preferring the context's error when the
 // context ended.

@@ -46,11 +46,17 @@ type Target struct {
 	s      *schema.Schema
 	pk     *schema.Field
 	fields []*fieldInfo
-	query  string // SELECT of the first batch
-	after  string // SELECT of a batch after a cursor
+	query  string   // SELECT of the first batch
+	after  string   // SELECT of a batch after a cursor
+	counts []string // per field, the SELECT that counts its values by token header
+	name   string   // TargetName
 }
 
-var _ rotation.BatchTarget = (*Target)(nil)
+var (
+	_ rotation.BatchTarget = (*Target)(nil)
+	_ rotation.NamedTarget = (*Target)(nil)
+	_ rotation.KeyCounter  = (*Target)(nil)
+)
 
 // NewTarget returns a Target over model's encrypted fields (all of them,
 // or those named, by field or column name). db must have a Crypt
@@ -92,14 +98,59 @@ func NewTarget(db *gorm.DB, model any, fields ...string) (*Target, error) {
 		return nil, fmt.Errorf("%w: %s has no encrypted fields", ErrTag, s.Name)
 	}
 	cols := []string{stmt.Quote(t.pk.DBName)}
-	for _, fi := range t.fields {
-		cols = append(cols, stmt.Quote(fi.column))
+	names := make([]string, len(t.fields))
+	for i, fi := range t.fields {
+		col := stmt.Quote(fi.column)
+		cols = append(cols, col)
+		names[i] = fi.column
+		// The first 12 characters of a text token ("kw1." and the base64url
+		// of the 6 header bytes) name its key; what is not a token counts
+		// under key ID 0.
+		t.counts = append(t.counts, "SELECT CASE WHEN SUBSTR("+col+", 1, 4) = 'kw1.' THEN SUBSTR("+col+", 1, 12) ELSE '' END, COUNT(*) FROM "+
+			stmt.Quote(s.Table)+" WHERE "+col+" IS NOT NULL GROUP BY 1")
 	}
+	t.name = "gormcrypt:" + s.Table + "(" + strings.Join(names, ",") + ")"
 	base := "SELECT " + strings.Join(cols, ", ") + " FROM " + stmt.Quote(s.Table)
 	order := " ORDER BY " + stmt.Quote(t.pk.DBName) + " LIMIT ?"
 	t.query = base + order
 	t.after = base + " WHERE " + stmt.Quote(t.pk.DBName) + " > ?" + order
 	return t, nil
+}
+
+// TargetName implements rotation.NamedTarget: "gormcrypt:TABLE(COLUMNS)".
+func (t *Target) TargetName() string { return t.name }
+
+// CountByKey implements rotation.KeyCounter: one GROUP BY per encrypted
+// column over the token headers, counting every row (soft-deleted ones
+// too), without reading the values.
+func (t *Target) CountByKey(ctx context.Context) (map[uint32]int64, error) {
+	counts := map[uint32]int64{}
+	for _, q := range t.counts {
+		if err := t.countInto(ctx, q, counts); err != nil {
+			return nil, fmt.Errorf("gormcrypt: target %s: count values by key: %w", t.s.Table, err)
+		}
+	}
+	return counts, nil
+}
+
+func (t *Target) countInto(ctx context.Context, q string, counts map[uint32]int64) error {
+	rows, err := t.db.WithContext(ctx).Raw(q).Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			header []byte
+			n      int64
+		)
+		if err := rows.Scan(&header, &n); err != nil {
+			return err
+		}
+		id, _ := cipher.PeekTextKeyID(string(header)) // 0: not a token
+		counts[id] += n
+	}
+	return rows.Err()
 }
 
 // targetRow is Value.Row: the row's key and the value's field.

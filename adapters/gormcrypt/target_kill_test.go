@@ -204,6 +204,10 @@ type stallingTarget struct {
 	said            bool
 }
 
+// TargetName passes the wrapped target's name on: the checkpoint's MAC
+// binds it, and the parent resumes with the unwrapped target.
+func (s *stallingTarget) TargetName() string { return s.Target.(rotation.NamedTarget).TargetName() }
+
 func (s *stallingTarget) Swap(ctx context.Context, v rotation.Value, token []byte) (bool, error) {
 	if s.batches.Load() < killAfter {
 		return s.Target.Swap(ctx, v, token)

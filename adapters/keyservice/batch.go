@@ -32,6 +32,28 @@ type Result struct {
 	Err error
 }
 
+// String describes the item without its key (only the key's length).
+func (it Item) String() string {
+	return fmt.Sprintf("keyservice.Item{Ref %q, keyring %q, key %d bytes, AAD %d bytes}", it.Ref, it.Keyring, len(it.Key), len(it.AAD))
+}
+
+// GoString is String.
+func (it Item) GoString() string { return it.String() }
+
+// Format prints String under every verb: never the key.
+func (it Item) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(it.String())) }
+
+// String describes the result without its key (only the key's length).
+func (r Result) String() string {
+	return fmt.Sprintf("keyservice.Result{Ref %q, key %d bytes, err %v}", r.Ref, len(r.Key), r.Err)
+}
+
+// GoString is String.
+func (r Result) GoString() string { return r.String() }
+
+// Format prints String under every verb: never the key.
+func (r Result) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(r.String())) }
+
 // WrapBatch wraps several data keys in one call (at most MaxBatchItems).
 // One bad item does not fail the others: each has its own Result, in the
 // order of items. The error is for the call as a whole (unreachable

@@ -2,8 +2,13 @@
 // requests at the KMS emulator: the KMS is called per data key version per
 // cache TTL, never per record; concurrent misses share one call; cached
 // keys carry the keyring through a KMS outage for the stale window and no
-// longer; a KMS that is down or hangs at start gives a clear error within
-// the caller's deadline; throttled calls are retried.
+// longer; a KMS that hangs once the cached keys expire stalls no call (they
+// are served at once, refreshed in the background, and fail at once past
+// the stale window); a KMS that is down or hangs at start gives a clear
+// error within the caller's deadline; throttled calls are retried.
+//
+// Unwraps lets a test wait for a keyring's background refreshes to finish,
+// on their spans, instead of sleeping.
 //
 // An adapter's test calls Run with a function that starts an emulator and
 // returns a Remote over it:

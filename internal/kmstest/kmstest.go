@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/keyward/keyward/keyring"
 )
 
@@ -45,6 +48,7 @@ func Run(t *testing.T, newRemote func(t *testing.T) Remote) {
 	t.Run("DownAfterWarmUp", func(t *testing.T) { downAfterWarmUp(t, newRemote(t)) })
 	t.Run("DownAtStart", func(t *testing.T) { downAtStart(t, newRemote(t)) })
 	t.Run("HangAtStart", func(t *testing.T) { hangAtStart(t, newRemote(t)) })
+	t.Run("HangAfterWarmUp", func(t *testing.T) { hangAfterWarmUp(t, newRemote(t)) })
 	t.Run("ThrottledThenOK", func(t *testing.T) { throttledThenOK(t, newRemote(t)) })
 }
 
@@ -103,38 +107,34 @@ func callsPerVersionPerTTL(t *testing.T, r Remote) {
 	store, old := seed(t, r)
 	clk := NewClock()
 	u0 := r.Unwraps()
-	kr := open(t, r.Source, store, keyring.WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale))
-	if got := r.Unwraps() - u0; got != 1 {
-		t.Fatalf("opening a keyring: %d unwraps, want 1 (the primary version)", got)
-	}
+	unwraps, watch := NewUnwraps(t)
+	kr := open(t, r.Source, store, keyring.WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale), watch)
+	unwraps.Wait(t, 1)
+	require.Equal(t, int64(1), r.Unwraps()-u0, "unwraps at the KMS when opening a keyring: want 1 (the primary version)")
 	pt := bytes.Repeat([]byte{'x'}, 64)
 	roundTrips := func(n int) {
 		t.Helper()
 		for range n {
 			tok, err := kr.Encrypt(ctx, pt, aad)
-			if err != nil {
-				t.Fatalf("Encrypt: %v", err)
-			}
-			if _, err := kr.Decrypt(ctx, tok, aad); err != nil {
-				t.Fatalf("Decrypt: %v", err)
-			}
+			require.NoError(t, err, "Encrypt")
+			_, err = kr.Decrypt(ctx, tok, aad)
+			require.NoError(t, err, "Decrypt")
 		}
 		decrypt(t, kr, old, "first version")
 	}
 	roundTrips(100_000)
-	if got := r.Unwraps() - u0; got != 2 {
-		t.Fatalf("100,000 Encrypt+Decrypt over 2 key versions within one TTL: %d unwraps at the KMS, want 2", got)
-	}
-	if w := r.Wraps(); w != 2 {
-		t.Errorf("wraps = %d, want 2 (one per version, when made)", w)
-	}
+	unwraps.Wait(t, 1) // the first version, at its first use
+	require.Equal(t, int64(2), r.Unwraps()-u0, "unwraps at the KMS for 100,000 Encrypt+Decrypt over 2 key versions within one TTL")
+	assert.Equal(t, int64(2), r.Wraps(), "wraps: one per version, when made")
 	for period := int64(1); period <= 3; period++ {
 		clk.Advance(ttl)
+		// Past the TTL each version is served from the cache at once and
+		// refreshed in the background, once.
 		roundTrips(1000)
-		if got, want := r.Unwraps()-u0, 2+2*period; got != want {
-			t.Fatalf("after %d TTLs: %d unwraps at the KMS, want %d (one per version per TTL)", period, got, want)
-		}
+		unwraps.Wait(t, 2)
+		require.Equal(t, 2+2*period, r.Unwraps()-u0, "unwraps at the KMS after %d TTLs: want one per version per TTL", period)
 	}
+	assert.Zero(t, unwraps.Pending(), "unwraps beyond one per version per TTL")
 }
 
 func coldCacheOneCall(t *testing.T, r Remote) {
@@ -174,37 +174,42 @@ func coldCacheOneCall(t *testing.T, r Remote) {
 func downAfterWarmUp(t *testing.T, r Remote) {
 	store, old := seed(t, r)
 	clk := NewClock()
-	kr := open(t, r.Source, store, keyring.WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale))
+	unwraps, watch := NewUnwraps(t)
+	kr := open(t, r.Source, store, keyring.WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale), watch)
 	decrypt(t, kr, old, "first version")
 	tok, err := kr.Encrypt(ctx, []byte("warm"), aad)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	unwraps.Wait(t, 2) // both versions cached
 	r.Down()
 	u0 := r.Unwraps()
 
-	clk.Advance(ttl) // the cached keys expire; the KMS is asked, fails, the stale keys serve
+	// The cached keys expire: they are served at once while the KMS is
+	// asked in the background, and fails.
+	clk.Advance(ttl)
 	decrypt(t, kr, old, "first version")
 	decrypt(t, kr, tok, "warm")
-	if _, err := kr.Encrypt(ctx, []byte("during the outage"), aad); err != nil {
-		t.Fatalf("Encrypt during the stale window: %v", err)
-	}
-	if r.Unwraps() == u0 {
-		t.Fatal("the expired keys were served without asking the KMS")
-	}
+	_, err = kr.Encrypt(ctx, []byte("during the outage"), aad)
+	require.NoError(t, err, "Encrypt during the stale window")
+	unwraps.Wait(t, 2)
+	require.Greater(t, r.Unwraps(), u0, "the expired keys were served without asking the KMS")
 
 	clk.Advance(stale - time.Second) // still within the stale window
 	decrypt(t, kr, tok, "warm")
+	unwraps.Wait(t, 1) // its background refresh failed again
 
-	clk.Advance(2 * time.Second) // past it
-	if _, err := kr.Decrypt(ctx, tok, aad); !errors.Is(err, keyring.ErrKEKUnavailable) {
-		t.Fatalf("Decrypt past the stale window = %v, want ErrKEKUnavailable", err)
-	}
-	if _, err := kr.Encrypt(ctx, []byte("x"), aad); !errors.Is(err, keyring.ErrKEKUnavailable) {
-		t.Fatalf("Encrypt past the stale window = %v, want ErrKEKUnavailable", err)
-	}
+	clk.Advance(2 * time.Second) // past it: calls fail, at once
+	_, err = kr.Decrypt(ctx, tok, aad)
+	require.ErrorIs(t, err, keyring.ErrKEKUnavailable, "Decrypt past the stale window")
+	_, err = kr.Encrypt(ctx, []byte("x"), aad)
+	require.ErrorIs(t, err, keyring.ErrKEKUnavailable, "Encrypt past the stale window")
+	unwraps.Wait(t, 1) // the one background retry the first call started
 
+	// The KMS is back: the next call still fails at once, and starts the
+	// background retry that brings the key back.
 	r.Up()
+	_, err = kr.Decrypt(ctx, tok, aad)
+	require.ErrorIs(t, err, keyring.ErrKEKUnavailable, "Decrypt past the stale window, the KMS just back")
+	unwraps.Wait(t, 1)
 	decrypt(t, kr, tok, "warm")
 }
 
@@ -260,6 +265,80 @@ func hangAtStart(t *testing.T, r Remote) {
 			}
 		})
 	}
+}
+
+// hangAfterWarmUp: a KMS that hangs (no answer, no error) once the cached
+// keys pass their TTL stalls no call: every call is served from the cache
+// at once while one refresh per key waits on the KMS in the background;
+// past the stale window calls fail at once with ErrKEKUnavailable instead
+// of waiting for the KMS. The KMS timeout is an hour and the calls carry no
+// deadline, so a call that waited for the KMS would not return at all.
+func hangAfterWarmUp(t *testing.T, r Remote) {
+	store, old := seed(t, r)
+	clk := NewClock()
+	unwraps, watch := NewUnwraps(t)
+	kr := open(t, r.Source, store, keyring.WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale),
+		keyring.WithKMSTimeout(time.Hour), watch)
+	decrypt(t, kr, old, "first version")
+	tok, err := kr.Encrypt(ctx, []byte("warm"), aad)
+	require.NoError(t, err)
+	unwraps.Wait(t, 2)
+
+	started, release := r.Hang()
+	t.Cleanup(release)
+	u0 := r.Unwraps()
+	clk.Advance(ttl)
+
+	// returns runs f in a goroutine and fails the test if it does not
+	// return: it waits on the hanging KMS.
+	returns := func(what string, f func() error) error {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- f() }()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s waited on the hanging KMS", what)
+			return nil
+		}
+	}
+	for i := range 50 {
+		err := returns("Decrypt past the TTL", func() error {
+			got, err := kr.Decrypt(ctx, tok, aad)
+			if err == nil && string(got) != "warm" {
+				err = errors.New("wrong plaintext")
+			}
+			return err
+		})
+		require.NoError(t, err, "Decrypt %d past the TTL while the KMS hangs", i)
+		err = returns("Encrypt past the TTL", func() error { _, err := kr.Encrypt(ctx, []byte("hang"), aad); return err })
+		require.NoError(t, err, "Encrypt %d past the TTL while the KMS hangs", i)
+		err = returns("Decrypt of the first version past the TTL", func() error { _, err := kr.Decrypt(ctx, old, aad); return err })
+		require.NoError(t, err, "Decrypt %d of the first version past the TTL while the KMS hangs", i)
+	}
+	<-started
+	assert.LessOrEqual(t, r.Unwraps()-u0, int64(2), "requests to the hanging KMS: want one refresh per version")
+
+	clk.Advance(stale) // past the stale window, the refreshes still hanging
+	for _, tc := range []struct {
+		name string
+		f    func() error
+	}{
+		{"Decrypt", func() error { _, err := kr.Decrypt(ctx, tok, aad); return err }},
+		{"Encrypt", func() error { _, err := kr.Encrypt(ctx, []byte("x"), aad); return err }},
+		{"Decrypt of the first version", func() error { _, err := kr.Decrypt(ctx, old, aad); return err }},
+	} {
+		err := returns(tc.name+" past the stale window", tc.f)
+		require.ErrorIs(t, err, keyring.ErrKEKUnavailable, "%s past the stale window while the KMS hangs", tc.name)
+	}
+	assert.LessOrEqual(t, r.Unwraps()-u0, int64(2), "requests to the hanging KMS past the stale window: want no more")
+
+	// The KMS answers again: the pending refreshes bring the keys back.
+	release()
+	unwraps.Wait(t, 2)
+	decrypt(t, kr, tok, "warm")
+	decrypt(t, kr, old, "first version")
 }
 
 func throttledThenOK(t *testing.T, r Remote) {
