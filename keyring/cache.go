@@ -2,6 +2,7 @@ package keyring
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -20,8 +21,9 @@ type entry struct {
 	backingOff  atomic.Bool // the last unwrap failed transiently moments ago
 	failing     atomic.Bool // the last unwrap failed transiently (cleared by a success)
 
-	mu     sync.Mutex
-	flight *flight // the unwrap under way, if any
+	mu      sync.Mutex
+	flight  *flight // the unwrap under way, if any
+	lastErr error   // the transient error of the last unwrap, while failing
 }
 
 // Ages of a cached key, advanced by timers so that the hot path reads an
@@ -131,8 +133,9 @@ func (e *entry) erase() {
 //     backing off after a transient failure;
 //   - past the stale window: if the key source failed the last refresh, or
 //     has not answered the background refresh still under way, the call
-//     fails at once with ErrKEKUnavailable (a background retry, after the
-//     backoff, brings the key back once the key source answers);
+//     fails at once with ErrKEKUnavailable, and starts a background retry
+//     unless one is under way (one at a time), which brings the key back
+//     once the key source answers;
 //     otherwise (nothing is known of the key source: the key aged unused)
 //     it is unwrapped and the caller waits, as for a key not cached;
 //   - not cached: unwrapped, and the caller waits;
@@ -181,13 +184,15 @@ func (k *Keyring) unwrapPastStale(ctx context.Context, sl *slot) (*loaded, error
 	e := sl.e
 	e.mu.Lock()
 	if e.failing.Load() || (e.flight != nil && e.flight.revalidate) {
-		why := "the last unwrap failed"
-		if e.flight != nil {
-			why = "the key source has not answered the refresh under way"
-		} else if !e.backingOff.Load() {
+		why, last := "the key source has not answered the refresh under way", e.lastErr
+		if e.flight == nil {
 			k.startFlight(context.Background(), e, sl, true) // retry in the background
 		}
 		e.mu.Unlock()
+		if last != nil {
+			return nil, fmt.Errorf("keyring: key ID %d of keyring %q: its cached copy is past the stale window (%v after the TTL) and the last unwrap failed: %w",
+				sl.key.ID, k.name, k.cfg.stale, last)
+		}
 		return nil, fmt.Errorf("keyring: key ID %d of keyring %q: %w: its cached copy is past the stale window (%v after the TTL) and %s",
 			sl.key.ID, k.name, ErrKEKUnavailable, k.cfg.stale, why)
 	}
@@ -242,15 +247,18 @@ func (k *Keyring) startFlight(caller context.Context, e *entry, sl *slot, revali
 		case err == nil:
 			k.cache(e, l)
 			e.failing.Store(false)
+			e.lastErr = nil
 			if !k.usable(sl.key.ID) {
 				e.erase() // disabled or destroyed while it was unwrapped (install erases after it publishes)
 			}
 		case transient(err):
+			e.lastErr = unavailable(err)
 			e.failing.Store(true)
 			e.backingOff.Store(true)
 			k.cfg.clock.AfterFunc(k.backoff, func() { e.backingOff.Store(false) })
 		default:
 			e.failing.Store(false)
+			e.lastErr = nil
 			e.erase()
 		}
 		f.l, f.err = l, err
@@ -267,6 +275,15 @@ func (k *Keyring) startFlight(caller context.Context, e *entry, sl *slot, revali
 		close(f.done)
 	}
 	return f
+}
+
+// unavailable makes a transient error match ErrKEKUnavailable (an error no
+// KeySource classified is treated as unavailability).
+func unavailable(err error) error {
+	if errors.Is(err, ErrKEKUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrKEKUnavailable, err)
 }
 
 // usable reports whether key id may be used according to the current

@@ -35,8 +35,8 @@
 // stale window, while the key source is unavailable (the last refresh
 // failed with ErrKEKUnavailable or an unclassified error, or has not
 // answered), calls fail at once with ErrKEKUnavailable rather than wait for
-// it, and a background retry after a short backoff brings the key back once
-// it answers. A definitive refusal (ErrKEKDisabled, ErrKEKNotFound,
+// it, and a background retry (one at a time) brings the key back once it
+// answers. A definitive refusal (ErrKEKDisabled, ErrKEKNotFound,
 // ErrKEKAccessDenied, ErrUnwrap) evicts the key at once. Close zeroes what
 // can be zeroed.
 //
