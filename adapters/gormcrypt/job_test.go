@@ -18,8 +18,11 @@ import (
 	"github.com/keyward/keyward/adapters/gormcrypt"
 	"github.com/keyward/keyward/internal/dbtest"
 	"github.com/keyward/keyward/rotation"
+	"github.com/keyward/keyward/telemetry"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 )
@@ -361,4 +364,48 @@ func TestJobEndState(t *testing.T) {
 		assert.Equal(t, 10*6, checkUnder(t, db, "patients", kr.Primary()))
 		checkPatients(t, db, want)
 	})
+}
+
+// TestJobMetrics: a job records the values it went through by outcome, the
+// rows left and the lag behind the rotation, after every batch.
+func TestJobMetrics(t *testing.T) {
+	db := dbtest.Open(t, dbtest.SQLite, nil)
+	ctx := context.Background()
+	_, kr := setup(t, db)
+	seedPatients(t, db, 12)
+	_, err := kr.Rotate(ctx)
+	require.NoError(t, err)
+	target, err := gormcrypt.NewTarget(db, &Patient{})
+	require.NoError(t, err)
+	job, err := gormcrypt.NewJob(ctx, target)
+	require.NoError(t, err)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	st, err := rotation.ReencryptJob(ctx, kr, job, rotation.WithBatchSize(5),
+		rotation.WithTelemetry(telemetry.WithMeterProvider(mp)))
+	require.NoError(t, err)
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(ctx, &rm))
+	seen := map[string]bool{}
+	var rewritten int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			seen[m.Name] = true
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == rotation.MetricValues {
+				for _, dp := range sum.DataPoints {
+					if o, _ := dp.Attributes.Value(telemetry.AttrOutcome); o.AsString() == rotation.OutcomeRewritten {
+						rewritten += dp.Value
+					}
+				}
+			}
+			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == rotation.MetricLeft {
+				require.NotEmpty(t, g.DataPoints)
+				assert.Zero(t, g.DataPoints[0].Value, "rows left after the last batch")
+			}
+		}
+	}
+	for _, name := range []string{rotation.MetricValues, rotation.MetricLeft, rotation.MetricLag} {
+		assert.True(t, seen[name], "metric %s recorded", name)
+	}
+	assert.Equal(t, st.Rewritten, rewritten, "values counted as rewritten")
 }
