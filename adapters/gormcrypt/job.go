@@ -459,9 +459,10 @@ type jobPart struct {
 	seq     int64
 	lo, hi  []any  // nil: open
 	stored  string // the progress as the range's row holds it
-	pending string // progress saved since, written with the next batch
-	renewed time.Time
-	rows    atomic.Int64
+	pending   string // progress saved since, written with the next batch
+	sent      string // the progress the last renewal carried
+	renewedAt time.Time
+	rows      atomic.Int64
 }
 
 var (
@@ -471,7 +472,7 @@ var (
 )
 
 func (j *Job) newPart(p partRow) (*jobPart, error) {
-	jp := &jobPart{j: j, seq: p.Seq, stored: p.Progress, pending: p.Progress, renewed: time.Now()}
+	jp := &jobPart{j: j, seq: p.Seq, stored: p.Progress, pending: p.Progress, renewedAt: time.Now()}
 	jp.rows.Store(p.RowsDone)
 	var err error
 	if p.Lo != "" {
@@ -524,11 +525,62 @@ func (p *jobPart) Swap(ctx context.Context, v rotation.Value, token []byte) (boo
 }
 
 // SwapAll implements rotation.BatchTarget: the batch's writes, the
-// renewal of the lease and the progress saved before, in one transaction;
-// nothing is written once the lease is lost.
+// renewal of the lease and the progress saved before, in one statement on
+// PostgreSQL and one transaction on SQLite; nothing is written once the
+// lease is lost.
 func (p *jobPart) SwapAll(ctx context.Context, swaps []rotation.Swap) ([]bool, error) {
-	return p.j.t.swapAll(ctx, swaps, p.renew)
+	return p.j.t.swapAll(ctx, swaps, (*partGuard)(p))
 }
+
+// partGuard is a range's batchGuard.
+type partGuard jobPart
+
+var _ batchGuard = (*partGuard)(nil)
+
+// cte implements batchGuard: the renewal as a data-modifying CTE.
+func (g *partGuard) cte(b *sqlBuf) {
+	p := (*jobPart)(g)
+	b.WriteString("WITH kw_lease AS (UPDATE " + PartsTable + " SET lease_until = " + p.j.nowMS() + " + ")
+	b.arg(p.j.lease.Milliseconds())
+	b.WriteString(", rows_done = ")
+	b.arg(p.rows.Load())
+	if p.pending != p.stored {
+		b.WriteString(", progress = ")
+		b.arg(p.pending)
+	}
+	b.WriteString(" WHERE job = ")
+	b.arg(p.j.name)
+	b.WriteString(" AND seq = ")
+	b.arg(p.seq)
+	b.WriteString(" AND owner = ")
+	b.arg(p.j.owner)
+	b.WriteString(" AND done = 0 RETURNING 1) ")
+	g.sent = p.pending
+}
+
+// renew implements batchGuard.
+func (g *partGuard) renew(tx *gorm.DB) error {
+	g.sent = g.pending
+	return (*jobPart)(g).renew(tx)
+}
+
+// held implements batchGuard.
+func (g *partGuard) held(ctx context.Context) error {
+	p := (*jobPart)(g)
+	var n int64
+	err := p.j.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM "+PartsTable+" WHERE job = ? AND seq = ? AND owner = ? AND done = 0",
+		p.j.name, p.seq, p.j.owner).Scan(&n).Error
+	if err != nil {
+		return fmt.Errorf("gormcrypt: job %s: check the lease of range %d: %w", p.j.name, p.seq, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("%w (job %s, range %d)", rotation.ErrLeaseLost, p.j.name, p.seq)
+	}
+	return nil
+}
+
+// renewed implements batchGuard: the progress sent is now stored.
+func (g *partGuard) renewed() { g.stored, g.renewedAt = g.sent, time.Now() }
 
 // renew extends the lease and writes the pending progress.
 func (p *jobPart) renew(db *gorm.DB) error {
@@ -548,9 +600,6 @@ func (p *jobPart) renew(db *gorm.DB) error {
 	if res.RowsAffected != 1 {
 		return fmt.Errorf("%w (job %s, range %d)", rotation.ErrLeaseLost, p.j.name, p.seq)
 	}
-	// The caller's transaction may still roll back; then the progress is
-	// written again next time, which is harmless.
-	p.stored, p.renewed = progress, time.Now()
 	return nil
 }
 
@@ -574,10 +623,14 @@ func (p *jobPart) Save(ctx context.Context, pr rotation.Progress) error {
 		return fmt.Errorf("%w: %w", rotation.ErrCheckpoint, err)
 	}
 	p.pending = string(b)
-	if time.Since(p.renewed) < p.j.lease/3 {
+	if time.Since(p.renewedAt) < p.j.lease/3 {
 		return nil
 	}
-	return p.renew(p.j.db.WithContext(ctx))
+	if err := p.renew(p.j.db.WithContext(ctx)); err != nil {
+		return err
+	}
+	p.stored, p.renewedAt = p.pending, time.Now()
+	return nil
 }
 
 // Clear implements rotation.Checkpoint: the range is done.

@@ -409,3 +409,38 @@ func TestJobMetrics(t *testing.T) {
 	}
 	assert.Equal(t, st.Rewritten, rewritten, "values counted as rewritten")
 }
+
+// TestJobLostLeaseWritesNothing: a worker whose range was taken over (it
+// stalled past its lease) writes nothing of its batch.
+func TestJobLostLeaseWritesNothing(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		_, kr := setup(t, db)
+		seedPatients(t, db, 4)
+		old := kr.Primary()
+		_, err := kr.Rotate(ctx)
+		require.NoError(t, err)
+		target, err := gormcrypt.NewTarget(db, &Patient{})
+		require.NoError(t, err)
+		job, err := gormcrypt.NewJob(ctx, target)
+		require.NoError(t, err)
+		part, err := job.Claim(ctx, "keyring:test:"+fmt.Sprint(kr.Primary()))
+		require.NoError(t, err)
+		vals, _, err := part.Scan(ctx, "", 10)
+		require.NoError(t, err)
+		require.Len(t, vals, 24)
+		swaps := make([]rotation.Swap, len(vals))
+		for i, v := range vals {
+			tok, err := kr.EncryptText(ctx, "x", v.AAD)
+			require.NoError(t, err)
+			swaps[i] = rotation.Swap{Value: v, Token: []byte(tok)}
+		}
+		// Another worker took the range over.
+		require.NoError(t, db.Exec("UPDATE "+gormcrypt.PartsTable+" SET owner = 'elsewhere/1/00000000'").Error)
+		_, err = part.(rotation.BatchTarget).SwapAll(ctx, swaps)
+		require.ErrorIs(t, err, rotation.ErrLeaseLost)
+		counts, err := target.CountByKey(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, map[uint32]int64{old: 24}, counts, "nothing written after the lease was lost")
+	})
+}

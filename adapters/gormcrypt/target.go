@@ -531,42 +531,69 @@ type swapRow struct {
 	idx   []int // per column: the swap's index, or -1
 }
 
-// swapAll writes swaps; guard, when not nil, runs first in the same
-// transaction (a job's lease check) and its error aborts the batch.
-func (t *Target) swapAll(ctx context.Context, swaps []rotation.Swap, guard func(tx *gorm.DB) error) ([]bool, error) {
+// batchGuard is what a job's range adds to the write of a batch: the
+// renewal of its lease (with its pending progress), without which nothing
+// of the batch is written.
+type batchGuard interface {
+	// cte writes, for PostgreSQL, "WITH kw_lease AS (...) ": an UPDATE
+	// that renews the lease and returns a row while it still holds.
+	cte(b *sqlBuf)
+	// renew renews the lease in tx, the batch's transaction (SQLite).
+	renew(tx *gorm.DB) error
+	// held fails with rotation.ErrLeaseLost unless the lease is held; it
+	// is asked after a PostgreSQL batch that wrote nothing.
+	held(ctx context.Context) error
+	// renewed records that the lease was renewed.
+	renewed()
+}
+
+// swapAll writes swaps. With a guard, the batch is written only if the
+// guard's lease holds, in the same statement (PostgreSQL) or transaction
+// (SQLite).
+func (t *Target) swapAll(ctx context.Context, swaps []rotation.Swap, guard batchGuard) ([]bool, error) {
 	written := make([]bool, len(swaps))
 	rows, blind, err := t.group(ctx, swaps)
 	if err != nil {
 		return nil, err
 	}
-	// PostgreSQL takes the batch as arrays (a statement of a few
-	// parameters, planned once); SQLite as VALUES, within its limit of
-	// parameters per statement.
-	chunk := len(rows)
-	if !t.pg {
-		perRow := 1 + len(t.keys) + 3*len(t.cols)
-		chunk = max(1, 30000/perRow)
-	}
+	db := t.db.WithContext(ctx)
 	if t.pg {
+		// PostgreSQL takes the batch as arrays: one statement of a few
+		// parameters, planned once, the lease renewed in it.
 		if err := t.loadTypes(ctx); err != nil {
 			return nil, err
 		}
+		any, err := t.update(ctx, db, rows, blind, written, guard)
+		if err != nil {
+			return nil, err
+		}
+		if guard != nil {
+			if !any {
+				if err := guard.held(ctx); err != nil {
+					return nil, err
+				}
+			}
+			guard.renewed()
+		}
+		return written, nil
 	}
+	// SQLite takes it as VALUES, within its limit of parameters per
+	// statement, in one transaction with the lease's renewal.
+	chunk := max(1, 30000/(1+len(t.keys)+3*len(t.cols)))
 	write := func(db *gorm.DB) error {
 		if guard != nil {
-			if err := guard(db); err != nil {
+			if err := guard.renew(db); err != nil {
 				return err
 			}
 		}
 		for start := 0; start < len(rows); start += chunk {
 			part := rows[start:min(start+chunk, len(rows))]
-			if err := t.update(ctx, db, part, blind, written); err != nil {
+			if _, err := t.update(ctx, db, part, blind, written, nil); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	db := t.db.WithContext(ctx)
 	if guard != nil || len(rows) > chunk {
 		err = db.Transaction(write)
 	} else {
@@ -574,6 +601,9 @@ func (t *Target) swapAll(ctx context.Context, swaps []rotation.Swap, guard func(
 	}
 	if err != nil {
 		return nil, err
+	}
+	if guard != nil {
+		guard.renewed()
 	}
 	return written, nil
 }
@@ -627,8 +657,13 @@ func (t *Target) group(ctx context.Context, swaps []rotation.Swap) ([]*swapRow, 
 }
 
 // update writes rows with one statement and marks what it wrote.
-func (t *Target) update(ctx context.Context, db *gorm.DB, rows []*swapRow, blind bool, written []bool) error {
+// With guard (PostgreSQL only), the statement renews the guard's lease and
+// writes only while it holds. It reports whether it returned any row.
+func (t *Target) update(ctx context.Context, db *gorm.DB, rows []*swapRow, blind bool, written []bool, guard batchGuard) (bool, error) {
 	b := &sqlBuf{pg: t.pg, args: make([]any, 0, len(rows)*(1+len(t.keys)+3*len(t.cols)))}
+	if guard != nil {
+		guard.cte(b)
+	}
 	// The VALUES columns: i, k0.., then per column o, n[, x].
 	var names []string
 	vcol := func(name string) string {
@@ -662,7 +697,7 @@ func (t *Target) update(ctx context.Context, db *gorm.DB, rows []*swapRow, blind
 	}
 	if t.pg {
 		if err := t.arrays(b, rows, names, xCols); err != nil {
-			return err
+			return false, err
 		}
 	} else {
 		b.WriteString(" FROM (VALUES ")
@@ -691,6 +726,9 @@ func (t *Target) update(ctx context.Context, db *gorm.DB, rows []*swapRow, blind
 		b.WriteString(") AS kw_v")
 	}
 	b.WriteString(" WHERE ")
+	if guard != nil {
+		b.WriteString("EXISTS (SELECT 1 FROM kw_lease) AND ")
+	}
 	for i, k := range t.keys {
 		fmt.Fprintf(b, "kw_t.%s = %s AND ", k.q, kCols[i])
 	}
@@ -718,9 +756,10 @@ func (t *Target) update(ctx context.Context, db *gorm.DB, rows []*swapRow, blind
 	}
 	res, err := b.query(ctx, db)
 	if err != nil {
-		return fmt.Errorf("gormcrypt: target %s: write a batch: %w", t.table, err)
+		return false, fmt.Errorf("gormcrypt: target %s: write a batch: %w", t.table, err)
 	}
 	defer res.Close()
+	returned := false
 	if t.pg {
 		ok := make([]sql.NullBool, len(t.cols))
 		dest := make([]any, 1+len(t.cols))
@@ -730,11 +769,12 @@ func (t *Target) update(ctx context.Context, db *gorm.DB, rows []*swapRow, blind
 			dest[1+i] = &ok[i]
 		}
 		for res.Next() {
+			returned = true
 			if err := res.Scan(dest...); err != nil {
-				return fmt.Errorf("gormcrypt: target %s: write a batch: %w", t.table, err)
+				return false, fmt.Errorf("gormcrypt: target %s: write a batch: %w", t.table, err)
 			}
 			if ri < 0 || ri >= len(rows) {
-				return fmt.Errorf("gormcrypt: target %s: write a batch: unexpected row index", t.table)
+				return false, fmt.Errorf("gormcrypt: target %s: write a batch: unexpected row index", t.table)
 			}
 			for i, o := range ok {
 				if o.Valid && o.Bool && rows[ri].idx[i] >= 0 {
@@ -753,9 +793,10 @@ func (t *Target) update(ctx context.Context, db *gorm.DB, rows []*swapRow, blind
 			dest[len(t.keys)+i] = &vals[i]
 		}
 		for res.Next() {
+			returned = true
 			_, text, err := t.scanKey(res, dest)
 			if err != nil {
-				return err
+				return false, err
 			}
 			r := byKey[string(text)]
 			if r == nil {
@@ -779,9 +820,9 @@ func (t *Target) update(ctx context.Context, db *gorm.DB, rows []*swapRow, blind
 		}
 	}
 	if err := res.Err(); err != nil {
-		return fmt.Errorf("gormcrypt: target %s: write a batch: %w", t.table, err)
+		return false, fmt.Errorf("gormcrypt: target %s: write a batch: %w", t.table, err)
 	}
-	return nil
+	return returned, nil
 }
 
 // arrays writes the FROM clause of PostgreSQL's batch UPDATE: unnest of
