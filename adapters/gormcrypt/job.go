@@ -455,10 +455,10 @@ func (t *Target) keyAt(ctx context.Context, db *gorm.DB, after []any, n int) ([]
 // on its own. A worker that dies loses at most the progress of its last
 // batch, which the next worker goes through again and finds current.
 type jobPart struct {
-	j       *Job
-	seq     int64
-	lo, hi  []any  // nil: open
-	stored  string // the progress as the range's row holds it
+	j         *Job
+	seq       int64
+	lo, hi    []any  // nil: open
+	stored    string // the progress as the range's row holds it
 	pending   string // progress saved since, written with the next batch
 	sent      string // the progress the last renewal carried
 	renewedAt time.Time
