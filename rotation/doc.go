@@ -97,13 +97,15 @@
 //     must show no value under the old key. Values written meanwhile by an
 //     instance that had not yet seen the rotation show up here; run step 2
 //     again.
-//  4. Disable the old key: keyward keys disable ID (kr.Disable), and
-//     watch the logs for keyring.ErrKeyDisabled for a while. Enable it
-//     again if anything still needs it.
-//  5. Destroy it: keyward keys destroy ID (kr.Destroy with gormcrypt's
-//     Usage as the keyring.UsageChecker) is refused while the inventory
-//     finds values under it; --force destroys anyway and reports how many
-//     values became unreadable for good.
+//  4. Disable the old key: keyward keys disable ID (kr.Disable), at
+//     least the keyring's settle time (keyring.DefaultSettleTime) after the
+//     rotation, and watch the logs for keyring.ErrKeyDisabled for a while.
+//     Enable it again if anything still needs it.
+//  5. Destroy it, at least the settle time after disabling it: keyward
+//     keys destroy ID (kr.Destroy with gormcrypt's Usage as the
+//     keyring.UsageChecker) is refused while the inventory finds values
+//     under it; --force (keyring.Force) destroys anyway and records how
+//     many values became unreadable for good.
 //
 // # Telemetry
 //

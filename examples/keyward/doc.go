@@ -51,8 +51,8 @@
 //	keyward reencrypt -k crypto.key --store "$DSN" --dry-run     # how many values are under old keys
 //	keyward reencrypt -k crypto.key --store "$DSN" --workers 4   # on as many machines as you like
 //	keyward keys inventory --store "$DSN"                        # nothing left under the old key?
-//	keyward keys disable OLD -k crypto.key --store "$DSN"        # watch the logs for a while
-//	keyward keys destroy OLD -k crypto.key --store "$DSN"        # refused while values use it
+//	keyward keys disable OLD -k crypto.key --store "$DSN"        # 2 minutes (the settle time) after the rotation
+//	keyward keys destroy OLD -k crypto.key --store "$DSN"        # 2 minutes after disabling; refused while values use it
 //
 // keys list shows each key's ID, purpose, state, algorithm, creation and
 // disabling times, the encryptions the fleet made under it and the values
