@@ -55,7 +55,7 @@ func (k *Keyring) DeriveKey(ctx context.Context, label string) (DerivedKey, erro
 	sl := k.current().primaryDerive
 	if sl == nil {
 		// The first derivation creates the root; it is part of deriving.
-		if _, err := k.rotate(ctx, PurposeDerive, ActionDerive); err != nil {
+		if _, _, err := k.rotate(ctx, PurposeDerive, ActionDerive, nil); err != nil {
 			return DerivedKey{}, err
 		}
 		if sl = k.snap.Load().primaryDerive; sl == nil {

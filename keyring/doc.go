@@ -57,7 +57,9 @@
 //     seen it refuse, and only when the UsageChecker (WithUsageChecker),
 //     the inventory of stored values, says no value uses it (ErrKeyInUse);
 //     Force overrides both checks, authorized as ActionForce so that an
-//     access.Guard audits the override;
+//     access.Guard audits the override, and records how many values it
+//     made unreadable when the UsageChecker counts them (ValueCounter,
+//     as gormcrypt.Usage does);
 //   - a process that learns on reload that a key is disabled or destroyed
 //     drops its cached copy at once;
 //   - a process that could not read its store for the settle time refuses
@@ -68,6 +70,17 @@
 // encrypts under the new primary; rotation.Reencrypt (it fails if values
 // remain under other keys); Disable the old key; watch for ErrKeyDisabled
 // for at least the settle time; Destroy.
+//
+// # A fleet's counts and rotations
+//
+// Over a CountStore (MemoryStore, FileStore, gormcrypt's Store) every
+// process adds its encryption counts to the store every count interval
+// (WithCountInterval) and every CountEvery encryptions, never once per
+// encryption, so Encryptions reports the fleet's total per key: the
+// random-nonce bound of AES-GCM applies to all processes together.
+// SyncEncryptions exchanges the counts at once. RotateFrom rotates only
+// while the primary is the key judged due, so that among instances that
+// judged at once exactly one rotates (rotation.Scheduler uses it).
 //
 // # Moving to another key-encryption key
 //

@@ -30,11 +30,16 @@ type FileStore struct {
 	path string
 }
 
-var _ Store = (*FileStore)(nil)
+var (
+	_ Store      = (*FileStore)(nil)
+	_ CountStore = (*FileStore)(nil)
+)
 
 type fileContents struct {
 	Format   string            `json:"format"`
 	Keyrings map[string]Keyset `json:"keyrings"`
+	// Counts holds the encryptions of every key, by keyring (CountStore).
+	Counts map[string]map[uint32]uint64 `json:"counts,omitempty"`
 }
 
 // NewFileStore returns a FileStore over path. The file need not exist (the
@@ -130,6 +135,61 @@ func (s *FileStore) Save(ctx context.Context, ks Keyset) error {
 		return fmt.Errorf("keyring: encode file store: %w", err)
 	}
 	return writeFileAtomic(s.path, append(b, '\n'))
+}
+
+// AddEncryptions implements CountStore: under the file's lock, like Save,
+// without changing any keyset's version.
+func (s *FileStore) AddEncryptions(ctx context.Context, name string, n map[uint32]uint64) (map[uint32]uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(n) == 0 {
+		c, err := s.read()
+		if errors.Is(err, fs.ErrNotExist) {
+			return map[uint32]uint64{}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return copyCounts(c.Counts[name]), nil
+	}
+	unlock, err := lockFile(ctx, s.path+".lock")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	c, err := s.read()
+	if errors.Is(err, fs.ErrNotExist) {
+		c, err = fileContents{Format: fileFormat, Keyrings: map[string]Keyset{}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.Counts == nil {
+		c.Counts = map[string]map[uint32]uint64{}
+	}
+	if c.Counts[name] == nil {
+		c.Counts[name] = map[uint32]uint64{}
+	}
+	for id, d := range n {
+		c.Counts[name][id] += d
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("keyring: encode file store: %w", err)
+	}
+	if err := writeFileAtomic(s.path, append(b, '\n')); err != nil {
+		return nil, err
+	}
+	return copyCounts(c.Counts[name]), nil
+}
+
+func copyCounts(c map[uint32]uint64) map[uint32]uint64 {
+	out := make(map[uint32]uint64, len(c))
+	for id, v := range c {
+		out[id] = v
+	}
+	return out
 }
 
 func (s *FileStore) read() (fileContents, error) {

@@ -50,8 +50,9 @@ type Keyring struct {
 	bgCtx     context.Context
 	bgStop    context.CancelFunc
 	bg        sync.WaitGroup
-	reloadDue atomic.Bool // set by a timer each reload interval
-	stale     atomic.Bool // set by a timer when the store was not read for the settle time
+	reloadDue atomic.Bool  // set by a timer each reload interval
+	stale     atomic.Bool  // set by a timer when the store was not read for the settle time
+	counts    *fleetCounts // exchange of encryption counts with a CountStore, or nil
 
 	wmu        sync.Mutex // serializes this keyring's store writes
 	mu         sync.Mutex // guards entries, lastMiss, stopReload and snapshot installation
@@ -147,6 +148,7 @@ func New(ctx context.Context, name string, src KeySource, store Store, opts ...O
 		k.Close()
 		return nil, err
 	}
+	k.startCounts()
 	return k, nil
 }
 
@@ -190,14 +192,22 @@ func (k *Keyring) Keys() []Key {
 	return keys
 }
 
-// Encryptions returns how many values this process has encrypted under the
-// key since the keyring was opened. Random 96-bit GCM nonces keep collisions
-// negligible only far below 2^32 messages per key; rotate well before.
+// Encryptions returns how many values were encrypted under the key: over a
+// CountStore, the fleet's total as of the last exchange of counts (every
+// count interval) plus this process's encryptions since; over another
+// store, this process's encryptions since the keyring was opened. Random
+// 96-bit GCM nonces keep collisions negligible only far below 2^32
+// messages per key; rotate well before (rotation.Policy).
 func (k *Keyring) Encryptions(keyID uint32) uint64 {
-	if s, ok := k.snap.Load().byID[keyID]; ok {
-		return s.e.encryptions.Load()
+	s, ok := k.snap.Load().byID[keyID]
+	var n uint64
+	if ok {
+		n = s.e.encryptions.Load()
 	}
-	return 0
+	if k.counts != nil {
+		return k.fleetEncryptions(keyID, n)
+	}
+	return n
 }
 
 // Encrypt seals plaintext under the primary data key and returns a binary
@@ -375,7 +385,7 @@ func (k *Keyring) primary(ctx context.Context, o *op) (*cipher.AEAD, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.e.encryptions.Add(1)
+	k.counted(p.e.encryptions.Add(1))
 	return l.aead, nil
 }
 
@@ -545,6 +555,9 @@ func (k *Keyring) armStaleLocked() {
 // Close zeroes and drops every cached key and stops background work. Later
 // calls fail with ErrClosed. Close does not close the key source or store.
 func (k *Keyring) Close() error {
+	if !k.closed.Load() {
+		k.closeCounts()
+	}
 	k.mu.Lock()
 	already := k.closed.Swap(true)
 	k.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -78,7 +79,19 @@ func (k *Keyring) checkKEK(ks Keyset, rewrap bool) error {
 func (k *Keyring) Rotate(ctx context.Context) (id uint32, err error) {
 	ctx, span := k.manageSpan(ctx, telemetry.ActionRotate)
 	defer func() { k.endManage(ctx, span, telemetry.ActionRotate, id, err) }()
-	return k.rotate(ctx, PurposeData, ActionRotate)
+	id, _, err = k.rotate(ctx, PurposeData, ActionRotate, nil)
+	return id, err
+}
+
+// RotateFrom is Rotate on a condition: it rotates only while the primary
+// data key is still from. When another process rotated since (the primary
+// is another key), it changes nothing and returns the current primary with
+// rotated false. Instances that all judged the primary from due at the
+// same moment call it, and exactly one of them rotates (rotation.Scheduler).
+func (k *Keyring) RotateFrom(ctx context.Context, from uint32) (id uint32, rotated bool, err error) {
+	ctx, span := k.manageSpan(ctx, telemetry.ActionRotate)
+	defer func() { k.endManage(ctx, span, telemetry.ActionRotate, id, err) }()
+	return k.rotate(ctx, PurposeData, ActionRotate, &from)
 }
 
 // RotateDerive makes a new derive root the primary for DeriveKey. Keys
@@ -87,12 +100,15 @@ func (k *Keyring) Rotate(ctx context.Context) (id uint32, err error) {
 func (k *Keyring) RotateDerive(ctx context.Context) (id uint32, err error) {
 	ctx, span := k.manageSpan(ctx, telemetry.ActionRotate)
 	defer func() { k.endManage(ctx, span, telemetry.ActionRotate, id, err) }()
-	return k.rotate(ctx, PurposeDerive, ActionRotate)
+	id, _, err = k.rotate(ctx, PurposeDerive, ActionRotate, nil)
+	return id, err
 }
 
-// rotate makes a new primary of purpose p, authorized as action.
-func (k *Keyring) rotate(ctx context.Context, p Purpose, action string) (uint32, error) {
-	var seen *uint32 // the primary found on the first read
+// rotate makes a new primary of purpose p, authorized as action, unless
+// the primary is not expect (when not nil); it reports whether it did.
+func (k *Keyring) rotate(ctx context.Context, p Purpose, action string, expect *uint32) (uint32, bool, error) {
+	seen := expect // the primary found on the first read, or the one expected
+	adopted := false
 	var made *loaded
 	var newID uint32
 	err := k.update(ctx, action, func(ks *Keyset) (bool, error) {
@@ -100,7 +116,7 @@ func (k *Keyring) rotate(ctx context.Context, p Purpose, action string) (uint32,
 		if seen == nil {
 			seen = &cur.ID
 		} else if cur.ID != *seen {
-			newID = cur.ID // another process rotated meanwhile: adopt its key
+			newID, adopted = cur.ID, true // another process rotated meanwhile: adopt its key
 			return false, nil
 		}
 		key, l, err := k.newKey(ctx, *ks, p)
@@ -121,16 +137,20 @@ func (k *Keyring) rotate(ctx context.Context, p Purpose, action string) (uint32,
 		return true, nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	if made != nil {
-		if sl, ok := k.snap.Load().byID[newID]; ok && sl.e.cur.Load() == nil {
-			k.seed(newID, made)
-		} else {
+	if made == nil || adopted {
+		if made != nil {
 			clear(made.raw)
 		}
+		return newID, false, nil
 	}
-	return newID, nil
+	if sl, ok := k.snap.Load().byID[newID]; ok && sl.e.cur.Load() == nil {
+		k.seed(newID, made)
+	} else {
+		clear(made.raw)
+	}
+	return newID, true, nil
 }
 
 // Disable makes a key refuse every use until Enable. The primary key cannot
@@ -154,6 +174,14 @@ type DestroyOption interface{ destroyOption() }
 type forceOption struct{}
 
 func (forceOption) destroyOption() {}
+
+// ValueCounter is the optional capability of a UsageChecker that counts
+// the stored values a key protects (gormcrypt.Usage is one). A forced
+// Destroy then records how many values it makes unreadable for good: in its
+// span (AttrLostValues) and in its usage event (Count).
+type ValueCounter interface {
+	KeyValues(ctx context.Context, keyring string, keyID uint32) (int64, error)
+}
 
 // Force makes Destroy skip its safety checks: the settle time since the
 // key was disabled and the usage check. It is for a key that must go now
@@ -189,13 +217,24 @@ func (k *Keyring) setState(ctx context.Context, id uint32, to State, action tele
 	if force && span.IsRecording() {
 		span.SetAttributes(AttrForced.Bool(true))
 	}
-	defer func() { k.endManage(ctx, span, action, id, err) }()
+	lost := 0 // values a forced destroy makes unreadable, when counted
+	defer func() { k.endManageCount(ctx, span, action, id, lost, err) }()
 	if err := k.authorize(ctx, ActionManage); err != nil {
 		return err
 	}
 	if force {
 		if err := k.authorize(ctx, ActionForce); err != nil {
 			return err
+		}
+		if vc, ok := k.cfg.usage.(ValueCounter); ok && to == StateDestroyed {
+			n, err := vc.KeyValues(ctx, k.name, id)
+			if err != nil {
+				return fmt.Errorf("keyring: count values of key ID %d: %w", id, err)
+			}
+			lost = int(min(n, int64(math.MaxInt32)))
+			if span.IsRecording() {
+				span.SetAttributes(AttrLostValues.Int64(n))
+			}
 		}
 	}
 	return k.updateAuthorized(ctx, false, func(ks *Keyset) (bool, error) {

@@ -47,6 +47,7 @@ type config struct {
 	authz                          Authorizer
 	previous                       []KeySource
 	usage                          UsageChecker
+	countInterval                  time.Duration
 	clock                          Clock
 	tel                            []telemetry.Option
 	set                            map[string]bool

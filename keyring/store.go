@@ -24,8 +24,9 @@ type Store interface {
 // MemoryStore is a Store in memory, for tests and single-process programs
 // whose keys need not outlive the process. Safe for concurrent use.
 type MemoryStore struct {
-	mu   sync.Mutex
-	sets map[string]Keyset
+	mu     sync.Mutex
+	sets   map[string]Keyset
+	counts map[string]map[uint32]uint64 // encryptions by keyring and key
 }
 
 var _ Store = (*MemoryStore)(nil)

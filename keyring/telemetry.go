@@ -24,6 +24,10 @@ const AttrKEK attribute.Key = "keyward.kek"
 // AttrForced marks a Destroy that skipped its safety checks (Force).
 const AttrForced attribute.Key = "keyward.forced"
 
+// AttrLostValues is how many stored values a forced Destroy made
+// unreadable, when the UsageChecker counts them (ValueCounter).
+const AttrLostValues attribute.Key = "keyward.lost_values"
+
 // SpanUnwrap is the span of one key-source call that unwraps a data key.
 const SpanUnwrap = "keyward.kms.unwrap"
 
@@ -96,7 +100,7 @@ func (k *Keyring) fastPrimary(ctx context.Context) (*cipher.AEAD, *telemetry.Bat
 	if l == nil || l.stage.Load() != stageFresh {
 		return nil, nil
 	}
-	sl.e.encryptions.Add(1)
+	k.counted(sl.e.encryptions.Add(1))
 	return l.aead, b
 }
 
@@ -196,7 +200,12 @@ func (k *Keyring) end(ctx context.Context, o op, keyID uint32, err error) {
 
 // event records a usage event of the principal in ctx.
 func (k *Keyring) event(ctx context.Context, action telemetry.Action, keyID uint32, success bool) {
-	e := telemetry.Event{Action: action, Success: success}
+	k.eventCount(ctx, action, keyID, success, 0)
+}
+
+// eventCount is event with a count of values (0: none given).
+func (k *Keyring) eventCount(ctx context.Context, action telemetry.Action, keyID uint32, success bool, count int) {
+	e := telemetry.Event{Action: action, Success: success, Count: count}
 	if p, ok := access.PrincipalFrom(ctx); ok {
 		e.UserID = p.UserID
 		if len(p.Roles) > 0 {
@@ -226,12 +235,18 @@ func (k *Keyring) manageSpan(ctx context.Context, action telemetry.Action) (cont
 
 // endManage ends a key-management span and records its event.
 func (k *Keyring) endManage(ctx context.Context, span trace.Span, action telemetry.Action, keyID uint32, err error) {
+	k.endManageCount(ctx, span, action, keyID, 0, err)
+}
+
+// endManageCount is endManage with the count of values the operation
+// concerned (a forced destroy's lost values), for its event.
+func (k *Keyring) endManageCount(ctx context.Context, span trace.Span, action telemetry.Action, keyID uint32, count int, err error) {
 	if keyID != 0 && span.IsRecording() {
 		span.SetAttributes(telemetry.KeyID(keyID))
 	}
 	k.tel.End(span, outcomeOf(err), 1, err)
 	if action.Valid() && !errors.Is(err, access.ErrAccessDenied) {
-		k.event(ctx, action, keyID, err == nil)
+		k.eventCount(ctx, action, keyID, err == nil, count)
 	}
 }
 

@@ -60,21 +60,66 @@
 // (cipher.EncryptData): RotateKey re-encrypts a Target from one raw key to
 // another with the same runner.
 //
-// # Policy
+// # A fleet
 //
-// Policy.Due tells when a keyring's primary data key should be rotated:
-// by age (the key's Created time) or by the encryptions this process made
-// under it.
+// Many instances of an application share one database and one key store.
+// Three pieces let them rotate without a program of the operator's own:
+//
+//   - Policy.Due says when the primary is due: by age, or by encryptions
+//     counted over the whole fleet (keyring.CountStore). An AES-256-GCM
+//     key is always due at DefaultMaxEncryptions, far below the 2^32
+//     random-nonce bound.
+//   - A Scheduler, run by every instance, checks the policy; exactly one
+//     instance rotates per due period (keyring.Keyring.RotateFrom is a
+//     compare-and-swap on the store), and with WithJobs all of them then
+//     share the re-encryption. It never disables or destroys a key.
+//   - ReencryptJob runs a shared Job: its parts are leased to workers of
+//     any number of processes, no part is worked on by two at once, and
+//     the part of a process that dies (even by SIGKILL) is taken over from
+//     its last finished batch once its lease ends.
+//     adapters/gormcrypt.NewJob is a Job over a table; on PostgreSQL the
+//     parts are ranges of the primary key, on SQLite the job is one part
+//     held by one process.
+//
+// # Runbook
+//
+// The steps of a rotation, as an operator runs them with the keyward
+// command (examples/keyward) or a program with this package:
+//
+//  1. Rotate: keyward keys rotate (kr.Rotate), or let the Scheduler do
+//     it. New values are encrypted under the new primary at once; old ones
+//     still decrypt.
+//  2. Re-encrypt: keyward reencrypt (ReencryptJob over gormcrypt's
+//     RegistryTargets and NewJob). Start it on as many machines as you
+//     like; Ctrl-C (WithStop) stops after the current batch and a rerun
+//     resumes. keyward reencrypt --dry-run only counts.
+//  3. Check the inventory: keyward keys inventory (gormcrypt.Inventory)
+//     must show no value under the old key. Values written meanwhile by an
+//     instance that had not yet seen the rotation show up here; run step 2
+//     again.
+//  4. Disable the old key: keyward keys disable ID (kr.Disable), at
+//     least the keyring's settle time (keyring.DefaultSettleTime) after the
+//     rotation, and watch the logs for keyring.ErrKeyDisabled for a while.
+//     Enable it again if anything still needs it.
+//  5. Destroy it, at least the settle time after disabling it: keyward
+//     keys destroy ID (kr.Destroy with gormcrypt's Usage as the
+//     keyring.UsageChecker) is refused while the inventory finds values
+//     under it; --force (keyring.Force) destroys anyway and records how
+//     many values became unreadable for good.
 //
 // # Telemetry
 //
-// A run is one span, SpanReencrypt, with its counts; the keyring's
-// operations are counted in keyward.operations once per batch.
+// A run is one span, SpanReencrypt, with its counts, and each batch a
+// child span, SpanBatch; the keyring's operations are counted in
+// keyward.operations once per batch. ReencryptJob records MetricValues,
+// MetricLeft and MetricLag after every batch; every Scheduler check is a
+// SpanCheck span with its decision.
 //
 // # Errors
 //
 // ErrCheckpoint (and its kinds ErrCheckpointAuth and ErrCheckpointStale),
-// ErrIncomplete, ErrSameKey, ErrTarget and *ValueError,
+// ErrIncomplete, ErrSameKey, ErrTarget, ErrStopped, ErrJobDone, ErrJobBusy,
+// ErrLeaseLost, *LeasedError and *ValueError,
 // which wraps the keyring's or cipher's error (keyring.ErrDecrypt,
 // keyring.ErrKeyNotFound, cipher.ErrDecrypt, ...). Wrong-length keys are a
 // cipher.KeySizeError. Test with errors.Is and errors.As.
@@ -82,6 +127,7 @@
 // # Concurrency
 //
 // Reencrypt and RotateKey use WithWorkers goroutines per batch; a Target
-// must be safe for concurrent Swap calls. Two jobs over the same target at
-// once are safe (compare-and-swap) but do the work twice.
+// must be safe for concurrent Swap calls. Two Reencrypt runs over the same
+// target at once are safe (compare-and-swap) but do the work twice;
+// ReencryptJob over a shared Job splits it instead.
 package rotation

@@ -22,6 +22,7 @@ type config struct {
 	cp       Checkpoint
 	cont     bool
 	progress func(Stats)
+	stop     <-chan struct{}
 	tel      []telemetry.Option
 	set      map[string]bool
 }
@@ -99,7 +100,8 @@ func WithContinueOnError() Option {
 }
 
 // WithProgress calls f with the stats so far after every finished (and
-// checkpointed) batch, from the run's goroutine.
+// checkpointed) batch, from the run's goroutine (ReencryptJob: from one
+// worker at a time, with the stats of the whole process).
 func WithProgress(f func(Stats)) Option {
 	return func(c *config) error {
 		if f == nil {
@@ -116,5 +118,20 @@ func WithTelemetry(opts ...telemetry.Option) Option {
 	return func(c *config) error {
 		c.tel = append(c.tel, opts...)
 		return c.once("WithTelemetry")
+	}
+}
+
+// WithStop makes the run stop after the batch it is working on once stop
+// is closed (an operator's Ctrl-C), with ErrStopped; the checkpoint (or
+// the job's progress) keeps the finished batches, and a new run resumes
+// there. A cancelled context, in contrast, stops at once and leaves the
+// current batch to be done again.
+func WithStop(stop <-chan struct{}) Option {
+	return func(c *config) error {
+		if stop == nil {
+			return errors.New("rotation: nil stop channel")
+		}
+		c.stop = stop
+		return c.once("WithStop")
 	}
 }

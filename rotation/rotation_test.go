@@ -504,6 +504,46 @@ func TestPolicy(t *testing.T) {
 	}
 }
 
+// TestPolicyNonceBound: the fleet's count (kept in the store) decides, and
+// AES-256-GCM keys rotate at DefaultMaxEncryptions whatever the policy.
+func TestPolicyNonceBound(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		alg   cipher.Algorithm
+		p     rotation.Policy
+		count uint64
+		due   bool
+	}{
+		{"gcm below the bound", cipher.AES256GCM, rotation.Policy{}, rotation.DefaultMaxEncryptions - 1, false},
+		{"gcm at the bound", cipher.AES256GCM, rotation.Policy{}, rotation.DefaultMaxEncryptions, true},
+		{"gcm at a lower limit", cipher.AES256GCM, rotation.Policy{MaxEncryptions: 1000}, 1000, true},
+		{"xchacha has no bound", cipher.XChaCha20Poly1305, rotation.Policy{}, rotation.GCMEncryptionLimit, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := keyring.NewMemoryStore()
+			src, err := filekey.New(make([]byte, 32))
+			require.NoError(t, err)
+			kr, err := keyring.New(ctx, "bound", src, store, keyring.WithAlgorithm(tc.alg))
+			require.NoError(t, err)
+			defer kr.Close()
+			// Other processes encrypted count values under the primary.
+			_, err = store.AddEncryptions(ctx, "bound", map[uint32]uint64{kr.Primary(): tc.count})
+			require.NoError(t, err)
+			require.NoError(t, kr.SyncEncryptions(ctx))
+			due, why, err := tc.p.Due(kr, time.Now())
+			require.NoError(t, err)
+			assert.Equal(t, tc.due, due, "Due with a fleet count of %d", tc.count)
+			if tc.due {
+				assert.Equal(t, rotation.ReasonEncryptions, why)
+			}
+		})
+	}
+	kr := newKeyring(t)
+	_, _, err := rotation.Policy{MaxEncryptions: rotation.GCMEncryptionLimit + 1}.Due(kr, time.Now())
+	assert.Error(t, err, "MaxEncryptions above the GCM limit")
+}
+
 func keyCreated(kr *keyring.Keyring) time.Time {
 	for _, k := range kr.Keys() {
 		if k.ID == kr.Primary() {

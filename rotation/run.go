@@ -110,6 +110,13 @@ func execute(ctx context.Context, target Target, rc recoder, cfg config, attrs .
 		if err := ctx.Err(); err != nil {
 			return st, stopped(err)
 		}
+		if cfg.stop != nil {
+			select {
+			case <-cfg.stop:
+				return st, ErrStopped
+			default:
+			}
+		}
 		vals, next, err := target.Scan(ctx, cursor, cfg.batch)
 		if err != nil {
 			if cerr := ctx.Err(); cerr != nil {
@@ -125,8 +132,18 @@ func execute(ctx context.Context, target Target, rc recoder, cfg config, attrs .
 		}
 		b := new(telemetry.Batch)
 		var c counters
-		err = runBatch(telemetry.WithBatch(ctx, b), target, rc, cfg, vals, &c)
+		bctx, bspan := in.Tracer().Start(ctx, SpanBatch, trace.WithAttributes(AttrValues.Int(len(vals))))
+		err = runBatch(telemetry.WithBatch(bctx, b), target, rc, cfg, vals, &c)
 		in.RecordBatch(ctx, b)
+		if bspan.IsRecording() {
+			bspan.SetAttributes(AttrRewritten.Int64(c.rewritten.Load()), AttrCurrent.Int64(c.current.Load()),
+				AttrSkipped.Int64(c.skipped.Load()), AttrFailed.Int64(c.failed.Load()))
+		}
+		outcome := telemetry.OutcomeOK
+		if err != nil {
+			outcome = telemetry.OutcomeError
+		}
+		in.End(bspan, outcome, int(c.rewritten.Load()), err)
 		c.addTo(&st)
 		if err != nil {
 			return st, err
@@ -166,6 +183,16 @@ func checkEnd(ctx context.Context, target Target, rc recoder, st *Stats) error {
 	if !ok {
 		return nil
 	}
+	return checkCounts(ctx, kc, rc, st)
+}
+
+// byKey counts stored values by key: a KeyCounter, or a Job that can.
+type byKey interface {
+	CountByKey(ctx context.Context) (map[uint32]int64, error)
+}
+
+// checkCounts is checkEnd over what kc counts.
+func checkCounts(ctx context.Context, kc byKey, rc recoder, st *Stats) error {
 	dest, ok := rc.destination()
 	if !ok {
 		return nil

@@ -22,3 +22,44 @@ const (
 	AttrFailed    attribute.Key = "keyward.rotation.failed"
 	AttrResumed   attribute.Key = "keyward.rotation.resumed"
 )
+
+// SpanBatch is the span of one batch of a run, a child of SpanReencrypt:
+// the values it read (AttrValues) and what became of them.
+const SpanBatch = "keyward.reencrypt.batch"
+
+// SpanCheck is the span of one Scheduler check: whether the primary data
+// key was due (AttrDue, AttrReason) and whether this instance rotated it
+// (AttrRotated, keyward.key_id of the new primary).
+const SpanCheck = "keyward.rotation.check"
+
+// More attribute keys of this package's spans.
+const (
+	AttrValues  attribute.Key = "keyward.rotation.values"
+	AttrDue     attribute.Key = "keyward.rotation.due"
+	AttrReason  attribute.Key = "keyward.rotation.reason"
+	AttrRotated attribute.Key = "keyward.rotation.rotated"
+)
+
+// Metrics of ReencryptJob, recorded after every batch:
+//
+//   - MetricValues counts the values a batch went through, with
+//     keyward.outcome "rewritten", "current", "skipped" or "failed" and
+//     keyward.keyring;
+//   - MetricLeft is the job's estimate of the rows left, when the Job
+//     can tell (it has a Left method, as gormcrypt's does);
+//   - MetricLag is how long ago the primary data key the job re-encrypts
+//     to was made: how far behind the rotation the stored data is while
+//     the job runs.
+const (
+	MetricValues = "keyward.rotation.values"
+	MetricLeft   = "keyward.rotation.rows_left"
+	MetricLag    = "keyward.rotation.lag"
+)
+
+// Outcomes of MetricValues.
+const (
+	OutcomeRewritten = "rewritten"
+	OutcomeCurrent   = "current"
+	OutcomeSkipped   = "skipped"
+	OutcomeFailed    = "failed"
+)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/keyward/keyward/rotation"
 	"github.com/keyward/keyward/telemetry"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -30,12 +32,34 @@ func TestTelemetry(t *testing.T) {
 	if err != nil || st.Rewritten != 10 {
 		t.Fatalf("Reencrypt = %+v, %v", st, err)
 	}
-	spans := rec.Ended()
-	if len(spans) != 1 || spans[0].Name() != rotation.SpanReencrypt {
-		t.Fatalf("spans = %d (%v), want one %s", len(spans), spans, rotation.SpanReencrypt)
+	// One span for the run, and one per batch under it.
+	var run sdktrace.ReadOnlySpan
+	var batches []sdktrace.ReadOnlySpan
+	for _, sp := range rec.Ended() {
+		switch sp.Name() {
+		case rotation.SpanReencrypt:
+			require.Nil(t, run, "two %s spans", rotation.SpanReencrypt)
+			run = sp
+		case rotation.SpanBatch:
+			batches = append(batches, sp)
+		default:
+			t.Errorf("unexpected span %s", sp.Name())
+		}
 	}
+	require.NotNil(t, run, "no %s span", rotation.SpanReencrypt)
+	require.Len(t, batches, 4, "10 values in batches of 3")
+	var batchRewritten int64
+	for _, b := range batches {
+		assert.Equal(t, run.SpanContext().SpanID(), b.Parent().SpanID(), "a batch span's parent is the run's span")
+		for _, a := range b.Attributes() {
+			if a.Key == rotation.AttrRewritten {
+				batchRewritten += a.Value.AsInt64()
+			}
+		}
+	}
+	assert.Equal(t, int64(10), batchRewritten, "values rewritten in the batch spans")
 	attrs := map[string]string{}
-	for _, a := range spans[0].Attributes() {
+	for _, a := range run.Attributes() {
 		attrs[string(a.Key)] = a.Value.String()
 		if strings.Contains(a.Value.String(), "SECRET") || strings.Contains(a.Value.String(), "kw1.") {
 			t.Errorf("attribute %s = %q carries data", a.Key, a.Value.String())

@@ -8,8 +8,8 @@ import (
 
 // authority is what a Crypt knows about encrypted columns, by table: every
 // column of an encrypted field of every model it has seen (in a statement,
-// through WithModels, or as a relation of such a model), and every blind
-// index column. Names are matched the way databases match them: without
+// through WithModels, or as a relation of such a model), every column of the
+// database's column registry (registry.go), and every blind index column. Names are matched the way databases match them: without
 // quotes, case-insensitively, with or without the table (and schema)
 // prefix.
 //
@@ -71,7 +71,11 @@ func (a *authority) learn(key string, fields []*fieldInfo) error {
 		col := strings.ToLower(fi.column)
 		if old := tc.cols[col]; old != nil && old.binding != fi.binding {
 			return fmt.Errorf("%w: column %s.%s is encrypted by %s with binding %s and by %s with binding %s; one column has one binding",
-				ErrTag, key, fi.column, old.field.Schema.Name, old.bindingText(), fi.field.Schema.Name, fi.bindingText())
+				ErrTag, key, fi.column, old.owner(), old.bindingText(), fi.owner(), fi.bindingText())
+		}
+		if old := tc.cols[col]; old != nil && old.keyring != fi.keyring {
+			return fmt.Errorf("%w: column %s.%s is encrypted with keyring %q by %s and with keyring %q by %s: values one writes could not be read by the other",
+				ErrTag, key, fi.column, old.keyring, old.owner(), fi.keyring, fi.owner())
 		}
 		if fi.blind != nil {
 			idx := strings.ToLower(fi.blind.index.DBName)
@@ -87,14 +91,16 @@ func (a *authority) learn(key string, fields []*fieldInfo) error {
 	for k, v := range tc.index {
 		cp.index[k] = v
 	}
+	// A model's field takes the place of the column registry's entry: it
+	// can encrypt and decrypt, the entry can only refuse.
 	for _, fi := range fields {
 		col := strings.ToLower(fi.column)
-		if cp.cols[col] == nil {
+		if old := cp.cols[col]; old == nil || (old.field == nil && fi.field != nil) {
 			cp.cols[col] = fi
 		}
 		if fi.blind != nil {
 			idx := strings.ToLower(fi.blind.index.DBName)
-			if cp.index[idx] == nil {
+			if old := cp.index[idx]; old == nil || (old.field == nil && fi.field != nil) {
 				cp.index[idx] = fi
 			}
 		}

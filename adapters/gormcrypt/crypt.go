@@ -129,11 +129,15 @@ func WithBlindIndexBits(bits int) Option {
 // WithModels tells the Crypt about models before any statement uses them,
 // so that statements without a model (db.Table(name) with a map, clause.Set)
 // that write one of their encrypted columns fail with ErrUnsupported from the
-// first statement on. Without it a model becomes known when a statement
-// first uses it (or a model related to it); a write into its table before
-// that, through a path that names no model, is the one that gormcrypt cannot
-// recognize. Pass every model with encrypted fields (the ones given to
-// AutoMigrate).
+// first statement on, and records their encrypted columns in the database's
+// column registry (RegistryTable, created if needed), so that every other
+// process registered on the database refuses such writes too, and rotation
+// tools find the columns without the Go models. A column the registry holds
+// with another binding or keyring fails Register with ErrTag. Without it (or
+// AutoMigrate) a model becomes known when a statement first uses it (or a
+// model related to it); a write into its table before that, through a path
+// that names no model, is the one that gormcrypt cannot recognize. Pass
+// every model with encrypted fields (the ones given to AutoMigrate).
 func WithModels(models ...any) Option {
 	return func(c *config) error {
 		for _, m := range models {
@@ -200,7 +204,8 @@ func init() { schema.RegisterSerializer(SerializerName, serializer{}) }
 // Initialize implements gorm.Plugin: it checks the serializer, resolves the
 // schema unqualified tables are bound to, registers c's callbacks around
 // GORM's own (never replacing one) and its statement guard on the clause
-// builders, and learns the models of WithModels.
+// builders, learns the models of WithModels and records them in the column
+// registry, and learns the registry's columns.
 func (c *Crypt) Initialize(db *gorm.DB) error {
 	if s, ok := schema.GetSerializer(SerializerName); !ok {
 		schema.RegisterSerializer(SerializerName, serializer{})
@@ -241,16 +246,10 @@ func (c *Crypt) Initialize(db *gorm.DB) error {
 		}
 	}
 	c.installGuard(db)
-	for _, m := range c.cfg.models {
-		stmt := &gorm.Statement{DB: db}
-		if err := stmt.Parse(m); err != nil {
-			return fmt.Errorf("gormcrypt: model %T: %w", m, err)
-		}
-		if info := c.schemaInfo(stmt.Schema); info.err != nil {
-			return fmt.Errorf("gormcrypt: %w", info.err)
-		}
+	if err := c.record(db, c.cfg.models); err != nil {
+		return err
 	}
-	return nil
+	return c.loadRegistry(db)
 }
 
 // currentSchema returns the schema PostgreSQL resolves unqualified tables

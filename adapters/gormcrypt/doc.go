@@ -200,27 +200,74 @@
 // any save writes them back encrypted. Off by default: such values fail with
 // ErrNotEncrypted.
 //
+// # The column registry
+//
+// Register with WithModels, and AutoMigrate, record every encrypted column
+// in a table of the database itself, RegistryTable ("keyward_columns"):
+// table, column, binding (table and column, or with the primary key and its
+// columns in order), blind index with its bits and normalization, and the
+// keyring. Many instances may record the same models at once; a column
+// recorded with another binding or keyring fails with ErrTag (changing a
+// binding is a migration to a new column). Register loads the registry, so
+// a write that names no model (Table(name) with a map) into a registered
+// column fails with ErrUnsupported in every process, even before the
+// process used the model; a column known only from the registry is
+// decrypted only through a model that declares it. The registry is
+// written only by Register and AutoMigrate, never inside a statement of
+// yours; Columns reads it, and nothing that reads it creates it
+// (ErrNoRegistry).
+//
 // # Rotation
 //
-// NewTarget is a rotation.Target over a model's encrypted columns: after
-// keyring.Keyring.Rotate, rotation.Reencrypt scans the table in primary-key
-// order and rewrites every value not under the primary, with the same
-// associated data, by compare-and-swap UPDATEs (one transaction per batch),
-// so that a concurrent application write is never overwritten. On a handle
-// registered WithLegacyPlaintext it also encrypts legacy plaintext values and
-// writes their blind indexes. Composite primary keys are not supported.
+// A Target is a rotation.Target over the encrypted columns of one table:
+// NewTarget from a model, RegistryTargets from the registry alone, for a
+// tool that has no Go model (composite primary keys included; text,
+// integer and UUID keys). After keyring.Keyring.Rotate, rotation.Reencrypt
+// scans the table in primary-key order and rewrites every value not under
+// the primary, with the same associated data. A batch is written with one
+// statement (PostgreSQL: an UPDATE ... FROM unnest of arrays; SQLite: an
+// UPDATE ... FROM VALUES per chunk), each value its own compare-and-swap,
+// so a concurrent application write is never overwritten and the row's
+// other values are still swapped. On a handle registered
+// WithLegacyPlaintext it also encrypts legacy plaintext values and writes
+// their blind indexes in the same statement.
+//
+// NewJob makes a rotation.Job of a Target, for rotation.ReencryptJob: on
+// PostgreSQL several processes, each with several workers, share it
+// through leased ranges of the primary key in JobsTable and PartsTable (a
+// range's writes and its lease renewal commit together; a killed worker's
+// range is taken over once its lease ends, at once when its process on the
+// same host is gone); on SQLite one worker holds it and another process
+// gets an error wrapping rotation.ErrJobBusy that names the holder.
+//
+// Inventory counts the values under each key ID in every registered
+// column. It reads only the first 12 characters of each value, where a
+// token names its key, and groups by them in the database: one sequential
+// scan per table, no value leaves the database. Usage is the
+// keyring.UsageChecker of a guarded destroy over the same counts:
+//
+//	kr, err := keyring.New(ctx, "default", src, store,
+//		keyring.WithUsageChecker(gormcrypt.NewUsage(db)))
+//	err = kr.Destroy(ctx, oldID) // keyring.ErrKeyInUse while values use it
+//
+// On a table of hundreds of millions of rows, an expression index on
+// substr(column, 1, 12) makes KeyInUse an index lookup. The rotation
+// package's documentation has the operator's runbook.
 //
 // # Key store
 //
-// NewStore returns a keyring.Store on two tables, with compare-and-swap on a
-// version column, so that many instances share one keyring.
+// NewStore returns a keyring.Store on database tables, with
+// compare-and-swap on a version column, so that many instances share one
+// keyring, and the encryption counts of every instance summed per key
+// (keyring.CountStore).
 //
 // # Errors
 //
 // ErrNotRegistered, ErrNotEncrypted, ErrNotSearchable, ErrUnsupported,
-// ErrPrimaryKey and ErrTag; decryption failures wrap the keyring's errors
-// (keyring.ErrDecrypt, keyring.ErrKeyNotFound, ...). No error contains
-// plaintext, ciphertext or key material.
+// ErrPrimaryKey, ErrTag and ErrNoRegistry; decryption failures wrap the
+// keyring's errors (keyring.ErrDecrypt, keyring.ErrKeyNotFound, ...), a
+// busy SQLite job rotation.ErrJobBusy. No error contains plaintext,
+// ciphertext or key material.
 //
 // # Concurrency
 //

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/keyward/keyward/cipher"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
 )
 
@@ -43,6 +44,52 @@ type fieldInfo struct {
 	// binding says how a value of the column is bound and indexed: two
 	// fields that write one column must agree on it (see authority).
 	binding string
+	// keyring names the keyring that encrypts the column.
+	keyring string
+}
+
+// owner names what declared fi, for errors: its model, or the column
+// registry for a column no model of which this process has seen (field is
+// nil then).
+func (fi *fieldInfo) owner() string {
+	if fi.field == nil {
+		return "the column registry"
+	}
+	return fi.field.Schema.Name
+}
+
+// needModel fails for a column known only from the column registry: its
+// values are decrypted only into a model that declares it.
+func (fi *fieldInfo) needModel() error {
+	if fi.field != nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s.%s is encrypted (column registry) and no model of it is known to this handle: read it through its model", ErrUnsupported, fi.table, fi.column)
+}
+
+// conflictOnKey reports whether an ON CONFLICT target (GORM's default when
+// empty) is the primary key fi's values are bound to.
+func (fi *fieldInfo) conflictOnKey(cols []clause.Column) bool {
+	if fi.field != nil {
+		return targetIsPK(cols, fi.field.Schema)
+	}
+	if len(cols) == 0 {
+		return true
+	}
+	if len(cols) != len(fi.pk) {
+		return false
+	}
+	for _, c := range cols {
+		_, name := splitColumn(c.Name)
+		found := false
+		for _, pf := range fi.pk {
+			found = found || strings.EqualFold(pf.DBName, name)
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // bindingText describes fi's binding for an error message.
@@ -181,6 +228,7 @@ func (c *Crypt) buildSchemaInfo(s *schema.Schema) *schemaInfo {
 			column:    f.DBName,
 			aad:       cipher.AppendAAD(nil, aadVersion, bt, f.DBName),
 			redact:    c.cfg.redact,
+			keyring:   c.kr.Name(),
 		}
 		if opts.hasRedact {
 			fi.redact = opts.redact

@@ -191,7 +191,7 @@ func (c *Crypt) checkWrite(ctx context.Context, table, name string, fi *fieldInf
 				return nil
 			}
 		}
-		return fmt.Errorf("%w: a value written into blind index column %s.%s that gormcrypt did not compute: write the field %s through its model", ErrUnsupported, table, name, fi.field.Name)
+		return fmt.Errorf("%w: a value written into blind index column %s.%s that gormcrypt did not compute: write the field %s through its model", ErrUnsupported, table, name, fi.column)
 	}
 	if v == nil {
 		return nil
@@ -206,7 +206,7 @@ func (c *Crypt) checkWrite(ctx context.Context, table, name string, fi *fieldInf
 		}
 		return nil
 	}
-	return fmt.Errorf("%w: a value written into encrypted column %s.%s without encryption: write it through its model (db.Model(&%s{}), a field with serializer:keyward)", ErrUnsupported, table, name, fi.field.Schema.Name)
+	return fmt.Errorf("%w: a value written into encrypted column %s.%s without encryption: write it through its model (declared by %s, a field with serializer:keyward)", ErrUnsupported, table, name, fi.owner())
 }
 
 // ourWrapperField returns the field of a GORM serializer value made for one
@@ -249,7 +249,7 @@ func (c *Crypt) guardOnConflict(stmt *gorm.Statement, cl *clause.Clause) error {
 		if !isCol || !strings.EqualFold(col.Table, "excluded") || !strings.EqualFold(from, name) {
 			return fmt.Errorf("%w: ON CONFLICT assigns a value to %s.%s that GORM does not encrypt; update it from the inserted row (clause.AssignmentColumns)", ErrUnsupported, stmt.Table, name)
 		}
-		if fi.pk != nil && !targetIsPK(oc.Columns, fi.field.Schema) {
+		if fi.pk != nil && !fi.conflictOnKey(oc.Columns) {
 			return fmt.Errorf("%w: ON CONFLICT on columns other than the primary key would move values bound to one primary key into another row", ErrUnsupported)
 		}
 	}
@@ -373,6 +373,9 @@ func (st *state) destDecrypts(stmt *gorm.Statement, reads []readCol) (structs bo
 			if r.alias != "" {
 				return false, fmt.Errorf("%w: joined encrypted column %s.%s read into a map: read into the model", ErrUnsupported, r.fi.table, r.fi.column)
 			}
+			if err := r.fi.needModel(); err != nil {
+				return false, err
+			}
 		}
 		return false, nil // decryptMap decrypts them
 	}
@@ -387,6 +390,9 @@ func (st *state) destDecrypts(stmt *gorm.Statement, reads []readCol) (structs bo
 		}
 		if r.fi.pk != nil {
 			return false, fmt.Errorf("%w: Pluck of %s.%s, which is bound to its row's primary key: use Select(...).Find", ErrUnsupported, r.fi.table, r.fi.column)
+		}
+		if err := r.fi.needModel(); err != nil {
+			return false, err
 		}
 		return false, nil // decryptPluck decrypts it
 	}

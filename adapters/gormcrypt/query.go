@@ -283,6 +283,9 @@ func (st *state) decryptPluck(tc *tableCols, rv reflect.Value) error {
 	if fi.pk != nil {
 		return fmt.Errorf("%w: Pluck of %s.%s, which is bound to its row's primary key: use Select(...).Find", ErrUnsupported, fi.table, fi.column)
 	}
+	if err := fi.needModel(); err != nil {
+		return err
+	}
 	ctx := stmt.Context
 	return each(func(v reflect.Value) error {
 		if !v.IsValid() || !v.CanSet() {
@@ -364,6 +367,9 @@ func (st *state) decryptMap(tc *tableCols, m map[string]any) error {
 				}
 			}
 			continue
+		}
+		if err := fi.needModel(); err != nil {
+			return err
 		}
 		var tok string
 		switch x := v.(type) {

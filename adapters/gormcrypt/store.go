@@ -14,12 +14,14 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// Store is a keyring.Store in two database tables, so that every instance of
+// Store is a keyring.Store in database tables, so that every instance of
 // an application shares its keyrings: "<prefix>keysets" has one row per
 // keyring with the compare-and-swap version and the KEK the keyset
-// requires, and "<prefix>keys" one row per key version (ID, purpose,
+// requires, "<prefix>keys" one row per key version (ID, purpose,
 // algorithm, state, the KEK's ID, the wrapped key, created, updated,
-// retired and disabled times). The default prefix is "keyward_". A Save runs
+// retired and disabled times), and "<prefix>key_counts" the encryptions of
+// each key summed over every process (keyring.CountStore). The default
+// prefix is "keyward_". A Save runs
 // in one transaction whose first statement moves the version (an INSERT ...
 // ON CONFLICT DO NOTHING for a new keyring, an UPDATE ... WHERE version = ?
 // otherwise), so concurrent saves from any number of processes serialize on
@@ -28,11 +30,14 @@ import (
 //
 // The tables hold wrapped keys only. A Store is safe for concurrent use.
 type Store struct {
-	db         *gorm.DB
-	sets, keys string
+	db                 *gorm.DB
+	sets, keys, counts string
 }
 
-var _ keyring.Store = (*Store)(nil)
+var (
+	_ keyring.Store      = (*Store)(nil)
+	_ keyring.CountStore = (*Store)(nil)
+)
 
 // StoreOption configures NewStore.
 type StoreOption func(*storeConfig) error
@@ -90,6 +95,14 @@ type keyRow struct {
 	Disabled  sql.NullTime
 }
 
+// countRow is a row of the counts table: the encryptions of one key,
+// summed over every process (keyring.CountStore).
+type countRow struct {
+	Keyring     string `gorm:"primaryKey;size:64"`
+	KeyID       int64  `gorm:"primaryKey;autoIncrement:false"`
+	Encryptions int64  `gorm:"not null"`
+}
+
 // NewStore returns a Store on db, creating its tables if they do not exist
 // (unless WithoutMigrate).
 func NewStore(ctx context.Context, db *gorm.DB, opts ...StoreOption) (*Store, error) {
@@ -102,7 +115,7 @@ func NewStore(ctx context.Context, db *gorm.DB, opts ...StoreOption) (*Store, er
 			return nil, err
 		}
 	}
-	s := &Store{db: db, sets: cfg.prefix + "keysets", keys: cfg.prefix + "keys"}
+	s := &Store{db: db, sets: cfg.prefix + "keysets", keys: cfg.prefix + "keys", counts: cfg.prefix + "key_counts"}
 	if cfg.migrate {
 		if err := s.migrate(ctx); err != nil {
 			return nil, err
@@ -124,6 +137,10 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		if err = tx.Table(s.keys).AutoMigrate(&keyRow{}); err != nil {
 			err = fmt.Errorf("gormcrypt: create table %s: %w", s.keys, err)
+			continue
+		}
+		if err = tx.Table(s.counts).AutoMigrate(&countRow{}); err != nil {
+			err = fmt.Errorf("gormcrypt: create table %s: %w", s.counts, err)
 			continue
 		}
 		return nil
@@ -257,6 +274,37 @@ func (s *Store) Names(ctx context.Context) ([]string, error) {
 		return nil, s.wrap(ctx, "list", err)
 	}
 	return names, nil
+}
+
+// AddEncryptions implements keyring.CountStore with the table
+// "<prefix>key_counts": one upsert per key that adds to its count, then one
+// read of the keyring's counts.
+func (s *Store) AddEncryptions(ctx context.Context, name string, n map[uint32]uint64) (map[uint32]uint64, error) {
+	db := s.db.WithContext(ctx)
+	for id, d := range n {
+		if d == 0 {
+			continue
+		}
+		if d > 1<<62 {
+			return nil, fmt.Errorf("gormcrypt: encryption count of key %d out of range", id)
+		}
+		err := db.Exec("INSERT INTO "+s.counts+" (keyring, key_id, encryptions) VALUES (?, ?, ?) ON CONFLICT (keyring, key_id) DO UPDATE SET encryptions = "+
+			s.counts+".encryptions + excluded.encryptions", name, int64(id), int64(d)).Error
+		if err != nil {
+			return nil, s.wrap(ctx, "count", err)
+		}
+	}
+	var rows []countRow
+	if err := db.Table(s.counts).Where("keyring = ?", name).Find(&rows).Error; err != nil {
+		return nil, s.wrap(ctx, "count", err)
+	}
+	out := make(map[uint32]uint64, len(rows))
+	for _, r := range rows {
+		if r.KeyID > 0 && r.KeyID <= 0xffffffff && r.Encryptions >= 0 {
+			out[uint32(r.KeyID)] = uint64(r.Encryptions)
+		}
+	}
+	return out, nil
 }
 
 var errConflict = errors.New("conflict")

@@ -119,6 +119,11 @@ func killMidRun(t *testing.T, kind, mode string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unlock func()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +136,10 @@ func killMidRun(t *testing.T, kind, mode string) {
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
+		if sc.Text() == "READY" {
+			unlock = lockTable(t, db, "patients")
+			fmt.Fprintln(in, "go")
+		}
 		if strings.HasPrefix(sc.Text(), "KILL ME") {
 			stoppedAt = true
 			break
@@ -140,6 +149,9 @@ func killMidRun(t *testing.T, kind, mode string) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
+	if unlock != nil {
+		unlock()
+	}
 	if !stoppedAt {
 		t.Fatalf("the child exited without reaching the kill point:\n%s\n%s", strings.Join(lines, "\n"), stderr.String())
 	}
@@ -164,12 +176,21 @@ func killMidRun(t *testing.T, kind, mode string) {
 	// The resumed run starts after the checkpointed batches; the
 	// values the killed batch rewrote are current.
 	rows := killPatients - killAfter*killBatch
-	current := killMidBatch
-	if mode == "batch" {
-		current = 0 // the killed transaction never committed
-	}
-	if !st.Resumed || st.Current != int64(current) || st.Scanned != int64(rows*6) || st.Rewritten != int64(rows*6-current) {
-		t.Errorf("resumed run = %+v; want %d values from the checkpoint, %d of them current", st, rows*6, current)
+	switch mode {
+	case "value":
+		current := killMidBatch
+		if !st.Resumed || st.Current != int64(current) || st.Scanned != int64(rows*6) || st.Rewritten != int64(rows*6-current) {
+			t.Errorf("resumed run = %+v; want %d values from the checkpoint, %d of them current", st, rows*6, current)
+		}
+	case "batch":
+		// The killed batch is one statement: it wrote nothing, or (when
+		// the server ran it after the client died, once the lock was
+		// released) all of it, seen as current or, when it landed after
+		// the resumed run read the batch, as compare-and-swap misses.
+		done := st.Current + st.Skipped
+		if !st.Resumed || st.Scanned != int64(rows*6) || (done != 0 && done != killBatch*6) || st.Rewritten != int64(rows*6)-done {
+			t.Errorf("resumed run = %+v; want %d values from the checkpoint, the killed batch all or nothing", st, rows*6)
+		}
 	}
 	if _, ok, _ := cp.Load(ctx); ok {
 		t.Error("checkpoint left after the run finished")
@@ -190,6 +211,33 @@ func killMidRun(t *testing.T, kind, mode string) {
 			*g.Phone != *w.Phone || g.Info.Blood != w.Info.Blood || g.Tags["ward"] != w.Tags["ward"] {
 			t.Errorf("patient %s reads back differently", g.ID)
 		}
+	}
+}
+
+// lockTable keeps every other connection from writing table until the
+// returned function is called.
+func lockTable(t *testing.T, db *gorm.DB, table string) func() {
+	t.Helper()
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := sqlDB.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := []string{"BEGIN IMMEDIATE"}
+	if dbtest.Kind(db) == dbtest.Postgres {
+		lock = []string{"BEGIN", "LOCK TABLE " + table + " IN EXCLUSIVE MODE"}
+	}
+	for _, q := range lock {
+		if _, err := conn.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() {
+		_, _ = conn.ExecContext(context.Background(), "ROLLBACK")
+		conn.Close()
 	}
 }
 
@@ -230,6 +278,28 @@ func (s *stallingTarget) Swap(ctx context.Context, v rotation.Value, token []byt
 	return false, ctx.Err()
 }
 
+// blockedBatch is a BatchTarget whose SwapAll, after killAfter batches,
+// says "READY", waits for a line on stdin (the parent locked the table),
+// says "KILL ME" and writes, which blocks until the parent kills it.
+type blockedBatch struct {
+	rotation.BatchTarget
+	st *stallingTarget
+}
+
+// TargetName is the target's: the checkpoint names it.
+func (b *blockedBatch) TargetName() string { return b.st.TargetName() }
+
+func (b *blockedBatch) SwapAll(ctx context.Context, swaps []rotation.Swap) ([]bool, error) {
+	if b.st.batches.Load() >= killAfter {
+		fmt.Println("READY")
+		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+			return nil, err
+		}
+		fmt.Printf("KILL ME in a batch of %d values\n", len(swaps))
+	}
+	return b.BatchTarget.SwapAll(ctx, swaps)
+}
+
 // TestTargetKillChild is the child process of TestTargetKilledMidRun.
 func TestTargetKillChild(t *testing.T) {
 	dir := os.Getenv(envKillChild)
@@ -252,21 +322,9 @@ func TestTargetKillChild(t *testing.T) {
 	st := &stallingTarget{Target: target}
 	var run rotation.Target = st
 	if os.Getenv(envKillMode) == "batch" {
-		// Stop inside SwapAll's transaction, after killMidBatch UPDATEs.
-		run = target
-		updates := 0
-		err := db.Callback().Raw().After("gorm:raw").Register("test:stall", func(d *gorm.DB) {
-			if st.batches.Load() < killAfter || !strings.HasPrefix(d.Statement.SQL.String(), "UPDATE") {
-				return
-			}
-			if updates++; updates == killMidBatch {
-				fmt.Printf("KILL ME after %d updates\n", updates)
-				select {} // until the parent kills the process
-			}
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		// Stop inside SwapAll: after killAfter batches, wait for the
+		// parent to lock the table, then write (and block on the lock).
+		run = &blockedBatch{BatchTarget: target, st: st}
 	}
 	_, err = rotation.Reencrypt(context.Background(), kr, run, rotation.WithCheckpoint(cp),
 		rotation.WithBatchSize(killBatch), rotation.WithWorkers(2),

@@ -14,6 +14,8 @@ import (
 	"github.com/keyward/keyward/internal/dbtest"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/rotation"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 )
 
@@ -329,13 +331,11 @@ func TestNewTargetErrors(t *testing.T) {
 			t.Errorf("NewTarget with %s fields succeeded", name)
 		}
 	}
-	type Pair struct {
-		A      string `gorm:"primaryKey"`
-		B      string `gorm:"primaryKey"`
+	type NoKey struct {
 		Secret string `gorm:"serializer:keyward"`
 	}
-	if _, err := gormcrypt.NewTarget(db, &Pair{}); !errors.Is(err, gormcrypt.ErrUnsupported) {
-		t.Errorf("NewTarget with a composite key = %v", err)
+	if _, err := gormcrypt.NewTarget(db, &NoKey{}); !errors.Is(err, gormcrypt.ErrUnsupported) {
+		t.Errorf("NewTarget of a model without a primary key = %v", err)
 	}
 	target, err := gormcrypt.NewTarget(db, &Patient{})
 	if err != nil {
@@ -346,4 +346,80 @@ func TestNewTargetErrors(t *testing.T) {
 			t.Errorf("Scan from cursor %s = %v, want ErrCheckpoint", c, err)
 		}
 	}
+}
+
+// TestRegistryTargets re-encrypts every registered table, a composite key
+// included, with targets built from the column registry alone, on a handle
+// that has no Crypt and no Go model, as an operator's tool does.
+func TestRegistryTargets(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		kr := newKeyring(t)
+		_, err := gormcrypt.Register(db, kr)
+		require.NoError(t, err)
+		require.NoError(t, gormcrypt.AutoMigrate(db, &Company{}, &Patient{}, &Visit{}, &Account{}, &Pair{}))
+		var patients []*Patient
+		for i := range 7 {
+			p := newPatient(fmt.Sprint(i))
+			require.NoError(t, db.Create(&Company{Secret: fmt.Sprintf("secret %d", i)}).Error)
+			require.NoError(t, db.Create(p).Error)
+			patients = append(patients, p)
+			for j := range 3 {
+				require.NoError(t, db.Create(&Pair{Tenant: fmt.Sprintf("t%d", j), Seq: int64(i + 1), Secret: fmt.Sprintf("pair %d %d", i+1, j), Note: "Note"}).Error)
+			}
+		}
+		old := kr.Primary()
+		_, err = kr.Rotate(ctx)
+		require.NoError(t, err)
+
+		tool := dbtest.Reopen(t, db, nil) // no Crypt, no models
+		targets, err := gormcrypt.RegistryTargets(ctx, tool, kr)
+		require.NoError(t, err)
+		tables := map[string][]string{}
+		for _, target := range targets {
+			tables[target.Table()] = target.Columns()
+			st, err := rotation.Reencrypt(ctx, kr, target, rotation.WithBatchSize(4))
+			require.NoError(t, err, "Reencrypt of %s", target.Table())
+			assert.Zero(t, st.Skipped+st.Failed, "%s: %+v", target.Table(), st)
+		}
+		assert.ElementsMatch(t, []string{"companies", "patients", "visits", "accounts", "pairs"}, keysOf(tables), "tables of the registry")
+		assert.ElementsMatch(t, []string{"secret", "note"}, tables["pairs"], "columns of pairs")
+		assert.Equal(t, 7*6, checkUnder(t, db, "patients", kr.Primary()), "patients values under the new primary")
+		for _, row := range rawRows(t, db, "pairs") {
+			for _, col := range []string{"secret", "note"} {
+				id, ok := cipher.PeekTextKeyID(row[col])
+				assert.True(t, ok && id != old && id == kr.Primary(), "pairs.%s of %s/%s under key %d", col, row["tenant"], row["seq"], id)
+			}
+		}
+		for _, p := range patients {
+			var got Patient
+			require.NoError(t, db.First(&got, "id = ?", p.ID).Error)
+			assert.Equal(t, p.SSN, got.SSN, "patient %s after re-encryption", p.ID)
+			assert.Equal(t, p.Tags, got.Tags)
+		}
+		var pairs []Pair
+		require.NoError(t, db.Order("tenant, seq").Find(&pairs).Error)
+		require.Len(t, pairs, 21)
+		assert.Equal(t, "pair 1 0", pairs[0].Secret, "composite-key row after re-encryption")
+		var found Pair
+		require.NoError(t, gormcrypt.Where(db, "Note", "note").Where("tenant = ? AND seq = ?", "t2", 3).First(&found).Error)
+		assert.Equal(t, "pair 3 2", found.Secret, "blind index lookup after re-encryption")
+
+		// The model's own target of the composite key agrees.
+		_, err = kr.Rotate(ctx)
+		require.NoError(t, err)
+		pt, err := gormcrypt.NewTarget(db, &Pair{})
+		require.NoError(t, err)
+		st, err := rotation.Reencrypt(ctx, kr, pt, rotation.WithBatchSize(5))
+		require.NoError(t, err)
+		assert.Equal(t, int64(42), st.Rewritten, "NewTarget of a composite key: %+v", st)
+	})
+}
+
+func keysOf[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

@@ -31,6 +31,8 @@ var commands = []command{
 	{"serve", serveUsage, "run the key service: wrap and unwrap data keys for authenticated services", runServe},
 	{"certs", certsUsage, "make a test CA and server and client certificates for the key service", runCerts},
 	{"audit", "audit verify (-k PATH | " + kmsUsage + ") --store PATH [--keyring NAME] [--checkpoint JSON] FILE...", "verify hash-chained audit files (exit 1 names the first bad record)", runAudit},
+	{"keys", keysUsage, "list, rotate, enable, disable, destroy and rewrap data keys; values per key (inventory)", runKeys},
+	{"reencrypt", "reencrypt (-k PATH | " + kmsUsage + " | " + keyServiceUsage + ") --store S [--db D] [--table T]... [--workers N] [--batch N] [--dry-run] [--rate ROWS/S]", "re-encrypt the registered columns under the primary keys, as a job processes share; Ctrl-C stops after a batch", runReencrypt},
 }
 
 // usageError marks errors that exit with status 2.
@@ -80,7 +82,7 @@ func runMain(e *env, args []string) int {
 func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: keyward COMMAND [ARGS]\n\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 }
 

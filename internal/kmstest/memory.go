@@ -12,7 +12,10 @@ import (
 // MemoryKeyring returns a keyring named "test" in a memory store, wrapped by
 // a random file key, closed when the test ends: the keyring of tests that
 // are about something else.
-func MemoryKeyring(t testing.TB) *keyring.Keyring {
+func MemoryKeyring(t testing.TB) *keyring.Keyring { return MemoryKeyringNamed(t, "test") }
+
+// MemoryKeyringNamed is MemoryKeyring with another keyring name.
+func MemoryKeyringNamed(t testing.TB, name string) *keyring.Keyring {
 	t.Helper()
 	k := make([]byte, 32)
 	_, _ = rand.Read(k)
@@ -20,7 +23,7 @@ func MemoryKeyring(t testing.TB) *keyring.Keyring {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kr, err := keyring.New(context.Background(), "test", src, keyring.NewMemoryStore())
+	kr, err := keyring.New(context.Background(), name, src, keyring.NewMemoryStore())
 	if err != nil {
 		t.Fatal(err)
 	}

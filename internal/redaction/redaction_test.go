@@ -33,6 +33,7 @@ import (
 	"github.com/keyward/keyward/cipher"
 	"github.com/keyward/keyward/internal/dbtest"
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/rotation"
 	"github.com/keyward/keyward/telemetry"
 )
 
@@ -124,6 +125,17 @@ var holders = map[string]holder{
 	"adapters/gormcrypt.Target": {make: func(t *testing.T, canary []byte) (any, []byte) {
 		_, target := gormPlugin(t, canary)
 		return target, canary
+	}},
+	"adapters/gormcrypt.Job": {make: func(t *testing.T, canary []byte) (any, []byte) {
+		_, target := gormPlugin(t, canary)
+		job, err := gormcrypt.NewJob(context.Background(), target)
+		require.NoError(t, err)
+		return job, canary
+	}},
+	"rotation.Scheduler": {make: func(t *testing.T, canary []byte) (any, []byte) {
+		s, err := rotation.NewScheduler(keyringWith(t, canary), rotation.Policy{})
+		require.NoError(t, err)
+		return s, canary
 	}},
 	"adapters/keyservice.Item": {make: func(t *testing.T, canary []byte) (any, []byte) {
 		return keyservice.Item{Ref: "r1", Keyring: "pii", Key: bytes.Clone(canary), AAD: []byte("aad")}, canary

@@ -66,6 +66,52 @@ func Run(t *testing.T, newStore NewStore) {
 		}
 	})
 
+	t.Run("Counts", func(t *testing.T) {
+		s, other := newStore(t)
+		a, ok := s.(keyring.CountStore)
+		b, ok2 := other.(keyring.CountStore)
+		if !ok || !ok2 {
+			t.Skip("not a keyring.CountStore")
+		}
+		if err := s.Save(ctx, keyset("counted", 7, 9)); err != nil {
+			t.Fatal(err)
+		}
+		// Two handles add at once, as two processes of a fleet.
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for i := range 20 {
+			cs := a
+			if i%2 == 1 {
+				cs = b
+			}
+			wg.Go(func() {
+				_, err := cs.AddEncryptions(ctx, "counted", map[uint32]uint64{7: 3, 9: 1})
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("AddEncryptions: %v", err)
+			}
+		}
+		got, err := b.AddEncryptions(ctx, "counted", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[7] != 60 || got[9] != 20 || len(got) != 2 {
+			t.Fatalf("counts after 20 additions of {7: 3, 9: 1} = %v, want {7: 60, 9: 20}", got)
+		}
+		if other, err := a.AddEncryptions(ctx, "other", nil); err != nil || len(other) != 0 {
+			t.Fatalf("counts of another keyring = %v, %v; want none", other, err)
+		}
+		ks, err := other.Load(ctx, "counted")
+		if err != nil || ks.Version != 1 {
+			t.Fatalf("keyset after counting = version %d, %v; want version 1", ks.Version, err)
+		}
+	})
+
 	t.Run("CreateLoad", func(t *testing.T) {
 		s, other := newStore(t)
 		want := fullKeyset("default")
