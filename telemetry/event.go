@@ -206,9 +206,10 @@ type eventJSON struct {
 
 func (e *Event) wire() eventJSON {
 	w := eventJSON{
-		Time: e.Time.UTC().Format(time.RFC3339Nano), Action: e.Action, UserID: e.UserID, Role: e.Role,
-		DataID: e.DataID, Resource: e.Resource, KeyID: e.KeyID, Success: e.Success, Source: e.Source,
-		Client: e.Client, Attempted: e.Attempted,
+		Time: e.Time.UTC().Format(time.RFC3339Nano), Action: Action(validUTF8(string(e.Action))),
+		UserID: validUTF8(e.UserID), Role: validUTF8(e.Role), DataID: validUTF8(e.DataID),
+		Resource: validUTF8(e.Resource), KeyID: validUTF8(e.KeyID), Success: e.Success,
+		Source: validUTF8(e.Source), Client: validUTF8(e.Client), Attempted: Action(validUTF8(string(e.Attempted))),
 	}
 	if e.Count > 1 {
 		w.Count = e.Count
@@ -216,8 +217,19 @@ func (e *Event) wire() eventJSON {
 	return w
 }
 
+// validUTF8 returns s with each run of bytes that is not UTF-8 replaced by
+// U+FFFD, so that the JSON form of an event does not depend on how a Go
+// release of encoding/json writes invalid UTF-8 (an escape or the rune).
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
 // appendLine appends the JSON form of e and a newline to dst. Strings are
-// written as encoding/json writes them, except that <, > and & are kept
+// written as encoding/json writes them (invalid UTF-8 first made valid by
+// validUTF8), except that <, > and & are kept
 // as they are (the form is not meant for HTML).
 func (e *Event) appendLine(dst []byte) ([]byte, error) {
 	buf := bytes.NewBuffer(dst)

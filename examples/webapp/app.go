@@ -44,7 +44,9 @@ type Config struct {
 	Users  []User         // default: demoUsers
 	Logger *slog.Logger   // the request log; default slog.Default()
 	// Anomaly holds the analyzer's thresholds; the zero Config means the
-	// defaults.
+	// defaults, except that working hours default to the whole day
+	// ("00-24"): the demo is used at any hour, and its incident is a bulk
+	// read and a burst of denials, not the time of day.
 	Anomaly anomaly.Config
 	// Seed is how many fictional records to create when the table is empty.
 	Seed int
@@ -109,6 +111,9 @@ func newApp(ctx context.Context, cfg Config) (_ *app, err error) {
 	// sink of the GORM layer (which reports each value, not a span per
 	// value). The monitor draws the same events.
 	a.monitor = newMonitor(a.users)
+	if cfg.Anomaly.WorkHours == "" {
+		cfg.Anomaly.WorkHours = "00-24"
+	}
 	proc, err := anomaly.NewProcessor(cfg.Anomaly, anomaly.WithAlert(a.monitor.alert), anomaly.WithReport(a.monitor.report))
 	if err != nil {
 		return nil, err

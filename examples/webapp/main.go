@@ -98,8 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, listening
 		defer sqlDB.Close()
 	}
 
-	cfg := Config{DB: db, KeySource: src, AuditDir: filepath.Join(o.dir, "audit"), Logger: logger, Seed: o.seed,
-		Anomaly: anomaly.Config{WorkHours: "00-24"}}
+	cfg := Config{DB: db, KeySource: src, AuditDir: filepath.Join(o.dir, "audit"), Logger: logger, Seed: o.seed}
 	if o.policy != "" {
 		if cfg.Policy, err = access.LoadPolicyFile(o.policy); err != nil {
 			return err
