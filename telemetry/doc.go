@@ -40,6 +40,133 @@
 // exporter writes it. Readers skip a malformed line (or object), report it
 // as a [*LineError] with its line number, and go on.
 //
+// # OpenTelemetry names
+//
+// Each instrumented package creates one telemetry.Instrumentation named after
+// its own import path (tracer and meter name), e.g.
+// github.com/keyward/keyward/keyring; the telemetry package's own scope is
+// github.com/keyward/keyward/telemetry (telemetry.ScopeName). Libraries take
+// telemetry.WithTracerProvider / telemetry.WithMeterProvider and otherwise use
+// the global providers. The schema URL is the semantic conventions 1.40.0.
+//
+// Span names are keyward. followed by the action: keyward.encrypt,
+// keyward.decrypt, keyward.access, keyward.rotate, keyward.rewrap,
+// keyward.destroy. A batch (a GORM statement of 1000 rows x 3 fields) is one
+// span with keyward.count, not a span per field. The same names are used for
+// the span events that LogEncryptionEvent / LogDecryptionEvent add to the
+// current span.
+//
+//	attribute            type      meaning
+//	keyward.operation    string    the action
+//	keyward.keyring      string    keyring name
+//	keyward.key_id       int       data key ID (readers also accept its decimal string)
+//	keyward.outcome      string    ok, denied or error
+//	keyward.data_id      string    the protected value, e.g. patients/42/ssn
+//	keyward.cache_hit    bool      data key served from the cache
+//	keyward.kms.latency  float     seconds spent in KMS calls
+//	keyward.count        int       values a span or event stands for (batches)
+//	keyward.attempted    string    for access: the action decided on
+//	user.id              string    the principal (semantic convention)
+//	user.roles           string[]  the principal's role (semantic convention)
+//	error.type           string    class of a failure, never its message (semantic convention)
+//	client.address       string    request source (semantic convention)
+//
+//	metric                instrument  unit      attributes
+//	keyward.operations    counter     {value}   operation, keyring, key ID, outcome
+//	keyward.kms.duration  histogram   s         outcome
+//	keyward.cache.hits    counter     {lookup}  keyring
+//	keyward.cache.misses  counter     {lookup}  keyring
+//
+// User and data IDs are span and event attributes, never metric attributes
+// (their cardinality is unbounded). With telemetry.WithPseudonymizer, user and
+// data IDs are replaced by keyed pseudonyms (HMAC-SHA256 under a 32-byte key,
+// ps: + 32 hex digits, separate domains for users and data) in span
+// attributes (made with Instrumentation.UserID / DataID), span events and
+// events before they leave the process.
+//
+// What the keyring records: every Encrypt/Decrypt adds to keyward.operations
+// and keyward.cache.hits, and starts a keyward.encrypt / keyward.decrypt
+// span only under a recording parent span (an untraced call costs no span);
+// inside a statement that carries a telemetry.Batch (the GORM layer puts one in
+// the statement's context) it only adds to the batch, so a statement is one span
+// with a count. Every key-source unwrap is a keyward.kms.unwrap client span
+// (continuing the caller's trace) with keyward.kms.latency and keyward.kek,
+// recorded in keyward.kms.duration and keyward.cache.misses. Failed
+// operations, and with event sinks configured every operation, become events
+// with the principal's user ID; Rotate, Rewrap, Disable, Enable and
+// Destroy are spans and events. keyring.WithTracerProvider,
+// keyring.WithMeterProvider and keyring.WithTelemetry(opts...) configure it.
+// Access decisions reach telemetry through access/otelaccess: add
+// otelaccess.NewSink() to the Auditor (and otelaccess.TraceID as its trace-ID
+// function) and every decision becomes a keyward.access span event, an
+// access count and an access event for the analyzer. A test plants a canary
+// plaintext and scans every exported span, metric and event for it.
+//
+// examples/monitoring puts it together: an instrumented keyring, the live
+// analyzer as a span processor, ordinary traffic and then an exfiltration burst
+// that raises a bulk_read alert (go run ./examples/monitoring; `-exporter
+// stdout|otlp|none`; the stdout span file can be re-analyzed with
+// keyward analyze monitoring-spans.jsonl).
+//
+// # Usage events (JSON Lines)
+//
+// One event per line, UTF-8, newline-separated:
+//
+//	{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"u1042","role":"analyst","data_id":"patients/42/ssn","key_id":"3","success":true,"source":"10.1.2.3"}
+//
+//	field      required  meaning
+//	time       yes       RFC 3339 (written in UTC, fractional seconds as needed)
+//	action     yes       encrypt, decrypt, access, rotate, rewrap, destroy
+//	user_id    yes       the principal (possibly pseudonymized)
+//	data_id    yes       the protected value or the object of the action
+//	success    yes       false for a denied access or a failed operation
+//	role       no        the principal's role
+//	key_id     no        data key ID, decimal string
+//	source     no        request source address
+//	resource   no        the table/column (or keyring) the data ID belongs to; derived from table/pk/column when absent
+//	client     no        the service or client application the request came through
+//	attempted  no        for access: the action decided on ("attempted":"decrypt")
+//	count      no        values the event stands for when one statement handled many; omitted means 1
+//
+// An authorization decision is an access event (success false = denied); a
+// failed operation (a token that does not authenticate, an unknown or destroyed
+// key) is that operation's event with success false. Readers ignore unknown
+// fields; a malformed line (bad JSON, missing required field, wrong type,
+// unknown action, a line over 1 MiB) is reported with its line number and
+// skipped, and the rest of the file is read.
+//
+// Go API: telemetry.Event, telemetry.ReadEvents / DecodeEvents (stream with
+// a callback), telemetry.WriteEvents; Instrumentation.Record (span event and
+// sinks) and Instrumentation.Emit (sinks only, for the values of a batch whose
+// span carries the count); sinks telemetry.FileSink (JSON Lines,
+// file mode 0600, size-based rotation to PATH.1 ... PATH.N, safe for
+// concurrent use), telemetry.WriterSink, telemetry.SinkFunc.
+//
+// telemetry.LogEncryptionEvent(ctx, dataID, userID) and
+// telemetry.LogDecryptionEvent(ctx, dataID, userID) add a span event to the
+// span in ctx and hand the event to the sinks of the default
+// Instrumentation, which a program sets once in main:
+//
+//	sink, err := telemetry.NewFileSink("keyward-events.jsonl", telemetry.WithMaxBytes(64<<20))
+//	...
+//	in, err := telemetry.New(telemetry.ScopeName, telemetry.WithSinks(sink))
+//	...
+//	telemetry.SetDefault(in)
+//
+// Every keyward library instrumentation made without its own sinks follows the
+// default's sinks and pseudonymizer. This default is the package's one global
+// (like log/slog's default logger and OpenTelemetry's global providers): the
+// spec's two functions have no parameter to carry a sink. Sinks are not carried
+// in the context because they are process configuration, not request data.
+//
+// OpenTelemetry JSON span exports (the stdouttrace exporter's output, compact or
+// indented) convert to events with telemetry.ReadSpanExport /
+// DecodeSpanExport; telemetry.DecodeAny reads either format. A span event
+// named keyward.<action> is one event (missing attributes taken from its
+// span); a span named keyward.<action> without such span events is one event
+// standing for its keyward.count; spans with dropped span events (the SDK
+// keeps 128 per span) add one event counting the dropped ones.
+//
 // # Many instances: the OpenTelemetry Collector
 //
 // Each application instance sees only its own traffic. To analyze a fleet,

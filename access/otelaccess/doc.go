@@ -1,7 +1,7 @@
 // Package otelaccess connects access control to OpenTelemetry and the
 // anomaly analyzer. The access package itself imports nothing of keyward's
-// (it is a leaf of the layers in DESIGN.md); this package sits above it and
-// the telemetry package.
+// (it is a leaf of the package layers, see the README's Architecture
+// section); this package sits above it and the telemetry package.
 //
 // NewSink returns an access.Sink to add to an Auditor next to the audit log:
 // every decision becomes a "keyward.access" span event on the operation's

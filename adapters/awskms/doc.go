@@ -56,6 +56,24 @@
 //
 // A cancelled context gives an error matching context.Canceled.
 //
+// # Performance
+//
+// Keyring Encrypt/Decrypt of 64 bytes with a warm cache, each KMS keyring
+// next to a file-key keyring in the same run (ABBA order, after a warm-up):
+//
+//	go test -run '^$' -bench Keyring -count 10 -cpu 1 -benchtime 200000x ./adapters/awskms ./adapters/gcpkms   # run 3 times
+//
+//	                     filekey    cloud KMS  ratio of medians
+//	awskms Encrypt 64 B  477 ns/op  480 ns/op  1.01
+//	awskms Decrypt 64 B  382 ns/op  366 ns/op  0.96
+//	gcpkms Encrypt 64 B  380 ns/op  358 ns/op  0.94
+//	gcpkms Decrypt 64 B  272 ns/op  265 ns/op  0.97
+//
+// Medians of 30 runs each on a shared 2-core AMD EPYC VM (1 alloc/op, 112 B
+// encrypt, 64 B decrypt, for all). With the data key cached the KMS is out of
+// the hot path, so the ratio is 1 within this machine's noise (the middle half
+// of the paired run-to-run ratios spans about 0.85–1.2).
+//
 // # Concurrency
 //
 // A Source is safe for concurrent use, as is *kms.Client.

@@ -67,7 +67,7 @@ func ours(paths []string) []string {
 }
 
 // allowedImports lists, for each core package, the packages of ours it may
-// import (directly). DESIGN.md: imports point down only.
+// import (directly). Imports point down only.
 var allowedImports = map[string][]string{
 	"cipher":            {},
 	"access":            {},
@@ -104,7 +104,7 @@ func TestLayers(t *testing.T) {
 					ok = ok || imp == a
 				}
 				if !ok {
-					t.Errorf("%s imports %s; DESIGN.md allows only %v", name, imp, allowed)
+					t.Errorf("%s imports %s; its layer allows only %v", name, imp, allowed)
 				}
 			}
 		}

@@ -95,6 +95,64 @@
 // and suppression rules by kind, identity, resource, source network and
 // date.
 //
+// # Findings, scores and the volume kinds
+//
+//	{"kind":"bulk_read","user_id":"u2077","start":"2026-11-03T22:10:04Z","end":"2026-11-03T22:14:40Z","severity":"high","score":3.4,"events":340,"detail":"340 distinct data IDs decrypted within 10m (threshold 100)"}
+//
+// One finding per incident: triggers of one kind by one user less than
+// incident_gap apart are one finding. Severity is low, medium or high. Score:
+// for the window kinds, the peak observed value over its threshold (1 = at the
+// threshold; medium from 1.5, high from 3); for off_hours, hours away from the
+// user's normal hours (medium from 2, high from 4); for canary_access and
+// retired_key_use, the number of events.
+//
+//	kind                   fires when                                                                                                                                                                                                                                                                                                                       defaults
+//	volume_spike           a user's successful decrypts within volume_window reach max(volume_min_events, volume_factor x baseline, baseline + volume_mads x 1.4826 MAD), where the baseline is the median of the user's daily peaks (busiest window of each of the last baseline_days active days); not before baseline_min_days of history                1h window, 60 events, 4x, 6 MADs, 28 days, 3 days
+//	bulk_read              distinct data IDs decrypted by a user within bulk_read_window reach max(bulk_read_min_distinct, bulk_read_factor x the baseline scaled to that window); newcomers use default_baseline                                                                                                                                           10m, 100 IDs, 5x, 60
+//	access_denied_burst    denied access events by a user within denied_window reach denied_min                                                                                                                                                                                                                                                             10m, 10
+//	decrypt_failure_burst  failed decrypt events by a user within failure_window reach failure_min                                                                                                                                                                                                                                                          10m, 10
+//	off_hours              at least off_hours_min_events events more than off_hours_slack hours from the hours the user works: hours active on at least off_hours_min_share of the user's active days (and on two days at least), learned per user; until off_hours_min_days of history, the fallback work_hours also count; hours of the day in time_zone  3 events, 2h slack, 0.1, 5 days, 07-20, UTC
+//	canary_access          any event on a data ID in canary_data_ids; always high                                                                                                                                                                                                                                                                           none
+//	retired_key_use        an encrypt, decrypt or access event naming a key ID in retired_key_ids (rotate, rewrap and destroy are key administration and do not count); high if any such use succeeded, else medium                                                                                                                                         none
+//
+// Six behaviour kinds look at what an identity reads, from where, when and next
+// to whom: first_access, new_data_drift, dormant_account,
+// coordinated_access, new_source, weekend_activity; their rules, evidence
+// and configuration (with the optional context of leave, on-call, travel and
+// suppression rules) are in the package documentation.
+//
+// Configuration file (every field optional; unknown fields are an error; the
+// values shown are the defaults):
+//
+//	{
+//	  "canary_data_ids": ["patients/0/ssn"],
+//	  "retired_key_ids": ["1"],
+//	  "incident_gap": "1h",
+//	  "volume_window": "1h",
+//	  "volume_min_events": 60,
+//	  "volume_factor": 4,
+//	  "volume_mads": 6,
+//	  "baseline_days": 28,
+//	  "baseline_min_days": 3,
+//	  "default_baseline": 60,
+//	  "bulk_read_window": "10m",
+//	  "bulk_read_min_distinct": 100,
+//	  "bulk_read_factor": 5,
+//	  "denied_window": "10m",
+//	  "denied_min": 10,
+//	  "failure_window": "10m",
+//	  "failure_min": 10,
+//	  "time_zone": "UTC",
+//	  "work_hours": "07-20",
+//	  "off_hours_min_days": 5,
+//	  "off_hours_min_share": 0.1,
+//	  "off_hours_slack": 2,
+//	  "off_hours_min_events": 3
+//	}
+//
+// When events are pseudonymized, list the canary IDs' pseudonyms
+// (Pseudonymizer.DataID).
+//
 // # Memory
 //
 // Per identity, whatever the number of events or of distinct data IDs:
