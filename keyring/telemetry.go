@@ -59,7 +59,7 @@ func WithTelemetry(opts ...telemetry.Option) Option {
 	}
 }
 
-// What the keyring records (see the README's telemetry section):
+// What the keyring records (the telemetry package documentation has the names):
 //
 //   - Encrypt and Decrypt (binary, text, string) add one value to the
 //     keyward.operations counter with operation, keyring, key ID and outcome,
