@@ -304,7 +304,7 @@ func TestJobKilled(t *testing.T) {
 			// The bound allows one batch more than that analysis gives: a
 			// CI run under heavy load once saw 7 rows done twice where at
 			// most 6 were expected (every row still read back as written).
-			// The cause was not found; see the closing note of the stop.
+			// The cause was not found.
 			assert.LessOrEqual(t, st.Current, int64((jobWorkers+1)*jobBatch*6), "values done twice: %+v", st)
 			assert.Zero(t, st.Skipped, "%+v", st)
 			assert.Equal(t, jobPatients*6, checkUnder(t, db, "patients", kr.Primary()))
