@@ -56,7 +56,7 @@ type keyInfo struct {
 // keysList prints the keys of a keyring with their use. It only reads.
 func keysList(e *env, args []string) error {
 	fs := newFlags(e, "keys list")
-	ff := addFleetFlags(fs)
+	ff := addFleetFlags(fs, false)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -153,7 +153,7 @@ type holding struct {
 // reads.
 func keysInventory(e *env, args []string) error {
 	fs := newFlags(e, "keys inventory")
-	ff := addFleetFlags(fs)
+	ff := addFleetFlags(fs, false)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -208,7 +208,7 @@ func keysInventory(e *env, args []string) error {
 // keysChange is rotate, enable ID and disable ID.
 func keysChange(e *env, what string, args []string, needID bool) error {
 	fs := newFlags(e, "keys "+what)
-	ff := addFleetFlags(fs)
+	ff := addFleetFlags(fs, true)
 	pos, err := parseWithArgs(fs, args)
 	if err != nil {
 		return err
@@ -288,7 +288,7 @@ func keyArg(pos []string, need bool) (uint32, error) {
 // values under it unless --force.
 func keysDestroy(e *env, args []string) error {
 	fs := newFlags(e, "keys destroy")
-	ff := addFleetFlags(fs)
+	ff := addFleetFlags(fs, true)
 	force := fs.Bool("force", false, "destroy even when stored values still use the key (they become unreadable for good); audited with their count")
 	pos, err := parseWithArgs(fs, args)
 	if err != nil {
@@ -336,7 +336,7 @@ func keysRewrap(e *env, args []string) error {
 		return usagef("give the new key source after --to: --to -k PATH, or --to --aws-kms KEY, or --to --gcp-kms NAME")
 	}
 	fs := newFlags(e, "keys rewrap")
-	ff := addFleetFlags(fs)
+	ff := addFleetFlags(fs, true)
 	if err := parse(fs, args[:i]); err != nil {
 		return err
 	}
@@ -344,12 +344,18 @@ func keysRewrap(e *env, args []string) error {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	tfs := newFlags(e, "keys rewrap --to")
-	to := addFleetFlags(tfs)
+	to := addSourceFlags(tfs, true)
 	if err := parse(tfs, args[i+1:]); err != nil {
 		return err
 	}
-	if tfs.NArg() != 0 || *to.store != "" || *to.db != "" {
+	if tfs.NArg() != 0 {
 		return usagef("after --to give only the new key source's flags")
+	}
+	if err := ff.check(); err != nil {
+		return err
+	}
+	if err := to.check(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), fleetTimeout)
 	defer cancel()
