@@ -165,8 +165,12 @@ func explainKeyring(err error, store, name string) error {
 	case errors.Is(err, keyring.ErrKeyringNotFound):
 		return fmt.Errorf("keyring %q is not in %s: check --store and --keyring (only encrypt --create makes a keyring)", name, store)
 	case errors.Is(err, keyring.ErrWrongKEK), errors.Is(err, keyring.ErrStaleKEK):
+		startOver := "deleting " + store
+		if isDB, _ := databaseDSN(store); isDB {
+			store, startOver = "the database", "dropping its keyring tables (keyward_keysets, keyward_keys, keyward_key_counts)"
+		}
 		return fmt.Errorf("the keyring in %s was made with another key-encryption key: give the key file or KMS key it was made with "+
-			"(restore the key file from its backup), or start over by deleting %s (what was encrypted under it becomes unreadable)", store, store)
+			"(restore the key file from its backup), or start over by %s (what was encrypted under it becomes unreadable)", store, startOver)
 	}
 	return err
 }
