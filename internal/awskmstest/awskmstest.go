@@ -23,8 +23,8 @@ import (
 	"github.com/nsmithuk/local-kms/src/config"
 	"github.com/nsmithuk/local-kms/src/data"
 	"github.com/nsmithuk/local-kms/src/handler"
-	"github.com/sirupsen/logrus"
 	"github.com/nsmithuk/local-kms/src/service"
+	"github.com/sirupsen/logrus"
 )
 
 // The region and account of every Server. local-kms keeps them in package
