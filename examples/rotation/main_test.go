@@ -114,7 +114,6 @@ func TestAuditVerifyCommand(t *testing.T) {
 	assert.Error(t, err, "a cut log verified: %s", got)
 }
 
-
 func TestRun(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
