@@ -160,6 +160,16 @@ func TestConfigurationErrors(t *testing.T) {
 	assert.NotContains(t, r.stderr, "key source unavailable")
 	assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "one line: %q", r.stderr)
 	assert.NoFileExists(t, filepath.Join(dir, "k.json"))
+
+	// Cloud KMS without Application Default Credentials.
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	t.Setenv("HOME", dir)
+	t.Setenv("CLOUDSDK_CONFIG", filepath.Join(dir, "gcloud"))
+	r = keyward(t, dir, "", "encrypt", "--create", "--gcp-kms", "projects/p/locations/global/keyRings/r/cryptoKeys/k", "--store", "k.json", "x")
+	assert.Equal(t, 1, r.code, "%+v", r)
+	assert.True(t, strings.HasPrefix(r.stderr, "keyward encrypt: configuration error: Cloud KMS client: "), "stderr %q", r.stderr)
+	assert.Contains(t, r.stderr, "gcloud auth application-default login")
+	assert.NoFileExists(t, filepath.Join(dir, "k.json"))
 }
 
 // --version prints the build's version; -h of a command lists its own
