@@ -31,10 +31,8 @@ func runKeys(e *env, args []string) error {
 		return keysInventory(e, args)
 	case "rotate":
 		return keysChange(e, "rotate", args, false)
-	case "enable", "disable":
+	case "enable", "disable", "destroy":
 		return keysChange(e, sub, args, true)
-	case "destroy":
-		return keysDestroy(e, args)
 	case "rewrap":
 		return keysRewrap(e, args)
 	}
@@ -205,10 +203,15 @@ func keysInventory(e *env, args []string) error {
 	return tw.Flush()
 }
 
-// keysChange is rotate, enable ID and disable ID.
+// keysChange is rotate, enable ID, disable ID and destroy ID. destroy is
+// refused while the inventory finds values under the key, unless --force.
 func keysChange(e *env, what string, args []string, needID bool) error {
 	fs := newFlags(e, "keys "+what)
 	ff := addFleetFlags(fs, true)
+	force := new(bool)
+	if what == "destroy" {
+		force = fs.Bool("force", false, "destroy even when stored values still use the key (they become unreadable for good); audited with their count")
+	}
 	pos, err := parseWithArgs(fs, args)
 	if err != nil {
 		return err
@@ -224,7 +227,18 @@ func keysChange(e *env, what string, args []string, needID bool) error {
 		return err
 	}
 	defer fl.close()
-	kr, release, err := ff.keyringOf(ctx, fl, *ff.keyringName)
+	var usage *gormcrypt.Usage
+	var opts []keyring.Option
+	if what == "destroy" {
+		if fl.db == nil && !*force {
+			return errors.New("no column registry to check whether values still use the key: give --db (or a database --store), or --force")
+		}
+		if fl.db != nil {
+			usage = gormcrypt.NewUsage(fl.db)
+		}
+		opts = destroyOptions(usage, *force)
+	}
+	kr, release, err := ff.keyringOf(ctx, fl, *ff.keyringName, opts...)
 	if err != nil {
 		return err
 	}
@@ -237,6 +251,17 @@ func keysChange(e *env, what string, args []string, needID bool) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "rotated keyring %s: new primary key ID %d (key ID %d still decrypts; run keyward reencrypt)\n", kr.Name(), n, old)
+		return nil
+	case "destroy":
+		n, err := destroy(ctx, kr, id, usage, *force)
+		if err != nil {
+			return err
+		}
+		if *force && n > 0 {
+			fmt.Fprintf(e.stdout, "destroyed key ID %d of keyring %s by force: %d stored values can no longer be read\n", id, kr.Name(), n)
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "destroyed key ID %d of keyring %s\n", id, kr.Name())
 		return nil
 	case "enable":
 		err = kr.Enable(ctx, id)
@@ -282,51 +307,6 @@ func keyArg(pos []string, need bool) (uint32, error) {
 		return 0, usagef("key ID %q is not a number from 1 to 4294967295", pos[0])
 	}
 	return uint32(n), nil
-}
-
-// keysDestroy erases a disabled key, refused while the inventory finds
-// values under it unless --force.
-func keysDestroy(e *env, args []string) error {
-	fs := newFlags(e, "keys destroy")
-	ff := addFleetFlags(fs, true)
-	force := fs.Bool("force", false, "destroy even when stored values still use the key (they become unreadable for good); audited with their count")
-	pos, err := parseWithArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := keyArg(pos, true)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), fleetTimeout)
-	defer cancel()
-	fl, err := ff.open(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer fl.close()
-	if fl.db == nil && !*force {
-		return errors.New("no column registry to check whether values still use the key: give --db (or a database --store), or --force")
-	}
-	var usage *gormcrypt.Usage
-	if fl.db != nil {
-		usage = gormcrypt.NewUsage(fl.db)
-	}
-	kr, release, err := ff.keyringOf(ctx, fl, *ff.keyringName, destroyOptions(usage, *force)...)
-	if err != nil {
-		return err
-	}
-	defer release()
-	n, err := destroy(ctx, kr, id, usage, *force)
-	if err != nil {
-		return err
-	}
-	if *force && n > 0 {
-		fmt.Fprintf(e.stdout, "destroyed key ID %d of keyring %s by force: %d stored values can no longer be read\n", id, kr.Name(), n)
-		return nil
-	}
-	fmt.Fprintf(e.stdout, "destroyed key ID %d of keyring %s\n", id, kr.Name())
-	return nil
 }
 
 // keysRewrap re-wraps every data key with the key source given after --to.
