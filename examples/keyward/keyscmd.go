@@ -51,20 +51,27 @@ type keyInfo struct {
 	Values      *int64    `json:"values"`
 }
 
-// keysList prints the keys of a keyring with their use. It only reads.
-func keysList(e *env, args []string) error {
-	fs := newFlags(e, "keys list")
+// openReadOnly parses the flags of the read-only key command name (the
+// store flags and --json) and opens the store read-only.
+func openReadOnly(ctx context.Context, e *env, name string, args []string) (fleetFlags, *fleet, bool, error) {
+	fs := newFlags(e, name)
 	ff := addFleetFlags(fs, false)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
-		return err
+		return ff, nil, false, err
 	}
 	if fs.NArg() != 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+		return ff, nil, false, usagef("unexpected argument %q", fs.Arg(0))
 	}
+	fl, err := ff.open(ctx, true)
+	return ff, fl, *asJSON, err
+}
+
+// keysList prints the keys of a keyring with their use. It only reads.
+func keysList(e *env, args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), fleetTimeout)
 	defer cancel()
-	fl, err := ff.open(ctx, true)
+	ff, fl, asJSON, err := openReadOnly(ctx, e, "keys list", args)
 	if err != nil {
 		return err
 	}
@@ -109,7 +116,7 @@ func keysList(e *env, args []string) error {
 		}
 		infos = append(infos, in)
 	}
-	if *asJSON {
+	if asJSON {
 		return writeJSON(e, infos)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
@@ -150,17 +157,8 @@ type holding struct {
 // keysInventory prints the values per key ID per table.column. It only
 // reads.
 func keysInventory(e *env, args []string) error {
-	fs := newFlags(e, "keys inventory")
-	ff := addFleetFlags(fs, false)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
 	ctx := context.Background()
-	fl, err := ff.open(ctx, true)
+	_, fl, asJSON, err := openReadOnly(ctx, e, "keys inventory", args)
 	if err != nil {
 		return err
 	}
@@ -192,7 +190,7 @@ func keysInventory(e *env, args []string) error {
 		}
 		out = append(out, holding{h.Table, h.Column, h.Keyring, h.KeyID, st, h.Values})
 	}
-	if *asJSON {
+	if asJSON {
 		return writeJSON(e, out)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
