@@ -73,7 +73,7 @@ func (k kmsFlags) source(ctx context.Context) (keyring.KeySource, func(), error)
 		}
 		client, err := gcpkmsapi.NewKeyManagementClient(ctx, opts...)
 		if err != nil {
-			return nil, nil, configError{fmt.Errorf("Cloud KMS client: %w (set up Application Default Credentials: "+
+			return nil, nil, configError{fmt.Errorf("the Cloud KMS client: %w (set up Application Default Credentials: "+
 				"`gcloud auth application-default login` or GOOGLE_APPLICATION_CREDENTIALS)", err)}
 		}
 		src, err := gcpkms.New(client, *k.gcp)

@@ -167,7 +167,7 @@ func TestConfigurationErrors(t *testing.T) {
 	t.Setenv("CLOUDSDK_CONFIG", filepath.Join(dir, "gcloud"))
 	r = keyward(t, dir, "", "encrypt", "--create", "--gcp-kms", "projects/p/locations/global/keyRings/r/cryptoKeys/k", "--store", "k.json", "x")
 	assert.Equal(t, 1, r.code, "%+v", r)
-	assert.True(t, strings.HasPrefix(r.stderr, "keyward encrypt: configuration error: Cloud KMS client: "), "stderr %q", r.stderr)
+	assert.True(t, strings.HasPrefix(r.stderr, "keyward encrypt: configuration error: the Cloud KMS client: "), "stderr %q", r.stderr)
 	assert.Contains(t, r.stderr, "gcloud auth application-default login")
 	assert.NoFileExists(t, filepath.Join(dir, "k.json"))
 }
