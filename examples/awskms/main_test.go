@@ -33,8 +33,8 @@ func TestAgainstLocalKMS(t *testing.T) {
 	store := filepath.Join(dir, "keys.json")
 
 	for i, want := range []string{
-		"opening it cost 1 Encrypt and 0 Decrypt calls",
-		"opening it cost 0 Encrypt and 1 Decrypt calls",
+		"created keyring \"aws-example\" in " + store + ", primary key ID",
+		"reused an earlier run's keyring \"aws-example\" in " + store + ", primary key ID",
 	} {
 		key := arn // the region comes from the ARN
 		args := []string{"-endpoint", srv.URL, "-store", store}
@@ -46,7 +46,8 @@ func TestAgainstLocalKMS(t *testing.T) {
 		if err := run(context.Background(), append(args, "-key", key), &out, &errb); err != nil {
 			t.Fatalf("run %d: %v\n%s", i+1, err, errb.String())
 		}
-		for _, w := range []string{want, `read back "123-45-6789"`, "1000 more values encrypted and decrypted: 0 Encrypt and 0 Decrypt calls", "awskms:" + arn} {
+		opening := []string{"opening it cost 1 Encrypt and 0 Decrypt calls", "opening it cost 0 Encrypt and 1 Decrypt calls"}[i]
+		for _, w := range []string{want, opening, `read back "123-45-6789"`, "1000 more values encrypted and decrypted: 0 Encrypt and 0 Decrypt calls", "awskms:" + arn} {
 			if !strings.Contains(out.String(), w) {
 				t.Errorf("run %d output lacks %q:\n%s", i+1, w, out.String())
 			}
@@ -59,5 +60,13 @@ func TestAgainstLocalKMS(t *testing.T) {
 	var errb bytes.Buffer
 	if err := run(context.Background(), []string{"-store", store}, &bytes.Buffer{}, &errb); err == nil {
 		t.Error("run without -key succeeded")
+	}
+
+	// Another key (an emulator restarted since) with the earlier run's
+	// store: named as such, with the ways out.
+	other := srv.CreateKey(t)
+	err := run(context.Background(), []string{"-endpoint", srv.URL, "-store", store, "-key", other}, &bytes.Buffer{}, &errb)
+	if err == nil || !strings.Contains(err.Error(), "made by an earlier run, does not open with awskms:"+other) || !strings.Contains(err.Error(), "delete "+store+" to start over") {
+		t.Errorf("run with another key = %v", err)
 	}
 }
