@@ -11,6 +11,9 @@ import (
 
 // runAudit dispatches `keyward audit SUBCOMMAND`.
 func runAudit(e *env, args []string) error {
+	if len(args) == 1 && isHelp(args[0]) {
+		return helpRequest{}
+	}
 	if len(args) == 0 || args[0] != "verify" {
 		return usagef("the only audit subcommand is verify")
 	}

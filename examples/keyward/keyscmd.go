@@ -18,8 +18,22 @@ import (
 // keysUsage lists the key subcommands.
 const keysUsage = "keys list|inventory [--json] | rotate | enable ID | disable ID | destroy ID [--force] | rewrap --to KEY-SOURCE-FLAGS (with --store S [--db D] [--keyring NAME] and -k PATH or a KMS key)"
 
+// subUsage are the usage lines of the subcommands, by flag set name.
+var subUsage = map[string]string{
+	"keys list":      "keys list [--json] --store S [--db D] [--keyring NAME]",
+	"keys inventory": "keys inventory [--json] --store S [--db D]",
+	"keys rotate":    "keys rotate KEY-SOURCE --store S [--db D] [--keyring NAME]",
+	"keys enable":    "keys enable ID KEY-SOURCE --store S [--db D] [--keyring NAME]",
+	"keys disable":   "keys disable ID KEY-SOURCE --store S [--db D] [--keyring NAME]",
+	"keys destroy":   "keys destroy ID [--force] KEY-SOURCE --store S [--db D] [--keyring NAME]",
+	"keys rewrap":    "keys rewrap KEY-SOURCE --store S [--db D] [--keyring NAME] --to NEW-KEY-SOURCE",
+}
+
 // runKeys dispatches `keyward keys SUBCOMMAND`.
 func runKeys(e *env, args []string) error {
+	if len(args) == 1 && isHelp(args[0]) {
+		return helpRequest{}
+	}
 	if len(args) == 0 {
 		return usagef("give a subcommand: list, inventory, rotate, enable, disable, destroy, rewrap")
 	}

@@ -52,8 +52,11 @@ func (c configError) Error() string { return "configuration error: " + c.err.Err
 func (c configError) Unwrap() error { return c.err }
 
 // helpRequest is the error parse returns for -h: runMain prints the
-// command's usage and the flags of fs.
+// command's usage and the flags of fs (none when fs is nil).
 type helpRequest struct{ fs *flag.FlagSet }
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
 
 func (helpRequest) Error() string        { return "help requested" }
 func (helpRequest) Is(target error) bool { return target == flag.ErrHelp }
@@ -86,9 +89,16 @@ func runMain(e *env, args []string) int {
 		case err == nil:
 			return 0
 		case errors.As(err, &help):
-			fmt.Fprintf(e.stdout, "usage: keyward %s\n\n%s\n\nflags of %s:\n", c.usage, c.summary, help.fs.Name())
-			help.fs.SetOutput(e.stdout)
-			help.fs.PrintDefaults()
+			usage := c.usage
+			if help.fs != nil && subUsage[help.fs.Name()] != "" {
+				usage = subUsage[help.fs.Name()]
+			}
+			fmt.Fprintf(e.stdout, "usage: keyward %s\n\n%s\n", usage, c.summary)
+			if help.fs != nil {
+				fmt.Fprintf(e.stdout, "\nflags of %s:\n", help.fs.Name())
+				help.fs.SetOutput(e.stdout)
+				help.fs.PrintDefaults()
+			}
 			return 0
 		case errors.As(err, &ue):
 			fmt.Fprintf(e.stderr, "keyward %s: %s\nusage: keyward %s\n", c.name, ue.msg, c.usage)

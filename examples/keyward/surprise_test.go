@@ -194,11 +194,16 @@ func TestHelpAndVersion(t *testing.T) {
 		{[]string{"keys", "rotate", "-h"}, []string{"-k path", "-store"}, []string{"-json", "-force"}},
 		{[]string{"keygen", "-h"}, []string{"-o path", "-f"}, []string{"-store"}},
 		{[]string{"inspect", "-h"}, nil, []string{"-k path"}},
+		{[]string{"keys", "-h"}, nil, []string{"-k path"}},
+		{[]string{"audit", "--help"}, nil, []string{"-k path"}},
 	} {
 		r := keyward(t, dir, "", tc.args...)
 		assert.Equal(t, 0, r.code, "%v = %+v", tc.args, r)
 		assert.Empty(t, r.stderr, "%v", tc.args)
 		assert.Equal(t, 1, strings.Count(r.stdout, "usage: keyward "), "%v: %q", tc.args, r.stdout)
+		if tc.args[0] == "keys" && len(tc.args) > 2 {
+			assert.Contains(t, r.stdout, "usage: keyward keys "+tc.args[1]+" ", "%v: the subcommand's own usage line", tc.args)
+		}
 		lines := strings.Split(r.stdout, "\n")
 		for _, f := range tc.has {
 			assert.True(t, slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "  "+f) }), "%v lists no %s: %q", tc.args, f, r.stdout)
