@@ -35,7 +35,7 @@ type Patient struct {
 }
 
 func main() {
-	dir := flag.String("dir", ".", "directory for crypto.key and quickstart.db")
+	dir := flag.String("dir", ".", "directory for crypto.key and quickstart.db (made if missing)")
 	dsn := flag.String("dsn", os.Getenv("KEYWARD_PG_DSN"), "PostgreSQL DSN to use instead of quickstart.db (default $KEYWARD_PG_DSN)")
 	flag.Parse()
 	if err := run(context.Background(), os.Stdout, *dir, *dsn); err != nil {
@@ -45,6 +45,9 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer, dir, dsn string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
 	// The database: embedded SQLite by default, PostgreSQL with a DSN.
 	var dialector gorm.Dialector
 	where, startOver := "the PostgreSQL database", "dropping its tables keyward_keysets, keyward_keys, keyward_key_counts and patients"

@@ -122,7 +122,7 @@ func TestCommand(t *testing.T) {
 // key, names the situation and the ways out, and makes no new key over
 // the database's keyring.
 func TestLostKey(t *testing.T) {
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "new", "dir") // made by the run
 	require.NoError(t, run(context.Background(), io.Discard, dir, ""))
 	keyPath := filepath.Join(dir, "crypto.key")
 	require.NoError(t, os.Remove(keyPath))
