@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/keyward/keyward/internal/awsconf"
 	"github.com/keyward/keyward/internal/awskmstest"
 )
 
@@ -68,5 +71,36 @@ func TestAgainstLocalKMS(t *testing.T) {
 	err := run(context.Background(), []string{"-endpoint", srv.URL, "-store", store, "-key", other}, &bytes.Buffer{}, &errb)
 	if err == nil || !strings.Contains(err.Error(), "made by an earlier run, does not open with awskms:"+other) || !strings.Contains(err.Error(), "delete "+store+" to start over") {
 		t.Errorf("run with another key = %v", err)
+	}
+}
+
+// A missing region or missing credentials is a configuration error, found
+// before any KMS call.
+func TestConfigurationErrors(t *testing.T) {
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID":           "",
+		"AWS_SECRET_ACCESS_KEY":       "",
+		"AWS_PROFILE":                 "",
+		"AWS_REGION":                  "",
+		"AWS_DEFAULT_REGION":          "",
+		"AWS_CONFIG_FILE":             filepath.Join(dir, "no-config"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "no-credentials"),
+		"AWS_EC2_METADATA_DISABLED":   "true",
+	} {
+		t.Setenv(k, v)
+	}
+	store := filepath.Join(dir, "keys.json")
+	var errb bytes.Buffer
+	err := run(context.Background(), []string{"-key", "alias/app", "-store", store}, &bytes.Buffer{}, &errb)
+	if !errors.Is(err, awsconf.ErrRegion) || !strings.HasPrefix(err.Error(), "configuration error: ") {
+		t.Errorf("without a region: %v", err)
+	}
+	err = run(context.Background(), []string{"-key", "alias/app", "-region", "eu-west-1", "-store", store}, &bytes.Buffer{}, &errb)
+	if !errors.Is(err, awsconf.ErrCredentials) {
+		t.Errorf("without credentials: %v", err)
+	}
+	if _, err := os.Stat(store); !os.IsNotExist(err) {
+		t.Errorf("a failed run left %s: %v", store, err)
 	}
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	gcpkmsapi "cloud.google.com/go/kms/apiv1"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/keyward/keyward/adapters/awskms"
 	"github.com/keyward/keyward/adapters/gcpkms"
+	"github.com/keyward/keyward/internal/awsconf"
 	"github.com/keyward/keyward/keyring"
 )
 
@@ -93,18 +92,8 @@ func (k kmsFlags) source(ctx context.Context) (keyring.KeySource, func(), error)
 	if err != nil {
 		return nil, nil, configError{fmt.Errorf("AWS configuration: %w", err)}
 	}
-	if p := strings.Split(*k.aws, ":"); cfg.Region == "" && len(p) > 3 && p[0] == "arn" {
-		cfg.Region = p[3]
-	}
-	if cfg.Region == "" {
-		return nil, nil, configError{errors.New("no AWS region: give --aws-region, set AWS_REGION or a profile's region, or name the key by its ARN")}
-	}
-	if cfg.Credentials == nil {
-		return nil, nil, configError{errors.New("no AWS credentials")}
-	}
-	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		return nil, nil, configError{fmt.Errorf("no AWS credentials (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "+
-			"or run where an IAM role is attached): %w", err)}
+	if err := awsconf.Complete(ctx, &cfg, *k.aws); err != nil {
+		return nil, nil, configError{err}
 	}
 	src, err := awskms.NewFromConfig(ctx, cfg, *k.aws, func(o *awskmsapi.Options) {
 		if *k.endpoint != "" {

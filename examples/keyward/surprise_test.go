@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keyward/keyward/internal/awsconf"
 )
 
 // dirNames lists the names in dir.
@@ -150,13 +152,13 @@ func TestConfigurationErrors(t *testing.T) {
 	const arn = "arn:aws:kms:eu-west-1:111122223333:key/1bf9bf63-8bfc-422d-9190-f69f7eec33a7"
 	r := keyward(t, dir, "", "encrypt", "--create", "--aws-kms", "alias/app", "--store", "k.json", "x")
 	assert.Equal(t, 1, r.code, "%+v", r)
-	assert.Equal(t, "keyward encrypt: configuration error: no AWS region: give --aws-region, set AWS_REGION or a profile's region, or name the key by its ARN\n", r.stderr)
+	assert.Equal(t, "keyward encrypt: configuration error: "+awsconf.ErrRegion.Error()+"\n", r.stderr)
 
 	t.Setenv("AWS_ACCESS_KEY_ID", "")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
 	r = keyward(t, dir, "", "encrypt", "--create", "--aws-kms", arn, "--store", "k.json", "x")
 	assert.Equal(t, 1, r.code, "%+v", r)
-	assert.True(t, strings.HasPrefix(r.stderr, "keyward encrypt: configuration error: no AWS credentials ("), "stderr %q", r.stderr)
+	assert.True(t, strings.HasPrefix(r.stderr, "keyward encrypt: configuration error: no AWS credentials: set AWS_PROFILE"), "stderr %q", r.stderr)
 	assert.NotContains(t, r.stderr, "key source unavailable")
 	assert.Equal(t, 1, strings.Count(r.stderr, "\n"), "one line: %q", r.stderr)
 	assert.NoFileExists(t, filepath.Join(dir, "k.json"))
