@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -16,7 +17,6 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/keyward/keyward/adapters/awskms"
-	"github.com/keyward/keyward/internal/awsconf"
 	"github.com/keyward/keyward/internal/kmsdemo"
 )
 
@@ -72,8 +72,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("configuration error: %w", err)
 	}
-	if err := awsconf.Complete(ctx, &cfg, *key); err != nil {
-		return fmt.Errorf("configuration error: %w", err)
+	if p := strings.Split(*key, ":"); cfg.Region == "" && len(p) > 3 && p[0] == "arn" {
+		cfg.Region = p[3]
+	}
+	// A missing region or missing credentials is the configuration's
+	// problem: say so before any KMS call.
+	if cfg.Region == "" {
+		return errors.New("configuration error: no AWS region: give -region, set AWS_REGION, or name the key by its ARN")
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return fmt.Errorf("configuration error: no AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an IAM role): %w", err)
 	}
 	client := &counting{API: kms.NewFromConfig(cfg, func(o *kms.Options) {
 		if *endpoint != "" {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	gcpkmsapi "cloud.google.com/go/kms/apiv1"
@@ -17,7 +19,6 @@ import (
 
 	"github.com/keyward/keyward/adapters/awskms"
 	"github.com/keyward/keyward/adapters/gcpkms"
-	"github.com/keyward/keyward/internal/awsconf"
 	"github.com/keyward/keyward/keyring"
 )
 
@@ -92,7 +93,7 @@ func (k kmsFlags) source(ctx context.Context) (keyring.KeySource, func(), error)
 	if err != nil {
 		return nil, nil, configError{fmt.Errorf("AWS configuration: %w", err)}
 	}
-	if err := awsconf.Complete(ctx, &cfg, *k.aws); err != nil {
+	if err := completeAWSConfig(ctx, &cfg, *k.aws); err != nil {
 		return nil, nil, configError{err}
 	}
 	src, err := awskms.NewFromConfig(ctx, cfg, *k.aws, func(o *awskmsapi.Options) {
@@ -108,3 +109,30 @@ func (k kmsFlags) source(ctx context.Context) (keyring.KeySource, func(), error)
 
 // kmsUsage is the cloud key-source part of the usage of encrypt and decrypt.
 const kmsUsage = "(--aws-kms KEY [--aws-region R] | --gcp-kms NAME) [--kms-endpoint E [--kms-plaintext]]"
+
+// errRegion reports a configuration without an AWS region.
+var errRegion = errors.New("no AWS region: give --aws-region, set AWS_REGION or a profile's region, or name the key by its ARN")
+
+// errCredentials reports a configuration whose credentials could not be
+// found or retrieved.
+var errCredentials = errors.New("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an IAM role is attached")
+
+// completeAWSConfig takes the region from the key's ARN when cfg names none, and
+// checks that cfg has a region and credentials it can retrieve. A missing
+// region is errRegion; credentials that cannot be retrieved are
+// errCredentials wrapping the SDK's error.
+func completeAWSConfig(ctx context.Context, cfg *aws.Config, key string) error {
+	if p := strings.Split(key, ":"); cfg.Region == "" && len(p) > 3 && p[0] == "arn" {
+		cfg.Region = p[3]
+	}
+	if cfg.Region == "" {
+		return errRegion
+	}
+	if cfg.Credentials == nil {
+		return errCredentials
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return fmt.Errorf("%w: %w", errCredentials, err)
+	}
+	return nil
+}

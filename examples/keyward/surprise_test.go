@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/keyward/keyward/internal/awsconf"
 )
 
 // dirNames lists the names in dir.
@@ -152,7 +150,7 @@ func TestConfigurationErrors(t *testing.T) {
 	const arn = "arn:aws:kms:eu-west-1:111122223333:key/1bf9bf63-8bfc-422d-9190-f69f7eec33a7"
 	r := keyward(t, dir, "", "encrypt", "--create", "--aws-kms", "alias/app", "--store", "k.json", "x")
 	assert.Equal(t, 1, r.code, "%+v", r)
-	assert.Equal(t, "keyward encrypt: configuration error: "+awsconf.ErrRegion.Error()+"\n", r.stderr)
+	assert.Equal(t, "keyward encrypt: configuration error: "+errRegion.Error()+"\n", r.stderr)
 
 	t.Setenv("AWS_ACCESS_KEY_ID", "")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "")

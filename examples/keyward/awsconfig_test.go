@@ -1,4 +1,4 @@
-package awsconf
+package main
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestComplete(t *testing.T) {
+func TestCompleteAWSConfig(t *testing.T) {
 	static := credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")
 	failing := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 		return aws.Credentials{}, errors.New("no EC2 IMDS role found")
@@ -26,13 +26,13 @@ func TestComplete(t *testing.T) {
 	}{
 		{"region from the configuration", aws.Config{Region: "us-east-1", Credentials: static}, arn, "us-east-1", nil},
 		{"region from the ARN", aws.Config{Credentials: static}, arn, "eu-west-1", nil},
-		{"alias without region", aws.Config{Credentials: static}, "alias/app", "", ErrRegion},
-		{"no credentials", aws.Config{Region: "us-east-1"}, "alias/app", "us-east-1", ErrCredentials},
-		{"credentials fail", aws.Config{Region: "us-east-1", Credentials: failing}, "alias/app", "us-east-1", ErrCredentials},
+		{"alias without region", aws.Config{Credentials: static}, "alias/app", "", errRegion},
+		{"no credentials", aws.Config{Region: "us-east-1"}, "alias/app", "us-east-1", errCredentials},
+		{"credentials fail", aws.Config{Region: "us-east-1", Credentials: failing}, "alias/app", "us-east-1", errCredentials},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
-			err := Complete(context.Background(), &cfg, tc.key)
+			err := completeAWSConfig(context.Background(), &cfg, tc.key)
 			if tc.wantErr == nil {
 				require.NoError(t, err)
 			} else {
@@ -42,5 +42,5 @@ func TestComplete(t *testing.T) {
 		})
 	}
 	cfg := aws.Config{Region: "us-east-1", Credentials: failing}
-	assert.ErrorContains(t, Complete(context.Background(), &cfg, "alias/app"), "no EC2 IMDS role found", "the SDK's reason is kept")
+	assert.ErrorContains(t, completeAWSConfig(context.Background(), &cfg, "alias/app"), "no EC2 IMDS role found", "the SDK's reason is kept")
 }
