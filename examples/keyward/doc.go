@@ -44,7 +44,8 @@
 //	keyward inspect [TOKEN]
 //	keyward analyze [--json] [--config FILE] FILE...
 //	keyward audit verify (-k PATH | --aws-kms KEY | --gcp-kms NAME) --store PATH [--keyring NAME] [--checkpoint JSON] FILE...
-//	keyward keys list|inventory [--json] --store S [--db D] [--keyring NAME]
+//	keyward keys list [--json] --store S [--db D] [--keyring NAME]
+//	keyward keys inventory [--json] --store S [--db D]
 //	keyward keys rotate | enable ID | disable ID | destroy ID [--force] KEY-SOURCE --store S [--db D] [--keyring NAME]
 //	keyward keys rewrap KEY-SOURCE --store S [--keyring NAME] --to NEW-KEY-SOURCE
 //	keyward reencrypt KEY-SOURCE --store S [--db D] [--table T]... [--workers N] [--batch N] [--dry-run] [--rate ROWS/S]

@@ -26,15 +26,18 @@ type fleetFlags struct {
 }
 
 // addFleetFlags adds the fleet flags; withSource adds the key-source flags
-// (-k, a KMS key, the key service) for the commands that unwrap keys.
-func addFleetFlags(fs *flag.FlagSet, withSource bool) fleetFlags {
+// (-k, a KMS key, the key service) for the commands that unwrap keys, and
+// withKeyring --keyring for the commands that work on one keyring.
+func addFleetFlags(fs *flag.FlagSet, withSource, withKeyring bool) fleetFlags {
 	var f fleetFlags
 	if withSource {
 		f.sourceFlags = addSourceFlags(fs, true)
 	}
 	f.store = fs.String("store", "", "the keyring store: a keys.json `path`, a PostgreSQL DSN (postgres://...) or a SQLite file holding keyward's tables")
 	f.db = fs.String("db", "", "the `database` holding the column registry (PostgreSQL DSN or SQLite file), when --store is a keys.json file")
-	f.keyringName = fs.String("keyring", "default", "keyring `name`")
+	if withKeyring {
+		f.keyringName = fs.String("keyring", "default", "keyring `name`")
+	}
 	return f
 }
 

@@ -66,10 +66,11 @@ type keyInfo struct {
 }
 
 // openReadOnly parses the flags of the read-only key command name (the
-// store flags and --json) and opens the store read-only.
-func openReadOnly(ctx context.Context, e *env, name string, args []string) (fleetFlags, *fleet, bool, error) {
+// store flags, --keyring when withKeyring, and --json) and opens the store
+// read-only.
+func openReadOnly(ctx context.Context, e *env, name string, args []string, withKeyring bool) (fleetFlags, *fleet, bool, error) {
 	fs := newFlags(e, name)
-	ff := addFleetFlags(fs, false)
+	ff := addFleetFlags(fs, false, withKeyring)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return ff, nil, false, err
@@ -85,7 +86,7 @@ func openReadOnly(ctx context.Context, e *env, name string, args []string) (flee
 func keysList(e *env, args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), fleetTimeout)
 	defer cancel()
-	ff, fl, asJSON, err := openReadOnly(ctx, e, "keys list", args)
+	ff, fl, asJSON, err := openReadOnly(ctx, e, "keys list", args, true)
 	if err != nil {
 		return err
 	}
@@ -172,7 +173,7 @@ type holding struct {
 // reads.
 func keysInventory(e *env, args []string) error {
 	ctx := context.Background()
-	_, fl, asJSON, err := openReadOnly(ctx, e, "keys inventory", args)
+	_, fl, asJSON, err := openReadOnly(ctx, e, "keys inventory", args, false)
 	if err != nil {
 		return err
 	}
@@ -219,7 +220,7 @@ func keysInventory(e *env, args []string) error {
 // refused while the inventory finds values under the key, unless --force.
 func keysChange(e *env, what string, args []string, needID bool) error {
 	fs := newFlags(e, "keys "+what)
-	ff := addFleetFlags(fs, true)
+	ff := addFleetFlags(fs, true, true)
 	force := new(bool)
 	if what == "destroy" {
 		force = fs.Bool("force", false, "destroy even when stored values still use the key (they become unreadable for good); audited with their count")
@@ -328,7 +329,7 @@ func keysRewrap(e *env, args []string) error {
 		return usagef("give the new key source after --to: --to -k PATH, or --to --aws-kms KEY, or --to --gcp-kms NAME")
 	}
 	fs := newFlags(e, "keys rewrap")
-	ff := addFleetFlags(fs, true)
+	ff := addFleetFlags(fs, true, true)
 	if err := parse(fs, args[:i]); err != nil {
 		return err
 	}
