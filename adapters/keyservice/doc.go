@@ -34,7 +34,7 @@
 //	    --policy policy.json --audit audit --events events.jsonl
 //
 //	# in another shell, as the billing service:
-//	keyward encrypt --key-service localhost:7443 --tls-cert certs/client-billing.pem \
+//	keyward encrypt --create --key-service localhost:7443 --tls-cert certs/client-billing.pem \
 //	    --tls-key certs/client-billing-key.pem --server-ca certs/ca.pem --store keys.json 123-45-6789
 //	keyward audit verify -k crypto.key --store audit/audit-keyring.json --keyring audit audit/audit-*.jsonl
 //	keyward analyze events.jsonl

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/keyward/keyward/adapters/awskms"
 	"github.com/keyward/keyward/internal/kmsdemo"
@@ -61,16 +62,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	var opts []func(*config.LoadOptions) error
+	// The SDK's own warnings (such as its IMDS fallback) would garble the
+	// output; what went wrong is in the error.
+	opts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{})}
 	if *region != "" {
 		opts = append(opts, config.WithRegion(*region))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return err
+		return fmt.Errorf("configuration error: %w", err)
 	}
 	if p := strings.Split(*key, ":"); cfg.Region == "" && len(p) > 3 && p[0] == "arn" {
 		cfg.Region = p[3]
+	}
+	// A missing region or missing credentials is the configuration's
+	// problem: say so before any KMS call.
+	if cfg.Region == "" {
+		return errors.New("configuration error: no AWS region: give -region, set AWS_REGION, or name the key by its ARN")
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return fmt.Errorf("configuration error: no AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an IAM role): %w", err)
 	}
 	client := &counting{API: kms.NewFromConfig(cfg, func(o *kms.Options) {
 		if *endpoint != "" {

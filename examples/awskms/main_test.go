@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,13 +11,13 @@ import (
 	"github.com/keyward/keyward/internal/awskmstest"
 )
 
-// TestAgainstLocalKMS runs the example twice, as two processes sharing one
-// store, against local-kms served in-process.
-func TestAgainstLocalKMS(t *testing.T) {
-	dir := t.TempDir()
+// awsEnv gives the SDK the access key id and secret (none when empty), no
+// region, no AWS files in dir and no instance metadata.
+func awsEnv(t *testing.T, dir, id, secret string) {
+	t.Helper()
 	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID":           "AKIDEXAMPLE",
-		"AWS_SECRET_ACCESS_KEY":       "test-secret",
+		"AWS_ACCESS_KEY_ID":           id,
+		"AWS_SECRET_ACCESS_KEY":       secret,
 		"AWS_SESSION_TOKEN":           "",
 		"AWS_PROFILE":                 "",
 		"AWS_REGION":                  "",
@@ -27,14 +28,21 @@ func TestAgainstLocalKMS(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
+}
+
+// TestAgainstLocalKMS runs the example twice, as two processes sharing one
+// store, against local-kms served in-process.
+func TestAgainstLocalKMS(t *testing.T) {
+	dir := t.TempDir()
+	awsEnv(t, dir, "AKIDEXAMPLE", "test-secret")
 	srv := awskmstest.New(t)
 	arn := srv.CreateKey(t)
 	srv.CreateAlias(t, "alias/keyward-example", arn)
 	store := filepath.Join(dir, "keys.json")
 
 	for i, want := range []string{
-		"opening it cost 1 Encrypt and 0 Decrypt calls",
-		"opening it cost 0 Encrypt and 1 Decrypt calls",
+		"created keyring \"aws-example\" in " + store + ", primary key ID",
+		"reused an earlier run's keyring \"aws-example\" in " + store + ", primary key ID",
 	} {
 		key := arn // the region comes from the ARN
 		args := []string{"-endpoint", srv.URL, "-store", store}
@@ -46,7 +54,8 @@ func TestAgainstLocalKMS(t *testing.T) {
 		if err := run(context.Background(), append(args, "-key", key), &out, &errb); err != nil {
 			t.Fatalf("run %d: %v\n%s", i+1, err, errb.String())
 		}
-		for _, w := range []string{want, `read back "123-45-6789"`, "1000 more values encrypted and decrypted: 0 Encrypt and 0 Decrypt calls", "awskms:" + arn} {
+		opening := []string{"opening it cost 1 Encrypt and 0 Decrypt calls", "opening it cost 0 Encrypt and 1 Decrypt calls"}[i]
+		for _, w := range []string{want, opening, `read back "123-45-6789"`, "1000 more values encrypted and decrypted: 0 Encrypt and 0 Decrypt calls", "awskms:" + arn} {
 			if !strings.Contains(out.String(), w) {
 				t.Errorf("run %d output lacks %q:\n%s", i+1, w, out.String())
 			}
@@ -59,5 +68,33 @@ func TestAgainstLocalKMS(t *testing.T) {
 	var errb bytes.Buffer
 	if err := run(context.Background(), []string{"-store", store}, &bytes.Buffer{}, &errb); err == nil {
 		t.Error("run without -key succeeded")
+	}
+
+	// Another key (an emulator restarted since) with the earlier run's
+	// store: named as such, with the ways out.
+	other := srv.CreateKey(t)
+	err := run(context.Background(), []string{"-endpoint", srv.URL, "-store", store, "-key", other}, &bytes.Buffer{}, &errb)
+	if err == nil || !strings.Contains(err.Error(), "made by an earlier run, does not open with awskms:"+other) || !strings.Contains(err.Error(), "delete "+store+" to start over") {
+		t.Errorf("run with another key = %v", err)
+	}
+}
+
+// A missing region or missing credentials is a configuration error, found
+// before any KMS call.
+func TestConfigurationErrors(t *testing.T) {
+	dir := t.TempDir()
+	awsEnv(t, dir, "", "")
+	store := filepath.Join(dir, "keys.json")
+	var errb bytes.Buffer
+	err := run(context.Background(), []string{"-key", "alias/app", "-store", store}, &bytes.Buffer{}, &errb)
+	if err == nil || !strings.HasPrefix(err.Error(), "configuration error: no AWS region") {
+		t.Errorf("without a region: %v", err)
+	}
+	err = run(context.Background(), []string{"-key", "alias/app", "-region", "eu-west-1", "-store", store}, &bytes.Buffer{}, &errb)
+	if err == nil || !strings.HasPrefix(err.Error(), "configuration error: no AWS credentials") {
+		t.Errorf("without credentials: %v", err)
+	}
+	if _, err := os.Stat(store); !os.IsNotExist(err) {
+		t.Errorf("a failed run left %s: %v", store, err)
 	}
 }

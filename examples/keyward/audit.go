@@ -11,22 +11,23 @@ import (
 
 // runAudit dispatches `keyward audit SUBCOMMAND`.
 func runAudit(e *env, args []string) error {
+	if len(args) == 1 && isHelp(args[0]) {
+		return helpRequest{}
+	}
 	if len(args) == 0 || args[0] != "verify" {
 		return usagef("the only audit subcommand is verify")
 	}
 	fs := newFlags(e, "audit verify")
-	kf := addKeyFlags(fs)
-	km := addKMSFlags(fs)
+	kf := addKeyFlags(fs, false)
 	checkpoint := fs.String("checkpoint", "", "a checkpoint (`JSON`) the log must reach: detects a cut tail")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	if km.set() {
-		if err := km.check(kf); err != nil {
-			return err
-		}
-	} else if *kf.keyPath == "" || *kf.store == "" {
-		return usagef("-k PATH (or --aws-kms KEY or --gcp-kms NAME) and --store PATH are required: the audit key is derived from the keyring")
+	if err := kf.check(); err != nil {
+		return err
+	}
+	if *kf.store == "" {
+		return usagef("--store PATH is required: the audit key is derived from the keyring in it")
 	}
 	if fs.NArg() == 0 {
 		return usagef("give the audit files, oldest first")
@@ -45,20 +46,8 @@ func runAudit(e *env, args []string) error {
 		auditKey = d.Bytes()
 		return err
 	}
-	if km.set() {
-		if err := withRemoteKeyring(kf, km, derive); err != nil {
-			return err
-		}
-	} else {
-		key, err := loadKey(*kf.keyPath)
-		if err != nil {
-			return err
-		}
-		err = kf.withKeyring(key, derive)
-		clear(key)
-		if err != nil {
-			return err
-		}
+	if err := kf.withKeyring(false, derive); err != nil {
+		return err
 	}
 	defer clear(auditKey)
 	res, err := access.Verify(context.Background(), auditKey, fs.Args(), opts...)

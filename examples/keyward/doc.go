@@ -1,21 +1,68 @@
 // Command keyward is keyward's command-line tool: make keys, encrypt and
-// decrypt values, inspect tokens, run the key service, and rotate keys for
-// a fleet.
+// decrypt values, inspect tokens, verify audit logs, run the key service,
+// and rotate keys for a fleet.
+//
+//	go install github.com/keyward/keyward/examples/keyward@latest   # or, in a clone: go install ./examples/keyward
+//	keyward keygen                                                   # crypto.key
+//	keyward encrypt --create -k crypto.key --store keys.json --aad patients/1/ssn 123-45-6789
+//	keyward decrypt -k crypto.key --store keys.json --aad patients/1/ssn kw1.…
+//
+// # Commands
+//
+// Only the commands marked below write anything. A read-only command never
+// makes a key, a store or a keyring: a missing --store file is an error
+// ("keyring store typo.json does not exist"), and so is a keyring name not
+// in the store. encrypt makes a new store or keyring only with --create.
+//
+//	command              what it does                                                    creates
+//	keygen               write a new random 32-byte key file (Base64, mode 0600)         the key file (-o, default crypto.key); never replaces one without -f
+//	encrypt              encrypt a value (argument or stdin) to a text token             with --create only: the --store file and the keyring in it
+//	decrypt              decrypt a token and write the plaintext                         nothing
+//	inspect              print a token's header as JSON, without any key                 nothing
+//	analyze              find anomalies in usage events or span exports                  nothing
+//	audit verify         verify hash-chained audit files (exit 1 names the bad record)   nothing
+//	keys list            the keys of a keyring, their use and values                     nothing
+//	keys inventory       stored values per key ID per table.column                       nothing
+//	keys rotate          add a new primary data key                                      a key version in the existing keyring
+//	keys enable|disable  change a key's state                                            a state change
+//	keys destroy         erase a disabled key (refused while values use it)              a state change
+//	keys rewrap          re-wrap every data key under the key source after --to          rewrapped keys in the existing keyring
+//	reencrypt            re-encrypt registered columns under the primary keys            rewritten values and a job row (not with --dry-run)
+//	serve                run the key service                                             with --audit DIR: DIR, its audit keyring and log; --events FILE
+//	certs                make a test CA, server and client certificates                  the certificate files in -o DIR
+//
+// keyward --version prints the module version and VCS revision the binary
+// was built from; keyward COMMAND -h lists that command's flags.
 //
 //	keyward keygen [-o PATH] [-f]
-//	keyward encrypt -k PATH [--aad TEXT] [--store PATH [--keyring NAME]] [PLAINTEXT]
+//	keyward encrypt -k PATH [--aad TEXT] [--store PATH [--create] [--keyring NAME]] [PLAINTEXT]
 //	keyward decrypt -k PATH [--aad TEXT] [--store PATH [--keyring NAME]] [TOKEN]
-//	keyward encrypt|decrypt (--aws-kms KEY [--aws-region R] | --gcp-kms NAME) --store PATH [--keyring NAME] [--aad TEXT] [--kms-endpoint E [--kms-plaintext]] [INPUT]
-//	keyward encrypt|decrypt --key-service ADDR[,ADDR] (--tls-cert C --tls-key K --server-ca CA [--server-name N] | --insecure-loopback) --store PATH [--keyring NAME] [--aad TEXT] [INPUT]
+//	keyward encrypt|decrypt (--aws-kms KEY [--aws-region R] | --gcp-kms NAME) --store PATH [--create] [--keyring NAME] [--aad TEXT] [--kms-endpoint E [--kms-plaintext]] [INPUT]
+//	keyward encrypt|decrypt --key-service ADDR[,ADDR] (--tls-cert C --tls-key K --server-ca CA [--server-name N] | --insecure-loopback) --store PATH [--create] [--keyring NAME] [--aad TEXT] [INPUT]
 //	keyward serve [--listen ADDR] (-k PATH [--previous-key PATH]... | --aws-kms KEY | --gcp-kms NAME) (--tls-cert C --tls-key K --client-ca CA | --insecure-loopback) --policy FILE [--audit DIR] [--events FILE] [--rate N --burst N] [--shutdown-timeout D]
 //	keyward certs [-o DIR] [--server NAME[,NAME]] [--client ID]... [--days N]
 //	keyward inspect [TOKEN]
 //	keyward analyze [--json] [--config FILE] FILE...
 //	keyward audit verify (-k PATH | --aws-kms KEY | --gcp-kms NAME) --store PATH [--keyring NAME] [--checkpoint JSON] FILE...
-//	keyward keys list|inventory [--json] --store S [--db D] [--keyring NAME]
+//	keyward keys list [--json] --store S [--db D] [--keyring NAME]
+//	keyward keys inventory [--json] --store S [--db D]
 //	keyward keys rotate | enable ID | disable ID | destroy ID [--force] KEY-SOURCE --store S [--db D] [--keyring NAME]
 //	keyward keys rewrap KEY-SOURCE --store S [--keyring NAME] --to NEW-KEY-SOURCE
 //	keyward reencrypt KEY-SOURCE --store S [--db D] [--table T]... [--workers N] [--batch N] [--dry-run] [--rate ROWS/S]
+//
+// The rotation example (go run ./examples/rotation -dir demo) writes an
+// audit log and prints the keyward audit verify command that checks it.
+//
+// # Errors
+//
+// Every authentication failure, with a key file or a keyring, reads the
+// same: "the token does not authenticate: the wrong key file or key
+// source, the wrong --aad, or an edited or truncated token". A store whose
+// keyring was made with another key-encryption key (a lost or replaced key
+// file) is named as such, with the ways out: restore the key file, or start
+// over by deleting the store (or dropping a database's keyring tables). A
+// missing AWS region or missing credentials is a "configuration error",
+// not an unavailable key source.
 //
 // With --aws-kms or --gcp-kms the keyring's data keys are wrapped by a cloud
 // KMS key (the SDK's default credentials) instead of a key file; the KMS is
@@ -67,7 +114,7 @@
 // keys rewrap moves every data key to the key source after --to (a KEK
 // migration); the data is not touched.
 //
-// Install it with `go install github.com/keyward/keyward/examples/keyward@latest`.
-// Exit status: 0 on success, 1 on an error (one line on stderr that never
-// holds key material or plaintext), 2 on a usage error.
+// Exit status: 0 on success (and for -h and --version), 1 on an error (one
+// line on stderr that never holds key material or plaintext), 2 on a usage
+// error (the error and the command's usage line).
 package main

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -15,29 +13,32 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
-	"github.com/keyward/keyward/adapters/filekey"
 	"github.com/keyward/keyward/adapters/gormcrypt"
 	"github.com/keyward/keyward/keyring"
 )
 
 // fleetFlags are the flags of the key and re-encryption commands: the key
-// source (-k or a cloud KMS key), the store, the registry's database and
-// the keyring.
+// source (for the commands that use one), the store, the registry's
+// database and the keyring.
 type fleetFlags struct {
-	keyPath, store, db, keyringName *string
-	kms                             kmsFlags
-	keySvc                          keyServiceFlags
+	sourceFlags
+	store, db, keyringName *string
 }
 
-func addFleetFlags(fs *flag.FlagSet) fleetFlags {
-	return fleetFlags{
-		keyPath:     fs.String("k", "", "`path` of the key file (crypto.key) wrapping the data keys"),
-		store:       fs.String("store", "", "the keyring store: a keys.json `path`, a PostgreSQL DSN (postgres://...) or a SQLite file holding keyward's tables"),
-		db:          fs.String("db", "", "the `database` holding the column registry (PostgreSQL DSN or SQLite file), when --store is a keys.json file"),
-		keyringName: fs.String("keyring", "default", "keyring `name`"),
-		kms:         addKMSFlags(fs),
-		keySvc:      addKeyServiceFlags(fs),
+// addFleetFlags adds the fleet flags; withSource adds the key-source flags
+// (-k, a KMS key, the key service) for the commands that unwrap keys, and
+// withKeyring --keyring for the commands that work on one keyring.
+func addFleetFlags(fs *flag.FlagSet, withSource, withKeyring bool) fleetFlags {
+	var f fleetFlags
+	if withSource {
+		f.sourceFlags = addSourceFlags(fs, true)
 	}
+	f.store = fs.String("store", "", "the keyring store: a keys.json `path`, a PostgreSQL DSN (postgres://...) or a SQLite file holding keyward's tables")
+	f.db = fs.String("db", "", "the `database` holding the column registry (PostgreSQL DSN or SQLite file), when --store is a keys.json file")
+	if withKeyring {
+		f.keyringName = fs.String("keyring", "default", "keyring `name`")
+	}
+	return f
 }
 
 // databaseDSN reports whether s names a database rather than a keys.json
@@ -112,10 +113,7 @@ func (f fleetFlags) open(ctx context.Context, readOnly bool) (*fleet, error) {
 		}
 		dbDSN = *f.store
 	} else {
-		if _, err := os.Stat(*f.store); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("keyring store %s does not exist", *f.store)
-		}
-		s, err := keyring.NewFileStore(*f.store)
+		s, err := openFileStore(*f.store, false)
 		if err != nil {
 			return nil, err
 		}
@@ -139,37 +137,12 @@ func (f fleetFlags) open(ctx context.Context, readOnly bool) (*fleet, error) {
 	return out, nil
 }
 
-// source returns the key source of the flags and a function releasing it.
-func (f fleetFlags) source(ctx context.Context) (keyring.KeySource, func(), error) {
-	r, err := pickRemote(f.kms, f.keySvc)
-	if err != nil {
-		return nil, nil, err
-	}
-	switch {
-	case *f.keyPath != "" && r != nil:
-		return nil, nil, usagef("give -k or a remote key source (--aws-kms, --gcp-kms, --key-service), not both")
-	case *f.kms.aws != "" && *f.kms.gcp != "":
-		return nil, nil, usagef("give --aws-kms or --gcp-kms, not both")
-	case r != nil:
-		return r.source(ctx)
-	case *f.keyPath != "":
-		key, err := filekey.Load(*f.keyPath)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer clear(key)
-		src, err := filekey.New(key)
-		if err != nil {
-			return nil, nil, err
-		}
-		return src, func() {}, nil
-	}
-	return nil, nil, usagef("a key source is required: -k PATH, --aws-kms KEY, --gcp-kms NAME or --key-service ADDR")
-}
-
 // keyringOf opens keyring name of the store with the flags' key source. It
 // never creates a keyring.
 func (f fleetFlags) keyringOf(ctx context.Context, fl *fleet, name string, opts ...keyring.Option) (*keyring.Keyring, func(), error) {
+	if err := f.check(); err != nil {
+		return nil, nil, err
+	}
 	src, release, err := f.source(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -177,7 +150,7 @@ func (f fleetFlags) keyringOf(ctx context.Context, fl *fleet, name string, opts 
 	kr, err := keyring.New(ctx, name, src, fl.store, append([]keyring.Option{keyring.WithoutCreate()}, opts...)...)
 	if err != nil {
 		release()
-		return nil, nil, err
+		return nil, nil, explainKeyring(err, *f.store, name)
 	}
 	return kr, func() { kr.Close(); release() }, nil
 }

@@ -227,6 +227,17 @@ func TestKeysRewrap(t *testing.T) {
 	assert.Contains(t, r.stdout, "re-wrapped 1 data keys")
 	r = a.run(t, "keys", "rotate", "-k", next, "--store", a.db)
 	assert.Equal(t, 0, r.code, "rotate with the new key: %s", r.stderr)
+
+	// The old key file, and a key the keyring never had, are named as what
+	// they are, with the ways out.
+	other := filepath.Join(a.dir, "other.key")
+	require.NoError(t, filekey.Generate(other))
+	for _, k := range []string{a.key, other} {
+		r = a.run(t, "keys", "rotate", "-k", k, "--store", a.db)
+		assert.Equal(t, 1, r.code, "rotate with %s: %+v", k, r)
+		assert.Contains(t, r.stderr, "the keyring in the database was made with another key-encryption key", "rotate with %s", k)
+		assert.Contains(t, r.stderr, "start over by dropping its keyring tables (keyward_keysets, keyward_keys, keyward_key_counts)")
+	}
 }
 
 func TestFleetUsageErrors(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 
@@ -37,84 +38,53 @@ func runKeygen(e *env, args []string) error {
 	return nil
 }
 
-// loadKey reads the key file of -k.
-func loadKey(path string) ([]byte, error) { return filekey.Load(path) }
-
-// keyFlags are the key-source flags of encrypt and decrypt.
-type keyFlags struct {
-	keyPath, aad, store, keyringName *string
+// addAAD adds --aad, the associated data of encrypt and decrypt.
+func addAAD(fs *flag.FlagSet) *string {
+	return fs.String("aad", "", "associated `text` the token is bound to (needed again to decrypt)")
 }
 
-func addKeyFlags(fs interface {
-	String(name, value, usage string) *string
-}) keyFlags {
-	return keyFlags{
-		keyPath:     fs.String("k", "", "`path` of the key file (crypto.key)"),
-		aad:         fs.String("aad", "", "associated `text` the token is bound to (needed again to decrypt)"),
-		store:       fs.String("store", "", "keyring store `file`: use versioned data keys wrapped by the key instead of the key itself"),
-		keyringName: fs.String("keyring", "default", "keyring `name` in the store"),
-	}
-}
-
-// withKeyring opens the keyring of the flags (--store, --keyring) over the
-// file key and calls f with it.
-func (f keyFlags) withKeyring(key []byte, use func(context.Context, *keyring.Keyring) error) error {
-	ctx := context.Background()
-	src, err := filekey.New(key)
-	if err != nil {
-		return err
-	}
-	store, err := keyring.NewFileStore(*f.store)
-	if err != nil {
-		return err
-	}
-	kr, err := keyring.New(ctx, *f.keyringName, src, store)
-	if err != nil {
-		return err
-	}
-	defer kr.Close()
-	return use(ctx, kr)
-}
+// keyOnly reports whether the flags name a key file without a store: the
+// token is made with the key itself (key ID 0), not a keyring.
+func (f keyFlags) keyOnly() bool { return *f.keyPath != "" && *f.store == "" }
 
 func runEncrypt(e *env, args []string) error {
 	fs := newFlags(e, "encrypt")
-	kf := addKeyFlags(fs)
-	km := addKMSFlags(fs)
-	ks := addKeyServiceFlags(fs)
+	kf := addKeyFlags(fs, true)
+	aad := addAAD(fs)
+	create := fs.Bool("create", false, "make the --store file and the keyring in it when they do not exist yet")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	r, err := pickRemote(km, ks)
-	if err != nil {
+	if err := kf.check(); err != nil {
 		return err
 	}
-	if r != nil {
-		return encryptKMS(e, fs, kf, r)
-	}
-	if *kf.keyPath == "" {
-		return usagef("-k PATH is required (or --aws-kms KEY, --gcp-kms NAME or --key-service ADDR with --store PATH)")
+	if *create && *kf.store == "" {
+		return usagef("--create makes a keyring store: give --store PATH")
 	}
 	pt, err := input(e, fs, "plaintext")
 	if err != nil {
 		return err
 	}
 	defer clear(pt)
-	key, err := loadKey(*kf.keyPath)
-	if err != nil {
-		return err
-	}
-	defer clear(key)
 	var tok string
-	if *kf.store == "" {
-		tok, err = cipher.EncryptData(string(pt), key, cipher.WithAAD([]byte(*kf.aad)))
+	if kf.keyOnly() {
+		key, err := filekey.Load(*kf.keyPath)
+		if err != nil {
+			return err
+		}
+		defer clear(key)
+		tok, err = cipher.EncryptData(string(pt), key, cipher.WithAAD([]byte(*aad)))
+		if err != nil {
+			return err
+		}
 	} else {
-		err = kf.withKeyring(key, func(ctx context.Context, kr *keyring.Keyring) (err error) {
-			tok, err = kr.EncryptText(ctx, string(pt), []byte(*kf.aad))
+		err = kf.withKeyring(*create, func(ctx context.Context, kr *keyring.Keyring) (err error) {
+			tok, err = kr.EncryptText(ctx, string(pt), []byte(*aad))
 			return err
 		})
-	}
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	_, err = fmt.Fprintln(e.stdout, tok)
 	return err
@@ -122,21 +92,13 @@ func runEncrypt(e *env, args []string) error {
 
 func runDecrypt(e *env, args []string) error {
 	fs := newFlags(e, "decrypt")
-	kf := addKeyFlags(fs)
-	km := addKMSFlags(fs)
-	ks := addKeyServiceFlags(fs)
+	kf := addKeyFlags(fs, true)
+	aad := addAAD(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	r, err := pickRemote(km, ks)
-	if err != nil {
+	if err := kf.check(); err != nil {
 		return err
-	}
-	if r != nil {
-		return decryptKMS(e, fs, kf, r)
-	}
-	if *kf.keyPath == "" {
-		return usagef("-k PATH is required (or --aws-kms KEY, --gcp-kms NAME or --key-service ADDR with --store PATH)")
 	}
 	in, err := input(e, fs, "token")
 	if err != nil {
@@ -145,27 +107,31 @@ func runDecrypt(e *env, args []string) error {
 	tok := strings.TrimSpace(string(in))
 	h, err := cipher.ParseTextHeader(tok)
 	if err != nil {
-		return err
+		return explainKeyring(err, "", "")
 	}
-	key, err := loadKey(*kf.keyPath)
-	if err != nil {
-		return err
-	}
-	defer clear(key)
 	var pt string
 	switch {
+	case h.KeyID == 0 && kf.remote():
+		return errors.New("the token was made with a key file (key ID 0), not a keyring; decrypt it with -k PATH")
 	case h.KeyID == 0:
-		pt, err = cipher.DecryptData(tok, key, cipher.WithAAD([]byte(*kf.aad)))
+		key, err := filekey.Load(*kf.keyPath)
+		if err != nil {
+			return err
+		}
+		defer clear(key)
+		if pt, err = cipher.DecryptData(tok, key, cipher.WithAAD([]byte(*aad))); err != nil {
+			return explainKeyring(err, "", "")
+		}
 	case *kf.store == "":
 		return fmt.Errorf("the token was made by a keyring (key ID %d); pass --store with its keyring store", h.KeyID)
 	default:
-		err = kf.withKeyring(key, func(ctx context.Context, kr *keyring.Keyring) (err error) {
-			pt, err = kr.DecryptText(ctx, tok, []byte(*kf.aad))
+		err = kf.withKeyring(false, func(ctx context.Context, kr *keyring.Keyring) (err error) {
+			pt, err = kr.DecryptText(ctx, tok, []byte(*aad))
 			return err
 		})
-	}
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	_, err = e.stdout.Write([]byte(pt))
 	return err

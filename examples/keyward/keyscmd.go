@@ -18,8 +18,22 @@ import (
 // keysUsage lists the key subcommands.
 const keysUsage = "keys list|inventory [--json] | rotate | enable ID | disable ID | destroy ID [--force] | rewrap --to KEY-SOURCE-FLAGS (with --store S [--db D] [--keyring NAME] and -k PATH or a KMS key)"
 
+// subUsage are the usage lines of the subcommands, by flag set name.
+var subUsage = map[string]string{
+	"keys list":      "keys list [--json] --store S [--db D] [--keyring NAME]",
+	"keys inventory": "keys inventory [--json] --store S [--db D]",
+	"keys rotate":    "keys rotate KEY-SOURCE --store S [--db D] [--keyring NAME]",
+	"keys enable":    "keys enable ID KEY-SOURCE --store S [--db D] [--keyring NAME]",
+	"keys disable":   "keys disable ID KEY-SOURCE --store S [--db D] [--keyring NAME]",
+	"keys destroy":   "keys destroy ID [--force] KEY-SOURCE --store S [--db D] [--keyring NAME]",
+	"keys rewrap":    "keys rewrap KEY-SOURCE --store S [--db D] [--keyring NAME] --to NEW-KEY-SOURCE",
+}
+
 // runKeys dispatches `keyward keys SUBCOMMAND`.
 func runKeys(e *env, args []string) error {
+	if len(args) == 1 && isHelp(args[0]) {
+		return helpRequest{}
+	}
 	if len(args) == 0 {
 		return usagef("give a subcommand: list, inventory, rotate, enable, disable, destroy, rewrap")
 	}
@@ -31,10 +45,8 @@ func runKeys(e *env, args []string) error {
 		return keysInventory(e, args)
 	case "rotate":
 		return keysChange(e, "rotate", args, false)
-	case "enable", "disable":
+	case "enable", "disable", "destroy":
 		return keysChange(e, sub, args, true)
-	case "destroy":
-		return keysDestroy(e, args)
 	case "rewrap":
 		return keysRewrap(e, args)
 	}
@@ -53,20 +65,28 @@ type keyInfo struct {
 	Values      *int64    `json:"values"`
 }
 
-// keysList prints the keys of a keyring with their use. It only reads.
-func keysList(e *env, args []string) error {
-	fs := newFlags(e, "keys list")
-	ff := addFleetFlags(fs)
+// openReadOnly parses the flags of the read-only key command name (the
+// store flags, --keyring when withKeyring, and --json) and opens the store
+// read-only.
+func openReadOnly(ctx context.Context, e *env, name string, args []string, withKeyring bool) (fleetFlags, *fleet, bool, error) {
+	fs := newFlags(e, name)
+	ff := addFleetFlags(fs, false, withKeyring)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
-		return err
+		return ff, nil, false, err
 	}
 	if fs.NArg() != 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+		return ff, nil, false, usagef("unexpected argument %q", fs.Arg(0))
 	}
+	fl, err := ff.open(ctx, true)
+	return ff, fl, *asJSON, err
+}
+
+// keysList prints the keys of a keyring with their use. It only reads.
+func keysList(e *env, args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), fleetTimeout)
 	defer cancel()
-	fl, err := ff.open(ctx, true)
+	ff, fl, asJSON, err := openReadOnly(ctx, e, "keys list", args, true)
 	if err != nil {
 		return err
 	}
@@ -111,7 +131,7 @@ func keysList(e *env, args []string) error {
 		}
 		infos = append(infos, in)
 	}
-	if *asJSON {
+	if asJSON {
 		return writeJSON(e, infos)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
@@ -152,17 +172,8 @@ type holding struct {
 // keysInventory prints the values per key ID per table.column. It only
 // reads.
 func keysInventory(e *env, args []string) error {
-	fs := newFlags(e, "keys inventory")
-	ff := addFleetFlags(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
 	ctx := context.Background()
-	fl, err := ff.open(ctx, true)
+	_, fl, asJSON, err := openReadOnly(ctx, e, "keys inventory", args, false)
 	if err != nil {
 		return err
 	}
@@ -194,7 +205,7 @@ func keysInventory(e *env, args []string) error {
 		}
 		out = append(out, holding{h.Table, h.Column, h.Keyring, h.KeyID, st, h.Values})
 	}
-	if *asJSON {
+	if asJSON {
 		return writeJSON(e, out)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 2, 8, 2, ' ', 0)
@@ -205,10 +216,15 @@ func keysInventory(e *env, args []string) error {
 	return tw.Flush()
 }
 
-// keysChange is rotate, enable ID and disable ID.
+// keysChange is rotate, enable ID, disable ID and destroy ID. destroy is
+// refused while the inventory finds values under the key, unless --force.
 func keysChange(e *env, what string, args []string, needID bool) error {
 	fs := newFlags(e, "keys "+what)
-	ff := addFleetFlags(fs)
+	ff := addFleetFlags(fs, true, true)
+	force := new(bool)
+	if what == "destroy" {
+		force = fs.Bool("force", false, "destroy even when stored values still use the key (they become unreadable for good); audited with their count")
+	}
 	pos, err := parseWithArgs(fs, args)
 	if err != nil {
 		return err
@@ -224,7 +240,18 @@ func keysChange(e *env, what string, args []string, needID bool) error {
 		return err
 	}
 	defer fl.close()
-	kr, release, err := ff.keyringOf(ctx, fl, *ff.keyringName)
+	var usage *gormcrypt.Usage
+	var opts []keyring.Option
+	if what == "destroy" {
+		if fl.db == nil && !*force {
+			return errors.New("no column registry to check whether values still use the key: give --db (or a database --store), or --force")
+		}
+		if fl.db != nil {
+			usage = gormcrypt.NewUsage(fl.db)
+		}
+		opts = destroyOptions(usage, *force)
+	}
+	kr, release, err := ff.keyringOf(ctx, fl, *ff.keyringName, opts...)
 	if err != nil {
 		return err
 	}
@@ -237,6 +264,17 @@ func keysChange(e *env, what string, args []string, needID bool) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "rotated keyring %s: new primary key ID %d (key ID %d still decrypts; run keyward reencrypt)\n", kr.Name(), n, old)
+		return nil
+	case "destroy":
+		n, err := destroy(ctx, kr, id, usage, *force)
+		if err != nil {
+			return err
+		}
+		if *force && n > 0 {
+			fmt.Fprintf(e.stdout, "destroyed key ID %d of keyring %s by force: %d stored values can no longer be read\n", id, kr.Name(), n)
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "destroyed key ID %d of keyring %s\n", id, kr.Name())
 		return nil
 	case "enable":
 		err = kr.Enable(ctx, id)
@@ -284,51 +322,6 @@ func keyArg(pos []string, need bool) (uint32, error) {
 	return uint32(n), nil
 }
 
-// keysDestroy erases a disabled key, refused while the inventory finds
-// values under it unless --force.
-func keysDestroy(e *env, args []string) error {
-	fs := newFlags(e, "keys destroy")
-	ff := addFleetFlags(fs)
-	force := fs.Bool("force", false, "destroy even when stored values still use the key (they become unreadable for good); audited with their count")
-	pos, err := parseWithArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := keyArg(pos, true)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), fleetTimeout)
-	defer cancel()
-	fl, err := ff.open(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer fl.close()
-	if fl.db == nil && !*force {
-		return errors.New("no column registry to check whether values still use the key: give --db (or a database --store), or --force")
-	}
-	var usage *gormcrypt.Usage
-	if fl.db != nil {
-		usage = gormcrypt.NewUsage(fl.db)
-	}
-	kr, release, err := ff.keyringOf(ctx, fl, *ff.keyringName, destroyOptions(usage, *force)...)
-	if err != nil {
-		return err
-	}
-	defer release()
-	n, err := destroy(ctx, kr, id, usage, *force)
-	if err != nil {
-		return err
-	}
-	if *force && n > 0 {
-		fmt.Fprintf(e.stdout, "destroyed key ID %d of keyring %s by force: %d stored values can no longer be read\n", id, kr.Name(), n)
-		return nil
-	}
-	fmt.Fprintf(e.stdout, "destroyed key ID %d of keyring %s\n", id, kr.Name())
-	return nil
-}
-
 // keysRewrap re-wraps every data key with the key source given after --to.
 func keysRewrap(e *env, args []string) error {
 	i := slices.Index(args, "--to")
@@ -336,7 +329,7 @@ func keysRewrap(e *env, args []string) error {
 		return usagef("give the new key source after --to: --to -k PATH, or --to --aws-kms KEY, or --to --gcp-kms NAME")
 	}
 	fs := newFlags(e, "keys rewrap")
-	ff := addFleetFlags(fs)
+	ff := addFleetFlags(fs, true, true)
 	if err := parse(fs, args[:i]); err != nil {
 		return err
 	}
@@ -344,12 +337,18 @@ func keysRewrap(e *env, args []string) error {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	tfs := newFlags(e, "keys rewrap --to")
-	to := addFleetFlags(tfs)
+	to := addSourceFlags(tfs, true)
 	if err := parse(tfs, args[i+1:]); err != nil {
 		return err
 	}
-	if tfs.NArg() != 0 || *to.store != "" || *to.db != "" {
+	if tfs.NArg() != 0 {
 		return usagef("after --to give only the new key source's flags")
+	}
+	if err := ff.check(); err != nil {
+		return err
+	}
+	if err := to.check(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), fleetTimeout)
 	defer cancel()

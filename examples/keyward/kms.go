@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -11,13 +12,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awskmsapi "github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/smithy-go/logging"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/keyward/keyward/adapters/awskms"
 	"github.com/keyward/keyward/adapters/gcpkms"
-	"github.com/keyward/keyward/cipher"
 	"github.com/keyward/keyward/keyring"
 )
 
@@ -59,40 +60,6 @@ func (k kmsFlags) checkAlone() error {
 	return nil
 }
 
-// check reports contradictory or incomplete flags as usage errors.
-func (k kmsFlags) check(kf keyFlags) error {
-	switch {
-	case *kf.keyPath != "":
-		return usagef("give -k or a KMS key (--aws-kms, --gcp-kms), not both")
-	case *kf.store == "":
-		return usagef("--aws-kms and --gcp-kms need --store PATH: the keyring store holds the data keys the KMS key wraps")
-	}
-	return k.checkAlone()
-}
-
-// remote is a key source other than a key file: a cloud KMS key
-// (kmsFlags) or the key service (keyServiceFlags).
-type remote interface {
-	// check reports contradictory or incomplete flags as usage errors.
-	check(kf keyFlags) error
-	// source returns the key source and a function that releases it.
-	source(ctx context.Context) (keyring.KeySource, func(), error)
-}
-
-// pickRemote returns the remote key source the flags give, or nil for
-// none.
-func pickRemote(km kmsFlags, ks keyServiceFlags) (remote, error) {
-	switch {
-	case km.set() && ks.set():
-		return nil, usagef("give a KMS key (--aws-kms, --gcp-kms) or --key-service, not both")
-	case km.set():
-		return km, nil
-	case ks.set():
-		return ks, nil
-	}
-	return nil, nil
-}
-
 // source returns the key source of the flags and a function that releases
 // it.
 func (k kmsFlags) source(ctx context.Context) (keyring.KeySource, func(), error) {
@@ -106,7 +73,8 @@ func (k kmsFlags) source(ctx context.Context) (keyring.KeySource, func(), error)
 		}
 		client, err := gcpkmsapi.NewKeyManagementClient(ctx, opts...)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, configError{fmt.Errorf("the Cloud KMS client: %w (set up Application Default Credentials: "+
+				"`gcloud auth application-default login` or GOOGLE_APPLICATION_CREDENTIALS)", err)}
 		}
 		src, err := gcpkms.New(client, *k.gcp)
 		if err != nil {
@@ -115,16 +83,18 @@ func (k kmsFlags) source(ctx context.Context) (keyring.KeySource, func(), error)
 		}
 		return src, func() { _ = client.Close() }, nil
 	}
-	var opts []func(*config.LoadOptions) error
+	// The SDK's own log lines (such as its IMDS fallback warning) would
+	// break the one-line error; what went wrong is in the error.
+	opts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{})}
 	if *k.region != "" {
 		opts = append(opts, config.WithRegion(*k.region))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, configError{fmt.Errorf("AWS configuration: %w", err)}
 	}
-	if p := strings.Split(*k.aws, ":"); cfg.Region == "" && len(p) > 3 && p[0] == "arn" {
-		cfg.Region = p[3]
+	if err := completeAWSConfig(ctx, &cfg, *k.aws); err != nil {
+		return nil, nil, configError{err}
 	}
 	src, err := awskms.NewFromConfig(ctx, cfg, *k.aws, func(o *awskmsapi.Options) {
 		if *k.endpoint != "" {
@@ -137,78 +107,32 @@ func (k kmsFlags) source(ctx context.Context) (keyring.KeySource, func(), error)
 	return src, func() {}, nil
 }
 
-// withRemoteKeyring opens the keyring of the flags (--store, --keyring)
-// over the remote key source and calls use with it.
-func withRemoteKeyring(kf keyFlags, k remote, use func(context.Context, *keyring.Keyring) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), kmsTimeout)
-	defer cancel()
-	src, release, err := k.source(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	store, err := keyring.NewFileStore(*kf.store)
-	if err != nil {
-		return err
-	}
-	kr, err := keyring.New(ctx, *kf.keyringName, src, store)
-	if err != nil {
-		return err
-	}
-	defer kr.Close()
-	return use(ctx, kr)
-}
-
-// encryptKMS is encrypt with --aws-kms, --gcp-kms or --key-service.
-func encryptKMS(e *env, fs *flag.FlagSet, kf keyFlags, k remote) error {
-	if err := k.check(kf); err != nil {
-		return err
-	}
-	pt, err := input(e, fs, "plaintext")
-	if err != nil {
-		return err
-	}
-	defer clear(pt)
-	var tok string
-	err = withRemoteKeyring(kf, k, func(ctx context.Context, kr *keyring.Keyring) (err error) {
-		tok, err = kr.EncryptText(ctx, string(pt), []byte(*kf.aad))
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(e.stdout, tok)
-	return err
-}
-
-// decryptKMS is decrypt with --aws-kms, --gcp-kms or --key-service.
-func decryptKMS(e *env, fs *flag.FlagSet, kf keyFlags, k remote) error {
-	if err := k.check(kf); err != nil {
-		return err
-	}
-	in, err := input(e, fs, "token")
-	if err != nil {
-		return err
-	}
-	tok := strings.TrimSpace(string(in))
-	h, err := cipher.ParseTextHeader(tok)
-	if err != nil {
-		return err
-	}
-	if h.KeyID == 0 {
-		return fmt.Errorf("the token was made with a raw key (key ID 0), not a keyring; decrypt it with -k PATH")
-	}
-	var pt string
-	err = withRemoteKeyring(kf, k, func(ctx context.Context, kr *keyring.Keyring) (err error) {
-		pt, err = kr.DecryptText(ctx, tok, []byte(*kf.aad))
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	_, err = e.stdout.Write([]byte(pt))
-	return err
-}
-
 // kmsUsage is the cloud key-source part of the usage of encrypt and decrypt.
 const kmsUsage = "(--aws-kms KEY [--aws-region R] | --gcp-kms NAME) [--kms-endpoint E [--kms-plaintext]]"
+
+// errRegion reports a configuration without an AWS region.
+var errRegion = errors.New("no AWS region: give --aws-region, set AWS_REGION or a profile's region, or name the key by its ARN")
+
+// errCredentials reports a configuration whose credentials could not be
+// found or retrieved.
+var errCredentials = errors.New("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an IAM role is attached")
+
+// completeAWSConfig takes the region from the key's ARN when cfg names none, and
+// checks that cfg has a region and credentials it can retrieve. A missing
+// region is errRegion; credentials that cannot be retrieved are
+// errCredentials wrapping the SDK's error.
+func completeAWSConfig(ctx context.Context, cfg *aws.Config, key string) error {
+	if p := strings.Split(key, ":"); cfg.Region == "" && len(p) > 3 && p[0] == "arn" {
+		cfg.Region = p[3]
+	}
+	if cfg.Region == "" {
+		return errRegion
+	}
+	if cfg.Credentials == nil {
+		return errCredentials
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return fmt.Errorf("%w: %w", errCredentials, err)
+	}
+	return nil
+}

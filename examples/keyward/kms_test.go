@@ -75,7 +75,7 @@ func TestKMSKeySources(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			common := []string{"--store", "keys.json", "--keyring", "pii", "--aad", "patients/1/ssn"}
-			r := keyward(t, dir, "", append(append([]string{"encrypt"}, tc.encrypt...), append(common, secret)...)...)
+			r := keyward(t, dir, "", append(append([]string{"encrypt", "--create"}, tc.encrypt...), append(common, secret)...)...)
 			tok := strings.TrimSpace(r.stdout)
 			if r.code != 0 || !strings.HasPrefix(tok, "kw1.") || strings.Contains(r.stderr, secret) {
 				t.Fatalf("encrypt = %+v", r)
@@ -126,13 +126,13 @@ func TestKMSKeySources(t *testing.T) {
 		}{
 			{"both clouds", "x", []string{"encrypt", "--aws-kms", arn, "--gcp-kms", name, "--store", "k.json"}, 2, "not both"},
 			{"key file too", "x", []string{"encrypt", "-k", "crypto.key", "--aws-kms", arn, "--store", "k.json"}, 2, "not both"},
-			{"no store", "x", []string{"encrypt", "--aws-kms", arn}, 2, "need --store"},
+			{"no store", "x", []string{"encrypt", "--aws-kms", arn}, 2, "needs --store"},
 			{"region without aws", "x", []string{"encrypt", "--gcp-kms", name, "--aws-region", "eu-west-1", "--store", "k.json"}, 2, "--aws-region"},
 			{"plaintext without gcp", "x", []string{"encrypt", "--aws-kms", arn, "--kms-plaintext", "--store", "k.json"}, 2, "--kms-plaintext"},
-			{"bad gcp name", "x", []string{"encrypt", "--gcp-kms", "cli", "--kms-endpoint", gcp.Addr, "--kms-plaintext", "--store", "k.json"}, 1, "not a CryptoKey name"},
-			{"aws down", "x", []string{"encrypt", "--aws-kms", arn, "--kms-endpoint", down, "--store", "k.json"}, 1, "key source unavailable"},
-			{"gcp down", "x", []string{"encrypt", "--gcp-kms", name, "--kms-endpoint", refusedAddr(t), "--kms-plaintext", "--store", "k.json"}, 1, "key source unavailable"},
-			{"disabled key", "x", []string{"encrypt", "--aws-kms", disabled, "--kms-endpoint", aws.URL, "--store", "k.json"}, 1, "key-encryption key is disabled"},
+			{"bad gcp name", "x", []string{"encrypt", "--create", "--gcp-kms", "cli", "--kms-endpoint", gcp.Addr, "--kms-plaintext", "--store", "k.json"}, 1, "not a CryptoKey name"},
+			{"aws down", "x", []string{"encrypt", "--create", "--aws-kms", arn, "--kms-endpoint", down, "--store", "k.json"}, 1, "key source unavailable"},
+			{"gcp down", "x", []string{"encrypt", "--create", "--gcp-kms", name, "--kms-endpoint", refusedAddr(t), "--kms-plaintext", "--store", "k.json"}, 1, "key source unavailable"},
+			{"disabled key", "x", []string{"encrypt", "--create", "--aws-kms", disabled, "--kms-endpoint", aws.URL, "--store", "k.json"}, 1, "key-encryption key is disabled"},
 			{"raw-key token", raw, []string{"decrypt", "--aws-kms", arn, "--kms-endpoint", aws.URL, "--store", "k.json"}, 1, "decrypt it with -k"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 )
 
@@ -24,7 +25,7 @@ type env struct {
 
 var commands = []command{
 	{"keygen", "keygen [-o PATH] [-f]", "write a new random 32-byte key, Base64, mode 0600", runKeygen},
-	{"encrypt", "encrypt (-k PATH [--store PATH] | (" + kmsUsage + " | " + keyServiceUsage + ") --store PATH) [--keyring NAME] [--aad TEXT] [PLAINTEXT]", "encrypt PLAINTEXT (or stdin, byte for byte) to a text token", runEncrypt},
+	{"encrypt", "encrypt (-k PATH [--store PATH] | (" + kmsUsage + " | " + keyServiceUsage + ") --store PATH) [--create] [--keyring NAME] [--aad TEXT] [PLAINTEXT]", "encrypt PLAINTEXT (or stdin, byte for byte) to a text token; --create makes a new store", runEncrypt},
 	{"decrypt", "decrypt (-k PATH [--store PATH] | (" + kmsUsage + " | " + keyServiceUsage + ") --store PATH) [--keyring NAME] [--aad TEXT] [TOKEN]", "decrypt TOKEN (or stdin) and write the plaintext byte for byte", runDecrypt},
 	{"inspect", "inspect [TOKEN]", "print a token's header as JSON, without any key", runInspect},
 	{"analyze", "analyze [--json] [--config FILE] FILE...", "find anomalies in usage events (JSON Lines or span exports; - for stdin)", runAnalyze},
@@ -42,12 +43,34 @@ func (u usageError) Error() string { return u.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
+// configError marks a configuration the tool cannot work with, such as no
+// AWS region or no credentials: the environment needs fixing, not the key
+// source.
+type configError struct{ err error }
+
+func (c configError) Error() string { return "configuration error: " + c.err.Error() }
+func (c configError) Unwrap() error { return c.err }
+
+// helpRequest is the error parse returns for -h: runMain prints the
+// command's usage and the flags of fs (none when fs is nil).
+type helpRequest struct{ fs *flag.FlagSet }
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" }
+
+func (helpRequest) Error() string        { return "help requested" }
+func (helpRequest) Is(target error) bool { return target == flag.ErrHelp }
+
 func main() {
 	os.Exit(runMain(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:]))
 }
 
 // runMain runs the command line args and returns the exit status.
 func runMain(e *env, args []string) int {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
+		fmt.Fprintln(e.stdout, version())
+		return 0
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(e.stderr)
 		if len(args) == 0 {
@@ -61,10 +84,21 @@ func runMain(e *env, args []string) int {
 		}
 		err := c.run(e, args[1:])
 		var ue usageError
+		var help helpRequest
 		switch {
 		case err == nil:
 			return 0
-		case errors.Is(err, flag.ErrHelp):
+		case errors.As(err, &help):
+			usage := c.usage
+			if help.fs != nil && subUsage[help.fs.Name()] != "" {
+				usage = subUsage[help.fs.Name()]
+			}
+			fmt.Fprintf(e.stdout, "usage: keyward %s\n\n%s\n", usage, c.summary)
+			if help.fs != nil {
+				fmt.Fprintf(e.stdout, "\nflags of %s:\n", help.fs.Name())
+				help.fs.SetOutput(e.stdout)
+				help.fs.PrintDefaults()
+			}
 			return 0
 		case errors.As(err, &ue):
 			fmt.Fprintf(e.stderr, "keyward %s: %s\nusage: keyward %s\n", c.name, ue.msg, c.usage)
@@ -79,8 +113,40 @@ func runMain(e *env, args []string) int {
 	return 2
 }
 
+// version is the module version and VCS revision the binary was built
+// from, as the Go toolchain recorded them.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "keyward (no build information)"
+	}
+	v := "keyward " + bi.Main.Version
+	var rev, when string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev != "" {
+		v += " revision " + rev
+		if when != "" {
+			v += " (" + when + ")"
+		}
+		if modified {
+			v += " with local changes"
+		}
+	}
+	return v + ", " + bi.GoVersion
+}
+
 func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: keyward COMMAND [ARGS]\n\ncommands:")
+	fmt.Fprintln(w, "usage: keyward COMMAND [ARGS]   (keyward COMMAND -h lists its flags; keyward --version)\n\ncommands:")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
@@ -88,18 +154,21 @@ func printUsage(w io.Writer) {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// newFlags returns a flag set that reports errors as usage errors.
-func newFlags(e *env, name string) *flag.FlagSet {
+// newFlags returns a flag set that prints nothing itself: runMain prints
+// a usage error once, and -h lists the flags.
+func newFlags(_ *env, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	return fs
 }
 
-// parse parses args, turning flag errors into usage errors.
+// parse parses args, turning flag errors into usage errors and -h into a
+// helpRequest.
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return helpRequest{fs}
 		}
 		return usageError{err.Error()}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -100,6 +101,9 @@ func TestEncryptDecrypt(t *testing.T) {
 			// Argument in, stdin in.
 			for _, viaStdin := range []bool{false, true} {
 				args := append([]string{"encrypt"}, tc.flags...)
+				if slices.Contains(tc.flags, "--store") {
+					args = append(args, "--create") // the first encryption makes the store
+				}
 				stdin := ""
 				if viaStdin {
 					stdin = secret
@@ -131,7 +135,7 @@ func TestEncryptDecrypt(t *testing.T) {
 		t.Errorf("stdin round trip = %q", d.stdout)
 	}
 	// A keyring token without --store says what is missing.
-	r = keyward(t, dir, secret, "encrypt", "-k", "crypto.key", "--store", "keys.json")
+	r = keyward(t, dir, secret, "encrypt", "--create", "-k", "crypto.key", "--store", "keys.json")
 	if d := keyward(t, dir, r.stdout, "decrypt", "-k", "crypto.key"); d.code != 1 || !strings.Contains(d.stderr, "--store") {
 		t.Errorf("keyring token without --store = %+v", d)
 	}
@@ -157,7 +161,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"no command", "", nil, 2, "usage"},
 		{"unknown command", "", []string{"frobnicate"}, 2, "unknown command"},
-		{"missing -k", "x", []string{"encrypt"}, 2, "-k PATH is required"},
+		{"missing -k", "x", []string{"encrypt"}, 2, "a key source is required: -k PATH"},
 		{"bad flag", "x", []string{"encrypt", "--nope"}, 2, "not defined"},
 		{"two arguments", "", []string{"encrypt", "-k", "crypto.key", "a", "b"}, 2, "at most one"},
 		{"missing key file", "x", []string{"encrypt", "-k", "missing.key"}, 1, "no such file"},

@@ -50,7 +50,7 @@ type tableWork struct {
 // primary keys, as a shared job that other processes may run at once.
 func runReencrypt(e *env, args []string) error {
 	fs := newFlags(e, "reencrypt")
-	ff := addFleetFlags(fs)
+	ff := addFleetFlags(fs, true, false)
 	var tables tableList
 	fs.Var(&tables, "table", "re-encrypt only `TABLE` (repeat for several; default: every registered table)")
 	workers := fs.Int("workers", rotation.DefaultWorkers, "`N` batches at once in this process")

@@ -249,12 +249,13 @@ func addKeyServiceFlags(fs *flag.FlagSet) keyServiceFlags {
 
 func (k keyServiceFlags) set() bool { return *k.addrs != "" }
 
-func (k keyServiceFlags) check(kf keyFlags) error {
+// checkTLS reports contradictory or missing TLS flags as usage errors.
+func (k keyServiceFlags) checkTLS() error {
 	switch {
-	case *kf.keyPath != "":
-		return usagef("give -k or --key-service, not both")
-	case *kf.store == "":
-		return usagef("--key-service needs --store PATH: the keyring store holds the data keys the service's KEK wraps")
+	case !k.set() && (*k.insecure || *k.cert != "" || *k.key != "" || *k.ca != "" || *k.name != ""):
+		return usagef("--tls-cert, --tls-key, --server-ca, --server-name and --insecure-loopback go with --key-service")
+	case !k.set():
+		return nil
 	case *k.insecure && (*k.cert != "" || *k.key != "" || *k.ca != ""):
 		return usagef("--insecure-loopback talks without TLS: leave out --tls-cert, --tls-key and --server-ca")
 	case !*k.insecure && (*k.cert == "" || *k.key == "" || *k.ca == ""):

@@ -166,7 +166,7 @@ func TestServe(t *testing.T) {
 	assert.Contains(t, p.stderr(), "(mutual TLS)")
 
 	const secret = "123-45-6789"
-	enc := keyward(t, dir, "", append(append([]string{"encrypt"}, clientArgs(p.addr, "billing")...), "--keyring", "pii", secret)...)
+	enc := keyward(t, dir, "", append(append([]string{"encrypt", "--create"}, clientArgs(p.addr, "billing")...), "--keyring", "pii", secret)...)
 	require.Equal(t, 0, enc.code, "encrypt through the key service: %+v", enc)
 	tok := strings.TrimSpace(enc.stdout)
 	require.True(t, strings.HasPrefix(tok, "kw1."), "token %q", tok)
@@ -249,7 +249,7 @@ func TestServeUsage(t *testing.T) {
 	p := startServe(t, dir, "--listen", "127.0.0.1:0", "-k", "crypto.key", "--policy", "dev.json", "--insecure-loopback")
 	assert.Contains(t, p.stderr(), "WARNING: --insecure-loopback")
 	assert.Contains(t, p.stderr(), "(INSECURE plain gRPC)")
-	r := keyward(t, dir, "", "encrypt", "--key-service", p.addr, "--insecure-loopback", "--store", "dev-keys.json", "dev value")
+	r := keyward(t, dir, "", "encrypt", "--create", "--key-service", p.addr, "--insecure-loopback", "--store", "dev-keys.json", "dev value")
 	assert.Equal(t, 0, r.code, "encrypt through an insecure loopback service: %+v", r)
 	r = keyward(t, dir, "", "encrypt", "--key-service", p.addr, "--insecure-loopback", "--tls-cert", "certs/client-billing.pem", "--store", "dev-keys.json", "x")
 	assert.Equal(t, 2, r.code, "--insecure-loopback with --tls-cert: %+v", r)
@@ -281,7 +281,7 @@ func TestServeOverKMS(t *testing.T) {
 			p := startServe(t, dir, append([]string{"--listen", "127.0.0.1:0", "--policy", "dev.json", "--insecure-loopback", "--audit", "audit"}, tc.flags...)...)
 			w0, u0 := tc.calls()
 			client := []string{"--key-service", p.addr, "--insecure-loopback", "--store", "keys.json"}
-			enc := keyward(t, dir, "", append(append([]string{"encrypt"}, client...), "over a KMS")...)
+			enc := keyward(t, dir, "", append(append([]string{"encrypt", "--create"}, client...), "over a KMS")...)
 			require.Equal(t, 0, enc.code, "encrypt: %+v", enc)
 			dec := keyward(t, dir, enc.stdout, append([]string{"decrypt"}, client...)...)
 			require.Equal(t, 0, dec.code, "decrypt: %+v", dec)

@@ -11,5 +11,15 @@
 //	go run ./examples/quickstart [-dir DIR] [-dsn postgres://...]
 //
 // With -dsn, or KEYWARD_PG_DSN in the environment, it uses that PostgreSQL
-// database instead of quickstart.db; crypto.key stays in DIR.
+// database instead of quickstart.db; crypto.key stays in DIR. DIR is made
+// if missing.
+//
+// A second run reuses crypto.key and the database and finds the two
+// patients it stored before. The keyring in the database can only be
+// opened with the crypto.key it was made with: if that file is lost, the
+// run stops and says so ("crypto.key is missing and the keyring in
+// quickstart.db was made with it") instead of making a new key, and names
+// the ways out: restore the key file, or start over by deleting
+// quickstart.db (with PostgreSQL, by dropping its tables keyward_keysets,
+// keyward_keys, keyward_key_counts and patients).
 package main

@@ -35,7 +35,7 @@ type Patient struct {
 }
 
 func main() {
-	dir := flag.String("dir", ".", "directory for crypto.key and quickstart.db")
+	dir := flag.String("dir", ".", "directory for crypto.key and quickstart.db (made if missing)")
 	dsn := flag.String("dsn", os.Getenv("KEYWARD_PG_DSN"), "PostgreSQL DSN to use instead of quickstart.db (default $KEYWARD_PG_DSN)")
 	flag.Parse()
 	if err := run(context.Background(), os.Stdout, *dir, *dsn); err != nil {
@@ -45,31 +45,18 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer, dir, dsn string) error {
-	// The key-encryption key.
-	keyPath := filepath.Join(dir, "crypto.key")
-	switch _, err := os.Stat(keyPath); {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := filekey.Generate(keyPath); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "created %s (mode 0600): keep it secret, keep it safe\n", keyPath)
-	case err != nil:
-		return err
-	default:
-		fmt.Fprintf(out, "using %s\n", keyPath)
-	}
-	src, err := filekey.Open(keyPath)
-	if err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-
 	// The database: embedded SQLite by default, PostgreSQL with a DSN.
 	var dialector gorm.Dialector
+	where, startOver := "the PostgreSQL database", "dropping its tables keyward_keysets, keyward_keys, keyward_key_counts and patients"
 	if dsn != "" {
 		dialector = postgres.Open(dsn)
 		fmt.Fprintln(out, "database: PostgreSQL")
 	} else {
 		path := filepath.Join(dir, "quickstart.db")
+		where, startOver = path, "deleting "+path
 		// Created 0600 first: the file holds the wrapped keys too.
 		if f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
 			f.Close()
@@ -90,7 +77,34 @@ func run(ctx context.Context, out io.Writer, dir, dsn string) error {
 	if err != nil {
 		return err
 	}
+	// The key-encryption key: made on the first run only. A keyring made
+	// with a key that is gone is not papered over with a new key.
+	keyPath := filepath.Join(dir, "crypto.key")
+	wayOut := fmt.Sprintf("restore the key file it was made with, or start over by %s (what it holds becomes unreadable)", startOver)
+	switch _, err := os.Stat(keyPath); {
+	case errors.Is(err, fs.ErrNotExist):
+		if _, err := store.Load(ctx, "default"); err == nil {
+			return fmt.Errorf("%s is missing and the keyring in %s was made with it: %s", keyPath, where, wayOut)
+		} else if !errors.Is(err, keyring.ErrKeyringNotFound) {
+			return err
+		}
+		if err := filekey.Generate(keyPath); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "created %s (mode 0600): keep it secret, keep it safe\n", keyPath)
+	case err != nil:
+		return err
+	default:
+		fmt.Fprintf(out, "using %s\n", keyPath)
+	}
+	src, err := filekey.Open(keyPath)
+	if err != nil {
+		return err
+	}
 	kr, err := keyring.New(ctx, "default", src, store)
+	if errors.Is(err, keyring.ErrWrongKEK) {
+		return fmt.Errorf("the keyring in %s was made with another key-encryption key than %s: %s: %w", where, keyPath, wayOut, keyring.ErrWrongKEK)
+	}
 	if err != nil {
 		return err
 	}

@@ -3,13 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyward/keyward/adapters/filekey"
 	"github.com/keyward/keyward/internal/dbtest"
+	"github.com/keyward/keyward/keyring"
 	"gorm.io/driver/postgres"
 )
 
@@ -110,4 +116,30 @@ func TestCommand(t *testing.T) {
 			t.Errorf("%s: %v, %v; want mode 0600", f, fi, err)
 		}
 	}
+}
+
+// TestLostKey: a run after crypto.key was lost, or replaced by another
+// key, names the situation and the ways out, and makes no new key over
+// the database's keyring.
+func TestLostKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new", "dir") // made by the run
+	require.NoError(t, run(context.Background(), io.Discard, dir, ""))
+	keyPath := filepath.Join(dir, "crypto.key")
+	require.NoError(t, os.Remove(keyPath))
+
+	err := run(context.Background(), io.Discard, dir, "")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "crypto.key is missing and the keyring in "+filepath.Join(dir, "quickstart.db")+" was made with it")
+	assert.Contains(t, err.Error(), "restore the key file it was made with, or start over by deleting "+filepath.Join(dir, "quickstart.db"))
+	assert.NoFileExists(t, keyPath, "a new key made over the keyring")
+
+	require.NoError(t, filekey.Generate(keyPath))
+	err = run(context.Background(), io.Discard, dir, "")
+	require.ErrorIs(t, err, keyring.ErrWrongKEK)
+	assert.Contains(t, err.Error(), "the keyring in "+filepath.Join(dir, "quickstart.db")+" was made with another key-encryption key than "+keyPath)
+	assert.Contains(t, err.Error(), "start over by deleting")
+
+	// Starting over as the message says works.
+	require.NoError(t, os.Remove(filepath.Join(dir, "quickstart.db")))
+	require.NoError(t, run(context.Background(), io.Discard, dir, ""))
 }

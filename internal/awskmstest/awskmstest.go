@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -18,11 +19,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	localkms "github.com/nsmithuk/local-kms/src"
 	"github.com/nsmithuk/local-kms/src/cmk"
 	"github.com/nsmithuk/local-kms/src/config"
 	"github.com/nsmithuk/local-kms/src/data"
+	"github.com/nsmithuk/local-kms/src/handler"
 	"github.com/nsmithuk/local-kms/src/service"
+	"github.com/sirupsen/logrus"
 )
 
 // The region and account of every Server. local-kms keeps them in package
@@ -65,6 +67,7 @@ type Server struct {
 	URL string
 
 	db   *data.Database
+	log  *logrus.Logger
 	hs   *http.Server
 	ln   net.Listener
 	dir  string
@@ -94,7 +97,7 @@ func Start(addr, dir string) (*Server, error) {
 		config.AWSRegion = Region
 		config.AWSAccountId = AccountID
 	})
-	s := &Server{calls: map[string]int64{}, dir: dir}
+	s := &Server{calls: map[string]int64{}, dir: dir, log: newLogger()}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "awskmstest-")
 		if err != nil {
@@ -328,7 +331,35 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	localkms.HandleRequest(w, r, s.db)
+	s.handle(w, r, op)
+}
+
+// handle answers a KMS request with local-kms's handler for op, logging
+// to s.log. (local-kms's own HTTP entry point logs with forced ANSI
+// colour codes, which garble logs that are not a terminal.)
+func (s *Server) handle(w http.ResponseWriter, r *http.Request, op string) {
+	m := reflect.ValueOf(handler.NewRequestHandler(r, s.log, s.db)).MethodByName(op)
+	if op == "" || !m.IsValid() || m.Type().NumIn() != 0 || m.Type().NumOut() != 1 {
+		writeError(w, http.StatusNotImplemented, "UnsupportedOperationException", "the emulator does not implement "+op)
+		return
+	}
+	res, ok := m.Call(nil)[0].Interface().(handler.Response)
+	if !ok {
+		writeError(w, http.StatusNotImplemented, "UnsupportedOperationException", "the emulator does not implement "+op)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.WriteHeader(res.Code)
+	_, _ = io.WriteString(w, res.Body)
+}
+
+// newLogger returns the logger of local-kms's handlers: text lines on
+// stderr, coloured only when stderr is a terminal.
+func newLogger() *logrus.Logger {
+	l := logrus.New()
+	l.SetOutput(os.Stderr)
+	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: "2006-01-02 15:04:05.000"})
+	return l
 }
 
 // decryptKeyState answers, as AWS KMS does, a Decrypt naming a key that

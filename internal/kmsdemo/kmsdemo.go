@@ -2,6 +2,7 @@ package kmsdemo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -19,13 +20,27 @@ func Run(ctx context.Context, out io.Writer, src keyring.KeySource, storePath, n
 	if err != nil {
 		return err
 	}
+	// An earlier run's keyring is reused, and the output says so.
+	_, err = store.Load(ctx, name)
+	reuse := err == nil
+	if err != nil && !errors.Is(err, keyring.ErrKeyringNotFound) {
+		return err
+	}
 	kr, err := keyring.New(ctx, name, src, store)
 	if err != nil {
+		if reuse {
+			return fmt.Errorf("the keyring %q in %s, made by an earlier run, does not open with %s (another key, or an emulator restarted since): "+
+				"use that run's key, or delete %s to start over: %w", name, storePath, src.ID(), storePath, err)
+		}
 		return err
 	}
 	defer kr.Close()
 	e, d := calls()
-	fmt.Fprintf(out, "keyring %q in %s, primary key ID %d, KEK %s\n", kr.Name(), storePath, kr.Primary(), src.ID())
+	verb := "created"
+	if reuse {
+		verb = "reused an earlier run's"
+	}
+	fmt.Fprintf(out, "%s keyring %q in %s, primary key ID %d, KEK %s\n", verb, kr.Name(), storePath, kr.Primary(), src.ID())
 	fmt.Fprintf(out, "opening it cost %d Encrypt and %d Decrypt calls\n\n", e, d)
 
 	for i, v := range []string{"123-45-6789", "4111 1111 1111 1111"} {
