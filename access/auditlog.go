@@ -538,7 +538,10 @@ func (l *AuditLog) appendLocked(r *Record) (seq uint64, due bool, err error) {
 		return 0, false, fmt.Errorf("access: audit log: record time %d is outside years 1 to 9999", y)
 	}
 	seq = l.seq + 1
-	line := appendRecord(l.buf[:0], l.mac, l.kid, seq, &l.head, r)
+	line, err := appendRecord(l.buf[:0], l.mac, l.kid, seq, &l.head, r)
+	if err != nil {
+		return 0, false, fmt.Errorf("access: audit log: encoding record: %w", err)
+	}
 	l.buf = line[:0]
 	if len(line) > MaxRecordSize {
 		return 0, false, fmt.Errorf("access: audit log: record of %d bytes exceeds %d", len(line), MaxRecordSize)
