@@ -23,6 +23,8 @@ import (
 	"github.com/nsmithuk/local-kms/src/config"
 	"github.com/nsmithuk/local-kms/src/data"
 	"github.com/nsmithuk/local-kms/src/service"
+
+	"github.com/keyward/keyward/internal/kmstest"
 )
 
 // The region and account of every Server. local-kms keeps them in package
@@ -35,7 +37,7 @@ const (
 var configure sync.Once
 
 // Forever makes a Fault apply to every matching request until ClearFaults.
-const Forever = -1
+const Forever = kmstest.Forever
 
 // Fault changes the Server's answer to matching requests.
 type Fault struct {
@@ -70,9 +72,7 @@ type Server struct {
 	dir  string
 	temp bool // dir is ours to remove
 
-	mu     sync.Mutex
-	faults []*Fault
-	calls  map[string]int64
+	faults kmstest.Faults[Fault]
 }
 
 // New starts a Server for t, with its data in t.TempDir(), stopped by
@@ -94,7 +94,7 @@ func Start(addr, dir string) (*Server, error) {
 		config.AWSRegion = Region
 		config.AWSAccountId = AccountID
 	})
-	s := &Server{calls: map[string]int64{}, dir: dir}
+	s := &Server{dir: dir}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "awskmstest-")
 		if err != nil {
@@ -244,67 +244,23 @@ func (s *Server) Delete(t testing.TB, keyARN string) {
 }
 
 // Inject adds a fault; faults apply in the order they were added.
-func (s *Server) Inject(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if f.Times == 0 {
-		f.Times = 1
-	}
-	s.faults = append(s.faults, &f)
-}
+func (s *Server) Inject(f Fault) { s.faults.Inject(f.Op, f.Times, f) }
 
 // ClearFaults removes every fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
+func (s *Server) ClearFaults() { s.faults.Clear() }
 
 // Calls returns how many requests of the operation (e.g. "Decrypt") the
 // server received, faults included.
-func (s *Server) Calls(op string) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[op]
-}
-
-// take counts a request of op and returns the fault that applies to it.
-func (s *Server) take(op string) *Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls[op]++
-	for i, f := range s.faults {
-		if f.Op != "" && f.Op != op {
-			continue
-		}
-		if f.Times != Forever {
-			if f.Times--; f.Times == 0 {
-				s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
-			}
-		}
-		return f
-	}
-	return nil
-}
+func (s *Server) Calls(op string) int64 { return s.faults.Calls(op) }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	op := r.Header.Get("X-Amz-Target")
 	if i := strings.LastIndexByte(op, '.'); i >= 0 {
 		op = op[i+1:]
 	}
-	if f := s.take(op); f != nil {
-		if f.Started != nil {
-			select {
-			case f.Started <- struct{}{}:
-			default:
-			}
-		}
-		if f.Block != nil {
-			select {
-			case <-f.Block:
-			case <-r.Context().Done():
-				return
-			}
+	if f, ok := s.faults.Take(op); ok {
+		if !kmstest.Hold(f.Started, f.Block, r.Context().Done()) {
+			return
 		}
 		if f.Code != "" {
 			status := f.Status
