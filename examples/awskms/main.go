@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/keyward/keyward/adapters/awskms"
-	"github.com/keyward/keyward/internal/kmsdemo"
 )
 
 func main() {
@@ -81,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return kmsdemo.Run(ctx, stdout, src, *storePath, *name, "KMS", func() (int64, int64) {
+	return demo(ctx, stdout, src, *storePath, *name, "KMS", func() (int64, int64) {
 		return client.encrypts.Load(), client.decrypts.Load()
 	})
 }

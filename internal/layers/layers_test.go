@@ -105,7 +105,16 @@ var vendors = map[string]string{
 func TestLayers(t *testing.T) {
 	for _, p := range listPackages(t) {
 		name := rel(p.ImportPath)
-		if strings.HasPrefix(name, "examples/") || strings.HasPrefix(name, "internal/") {
+		if strings.HasPrefix(name, "examples/") {
+			// An example can be copied out of the repository whole: its
+			// program imports only public packages.
+			for _, imp := range ours(p.Imports) {
+				assert.False(t, imp == "internal" || strings.HasPrefix(imp, "internal/") || strings.Contains(imp, "/internal/"),
+					"example %s imports %s; examples import only public packages", name, imp)
+			}
+			continue
+		}
+		if strings.HasPrefix(name, "internal/") {
 			continue
 		}
 		if allowed, core := allowedImports[name]; core {
