@@ -69,7 +69,12 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"missing resources", "{\"roles\": [{\"name\": \"a\", \"permissions\": [\n  {\"actions\": [\"decrypt\"]}]}]}", 2, 3, "roles[0].permissions[0].resources", "missing field"},
 		{"unknown action", "{\"roles\": [{\"name\": \"a\", \"permissions\": [\n  {\"actions\": [\"decrypt\", \"peek\"], \"resources\": [\"*\"]}]}]}", 2, 27, "roles[0].permissions[0].actions[1]", "unknown action \"peek\""},
 		{"bad resource", "{\"roles\": [{\"name\": \"a\", \"permissions\": [\n  {\"actions\": [\"decrypt\"],\n   \"resources\": [\"users.ssn\"]}]}]}", 3, 18, "roles[0].permissions[0].resources[0]", "resource pattern must be"},
-		{"too deep", `{"roles": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`, 0, 0, "", "nested too deeply"},
+		// Nesting is bounded by the document's shape: the first level too
+		// many is a type error.
+		{"too deep", `{"roles": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`, 1, 12, "roles[0]", "want an object, got an array"},
+		{"key case matters", `{"roles": [{"Name": "a"}]}`, 1, 13, "roles[0].Name", "unknown field \"Name\""},
+		{"null name", `{"roles": [{"name": null}]}`, 1, 21, "roles[0].name", "want a string, got null"},
+		{"version not an integer", `{"version": 1.0, "roles": []}`, 1, 13, "version", "unsupported version 1.0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
