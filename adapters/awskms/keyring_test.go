@@ -37,18 +37,9 @@ func TestKeyringOverKMS(t *testing.T) {
 				srv.Inject(awskmstest.Fault{Code: "KMSInternalException", Status: 500, Times: awskmstest.Forever})
 			},
 			Up: srv.ClearFaults,
-			Hang: func() (<-chan struct{}, func()) {
-				started, block := make(chan struct{}, 1), make(chan struct{})
+			Hang: kmstest.HangBy(func(started chan<- struct{}, block <-chan struct{}) {
 				srv.Inject(awskmstest.Fault{Started: started, Block: block, Times: awskmstest.Forever})
-				var once bool
-				return started, func() {
-					if !once {
-						once = true
-						srv.ClearFaults()
-						close(block)
-					}
-				}
-			},
+			}, srv.ClearFaults),
 			Throttle: func(n int) { srv.Inject(awskmstest.Fault{Code: "ThrottlingException", Times: n}) },
 			Unreachable: func(t *testing.T) keyring.KeySource {
 				c := srv.Client(func(o *kms.Options) { o.BaseEndpoint = aws.String(refusedURL(t)) })

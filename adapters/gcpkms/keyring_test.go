@@ -46,18 +46,9 @@ func TestKeyringOverKMS(t *testing.T) {
 				srv.Inject(gcpkmstest.Fault{Code: codes.Unavailable, Times: gcpkmstest.Forever})
 			},
 			Up: srv.ClearFaults,
-			Hang: func() (<-chan struct{}, func()) {
-				started, block := make(chan struct{}, 1), make(chan struct{})
+			Hang: kmstest.HangBy(func(started chan<- struct{}, block <-chan struct{}) {
 				srv.Inject(gcpkmstest.Fault{Started: started, Block: block, Times: gcpkmstest.Forever})
-				var once bool
-				return started, func() {
-					if !once {
-						once = true
-						srv.ClearFaults()
-						close(block)
-					}
-				}
-			},
+			}, srv.ClearFaults),
 			Throttle: func(n int) { srv.Inject(gcpkmstest.Fault{Code: codes.ResourceExhausted, Times: n}) },
 			Unreachable: func(t *testing.T) keyring.KeySource {
 				c := srv.Client(t, option.WithEndpoint(refusedAddr(t)))

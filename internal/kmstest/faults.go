@@ -93,3 +93,21 @@ func Hold(started chan<- struct{}, block, done <-chan struct{}) bool {
 		return false
 	}
 }
+
+// HangBy returns a Remote.Hang for an emulator: inject adds a fault that
+// applies to every call, signals started and waits on block; clear removes
+// the emulator's faults. The release it returns may be called more than
+// once.
+func HangBy(inject func(started chan<- struct{}, block <-chan struct{}), clear func()) func() (<-chan struct{}, func()) {
+	return func() (<-chan struct{}, func()) {
+		started, block := make(chan struct{}, 1), make(chan struct{})
+		inject(started, block)
+		var once sync.Once
+		return started, func() {
+			once.Do(func() {
+				clear()
+				close(block)
+			})
+		}
+	}
+}

@@ -47,3 +47,23 @@ func TestHold(t *testing.T) {
 	close(done)
 	assert.False(t, Hold(nil, make(chan struct{}), done), "Hold ended by done")
 }
+
+func TestHangBy(t *testing.T) {
+	var tab Faults[[2]any]
+	cleared := 0
+	hang := HangBy(func(started chan<- struct{}, block <-chan struct{}) {
+		tab.Inject("", Forever, [2]any{started, block})
+	}, func() { cleared++; tab.Clear() })
+	started, release := hang()
+	f, ok := tab.Take("Decrypt")
+	assert.True(t, ok, "Take while hanging")
+	done := make(chan bool)
+	go func() { done <- Hold(f[0].(chan<- struct{}), f[1].(<-chan struct{}), nil) }()
+	<-started
+	release()
+	release()
+	assert.True(t, <-done, "a held call goes on after release")
+	assert.Equal(t, 1, cleared, "clear calls after two releases")
+	_, ok = tab.Take("Decrypt")
+	assert.False(t, ok, "Take after release")
+}
