@@ -1,7 +1,6 @@
 package gcpkms_test
 
 import (
-	"net"
 	"testing"
 	"time"
 
@@ -17,18 +16,6 @@ import (
 
 // fastRetry keeps the retries of tests quick.
 var fastRetry = gcpkms.WithRetry(3, gax.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2})
-
-// refusedAddr returns a loopback address on which nothing listens.
-func refusedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
 
 func TestKeyringOverKMS(t *testing.T) {
 	kmstest.Run(t, func(t *testing.T) kmstest.Remote {
@@ -51,7 +38,7 @@ func TestKeyringOverKMS(t *testing.T) {
 			}, srv.ClearFaults),
 			Throttle: func(n int) { srv.Inject(gcpkmstest.Fault{Code: codes.ResourceExhausted, Times: n}) },
 			Unreachable: func(t *testing.T) keyring.KeySource {
-				c := srv.Client(t, option.WithEndpoint(refusedAddr(t)))
+				c := srv.Client(t, option.WithEndpoint(kmstest.RefusedAddr(t)))
 				s, err := gcpkms.New(c, name, fastRetry)
 				if err != nil {
 					t.Fatal(err)

@@ -14,19 +14,7 @@ import (
 // store, against local-kms served in-process.
 func TestAgainstLocalKMS(t *testing.T) {
 	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID":           "AKIDEXAMPLE",
-		"AWS_SECRET_ACCESS_KEY":       "test-secret",
-		"AWS_SESSION_TOKEN":           "",
-		"AWS_PROFILE":                 "",
-		"AWS_REGION":                  "",
-		"AWS_DEFAULT_REGION":          "",
-		"AWS_CONFIG_FILE":             filepath.Join(dir, "no-config"),
-		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "no-credentials"),
-		"AWS_EC2_METADATA_DISABLED":   "true",
-	} {
-		t.Setenv(k, v)
-	}
+	awskmstest.IsolateEnv(t)
 	srv := awskmstest.New(t)
 	arn := srv.CreateKey(t)
 	srv.CreateAlias(t, "alias/keyward-example", arn)

@@ -1,7 +1,9 @@
 package kmstest
 
 import (
+	"net"
 	"sync"
+	"testing"
 )
 
 // Forever, as a fault's Times, makes it apply until it is cleared.
@@ -110,4 +112,17 @@ func HangBy(inject func(started chan<- struct{}, block <-chan struct{}), clear f
 			})
 		}
 	}
+}
+
+// RefusedAddr returns a loopback host:port on which nothing listens, for a
+// key source whose KMS cannot be reached.
+func RefusedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
 }
