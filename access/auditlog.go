@@ -11,12 +11,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keyward/keyward/internal/fsutil"
 )
 
 // SyncPolicy says when an AuditLog forces its records to stable storage
@@ -461,28 +462,12 @@ func (l *AuditLog) createSegment(n uint64) error {
 		}
 		return fmt.Errorf("access: audit log: %w", err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fsutil.SyncDir(l.dir); err != nil {
 		f.Close()
 		return fmt.Errorf("access: audit log: %w", err)
 	}
 	l.f, l.segment, l.size = f, n, 0
 	return nil
-}
-
-// syncDir makes a new directory entry durable.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // WriteRecord appends r to the log. Under SyncEachRecord it returns once the
@@ -538,7 +523,10 @@ func (l *AuditLog) appendLocked(r *Record) (seq uint64, due bool, err error) {
 		return 0, false, fmt.Errorf("access: audit log: record time %d is outside years 1 to 9999", y)
 	}
 	seq = l.seq + 1
-	line := appendRecord(l.buf[:0], l.mac, l.kid, seq, &l.head, r)
+	line, err := appendRecord(l.buf[:0], l.mac, l.kid, seq, &l.head, r)
+	if err != nil {
+		return 0, false, fmt.Errorf("access: audit log: encoding record: %w", err)
+	}
 	l.buf = line[:0]
 	if len(line) > MaxRecordSize {
 		return 0, false, fmt.Errorf("access: audit log: record of %d bytes exceeds %d", len(line), MaxRecordSize)
@@ -803,3 +791,16 @@ func (l *AuditLog) GoString() string { return l.String() }
 // Format prints String under every verb, so that no verb (%v, %+v, %#v,
 // %x, ...) reaches the key.
 func (l *AuditLog) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(l.String())) }
+
+// lockFile takes an exclusive, non-blocking advisory lock on f, so that two
+// processes never append to the same audit log.
+func lockFile(f *os.File) error {
+	err := fsutil.TryLock(f)
+	if errors.Is(err, fsutil.ErrLocked) {
+		return ErrLocked
+	}
+	if err != nil {
+		return fmt.Errorf("access: audit log: lock: %w", err)
+	}
+	return nil
+}

@@ -11,17 +11,17 @@ import (
 // Config is a policy written in Go. NewPolicy checks and compiles it; the
 // policy file format (see ParsePolicy) decodes into the same shape.
 type Config struct {
-	Roles []Role // the roles, in any order; names are unique
+	Roles []Role `json:"roles"` // the roles, in any order; names are unique
 }
 
 // Role is a named set of permissions that may inherit other roles. A role
 // holds its own permissions plus those of every role it inherits, directly
 // or transitively.
 type Role struct {
-	Name        string       // unique, non-empty; no '*', control characters or surrounding spaces
-	Description string       // free text, for people
-	Inherits    []string     // names of roles defined in the same Config
-	Permissions []Permission // what the role may do
+	Name        string       `json:"name"`                  // unique, non-empty; no '*', control characters or surrounding spaces
+	Description string       `json:"description,omitempty"` // free text, for people
+	Inherits    []string     `json:"inherits,omitempty"`    // names of roles defined in the same Config
+	Permissions []Permission `json:"permissions,omitempty"` // what the role may do
 }
 
 // Permission grants every action in Actions on every resource matching a
@@ -30,8 +30,8 @@ type Role struct {
 // "field:TABLE.COLUMN", where '*' matches any run of characters: for example
 // "keyring:*", "field:users.*" or "field:*.ssn".
 type Permission struct {
-	Actions   []string // e.g. ActionDecrypt, or "*"
-	Resources []string // resource patterns, e.g. "keyring:pii", "field:users.*"
+	Actions   []string `json:"actions"`   // e.g. ActionDecrypt, or "*"
+	Resources []string `json:"resources"` // resource patterns, e.g. "keyring:pii", "field:users.*"
 }
 
 // Policy is a compiled, immutable role-based access policy. Everything not

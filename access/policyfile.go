@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strconv"
+	"strings"
 )
 
 // MaxPolicySize is the largest policy file ParsePolicy and LoadPolicyFile
@@ -49,100 +51,74 @@ func LoadPolicyFile(path string) (*Policy, error) {
 // duplicate fields, values of the wrong type, trailing data and every error
 // NewPolicy reports are returned as a *PolicyError with the line and column.
 func ParsePolicy(name string, data []byte) (*Policy, error) {
-	cfg, loc, err := decodePolicy(name, data)
-	if err != nil {
-		return nil, err
-	}
-	return compile(cfg, loc)
-}
-
-// decodePolicy decodes a policy document into a Config and the positions of
-// its fields.
-func decodePolicy(name string, data []byte) (Config, *locator, error) {
-	loc := &locator{source: name, data: data, offs: map[string]int{}}
 	if len(data) > MaxPolicySize {
-		return Config{}, nil, &PolicyError{Source: name, Msg: fmt.Sprintf("file larger than %d bytes", MaxPolicySize)}
+		return nil, &PolicyError{Source: name, Msg: fmt.Sprintf("file larger than %d bytes", MaxPolicySize)}
 	}
-	root, err := parseJSON(data)
-	if err != nil {
-		var pe *PolicyError
-		if errors.As(err, &pe) {
-			pe.Source = name
-		}
-		return Config{}, nil, err
-	}
-	d := &schemaDecoder{loc: loc}
-	cfg, err := d.config(root)
-	if err != nil {
-		return Config{}, nil, err
-	}
-	return cfg, loc, nil
-}
-
-// A jnode is a JSON value with the byte offset where it starts.
-type jnode struct {
-	kind    byte // '{', '[', '"', '0' (number), 'b' (bool), 'n' (null)
-	off     int
-	str     string // string value or number text
-	members []jmember
-	elems   []*jnode
-}
-
-type jmember struct {
-	key string
-	off int
-	val *jnode
-}
-
-func (n *jnode) typeName() string {
-	switch n.kind {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case '0':
-		return "a number"
-	case 'b':
-		return "a boolean"
-	}
-	return "null"
-}
-
-// maxJSONDepth bounds nesting; a policy needs 5 levels.
-const maxJSONDepth = 32
-
-type jparser struct {
-	data  []byte
-	dec   *json.Decoder
-	depth int
-}
-
-// parseJSON parses one JSON value, keeping the start offset of every value
-// and object key.
-func parseJSON(data []byte) (*jnode, error) {
-	p := &jparser{data: data, dec: json.NewDecoder(bytes.NewReader(data))}
-	p.dec.UseNumber()
-	if p.start() == len(data) {
-		return nil, &PolicyError{Msg: "empty document"}
-	}
-	root, err := p.value()
-	if err != nil {
+	loc := &locator{source: name, data: data, offs: map[string]int{}}
+	if err := checkShape(loc); err != nil {
 		return nil, err
 	}
-	if off := p.start(); off < len(data) {
-		return nil, p.errorAt(off, "unexpected data after the document")
+	// The document has the shape of policyFile, so encoding/json decodes
+	// it; checkShape has recorded where each value is.
+	var doc policyFile
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, &PolicyError{Source: name, Msg: "invalid JSON: " + err.Error()}
 	}
-	return root, nil
+	if doc.Version != "" && doc.Version != json.Number(strconv.Itoa(PolicyFileVersion)) {
+		return nil, loc.errorf("version", "unsupported version %s (want %d)", doc.Version, PolicyFileVersion)
+	}
+	return compile(Config{Roles: doc.Roles}, loc)
+}
+
+// policyFile is the document ParsePolicy reads.
+type policyFile struct {
+	Version json.Number `json:"version"`
+	Roles   []Role      `json:"roles"`
+}
+
+// requiredFields lists, per object type of the document, the members it
+// must have.
+var requiredFields = map[reflect.Type][]string{
+	reflect.TypeFor[policyFile](): {"roles"},
+	reflect.TypeFor[Role]():       {"name"},
+	reflect.TypeFor[Permission](): {"actions", "resources"},
+}
+
+// checkShape reads the document in loc with a json.Decoder and checks it
+// against the Go type it decodes into (policyFile): every value has the
+// JSON type of its Go field, object members are known (by their json tag,
+// exactly), not repeated and present where requiredFields says so, and
+// nothing follows the document. It records the offset of every value by
+// field path ("roles[1].inherits[0]") in loc, so that errors found later
+// (by NewPolicy's checks) have a position. Errors are *PolicyError with the
+// line and column. Nesting is bounded by the type, so a deeply nested
+// document fails at the first level the type does not have.
+func checkShape(loc *locator) error {
+	s := &shape{loc: loc, dec: json.NewDecoder(bytes.NewReader(loc.data))}
+	s.dec.UseNumber()
+	if s.start() == len(loc.data) {
+		return &PolicyError{Source: loc.source, Msg: "empty document"}
+	}
+	if err := s.value("", reflect.TypeFor[policyFile]()); err != nil {
+		return err
+	}
+	if off := s.start(); off < len(loc.data) {
+		return s.errorAt(off, "unexpected data after the document")
+	}
+	return nil
+}
+
+type shape struct {
+	loc *locator
+	dec *json.Decoder
 }
 
 // start returns the offset of the next token: the decoder's offset past any
 // white space and separators.
-func (p *jparser) start() int {
-	off := int(p.dec.InputOffset())
-	for off < len(p.data) {
-		switch p.data[off] {
+func (s *shape) start() int {
+	off := int(s.dec.InputOffset())
+	for off < len(s.loc.data) {
+		switch s.loc.data[off] {
 		case ' ', '\t', '\r', '\n', ',', ':':
 			off++
 			continue
@@ -152,86 +128,131 @@ func (p *jparser) start() int {
 	return off
 }
 
-func (p *jparser) errorAt(off int, msg string) *PolicyError {
-	line, col := lineCol(p.data, off)
-	return &PolicyError{Line: line, Column: col, Msg: msg}
+func (s *shape) errorAt(off int, msg string) *PolicyError {
+	line, col := lineCol(s.loc.data, off)
+	return &PolicyError{Source: s.loc.source, Line: line, Column: col, Msg: msg}
 }
 
-func (p *jparser) token() (json.Token, error) {
-	tok, err := p.dec.Token()
+// fieldErr is an error about the value at path, which starts at off.
+func (s *shape) fieldErr(path string, off int, format string, args ...any) *PolicyError {
+	s.loc.offs[path] = off
+	return s.loc.errorf(path, format, args...)
+}
+
+func (s *shape) token() (json.Token, error) {
+	tok, err := s.dec.Token()
 	if err == nil {
 		return tok, nil
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return nil, p.errorAt(int(se.Offset), "invalid JSON: "+se.Error())
+		return nil, s.errorAt(int(se.Offset), "invalid JSON: "+se.Error())
 	}
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return nil, p.errorAt(len(p.data), "invalid JSON: unexpected end of document")
+		return nil, s.errorAt(len(s.loc.data), "invalid JSON: unexpected end of document")
 	}
-	return nil, p.errorAt(p.start(), "invalid JSON: "+err.Error())
+	return nil, s.errorAt(s.start(), "invalid JSON: "+err.Error())
 }
 
-func (p *jparser) value() (*jnode, error) {
-	off := p.start()
-	tok, err := p.token()
+// value checks the next value, at path, against t.
+func (s *shape) value(path string, t reflect.Type) error {
+	off := s.start()
+	tok, err := s.token()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	switch t := tok.(type) {
+	s.loc.offs[path] = off
+	if got, want := jsonType(tok), jsonTypeOf(t); got != want {
+		return s.fieldErr(path, off, "want %s, got %s", describe(t), got)
+	}
+	switch tok {
+	case json.Delim('['):
+		for i := 0; s.dec.More(); i++ {
+			if err := s.value(path+"["+strconv.Itoa(i)+"]", t.Elem()); err != nil {
+				return err
+			}
+		}
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for s.dec.More() {
+			koff := s.start()
+			ktok, err := s.token()
+			if err != nil {
+				return err
+			}
+			key, _ := ktok.(string) // the decoder returns object keys as strings
+			sub := joinPath(path, key)
+			f, ok := fieldByTag(t, key)
+			switch {
+			case !ok:
+				return s.fieldErr(sub, koff, "unknown field %q", key)
+			case seen[key]:
+				return s.errorAt(koff, fmt.Sprintf("duplicate field %q", key))
+			}
+			seen[key] = true
+			if err := s.value(sub, f.Type); err != nil {
+				return err
+			}
+		}
+		for _, key := range requiredFields[t] {
+			if !seen[key] {
+				return s.fieldErr(joinPath(path, key), off, "missing field %q", key)
+			}
+		}
+	default:
+		return nil
+	}
+	_, err = s.token() // the closing delimiter
+	return err
+}
+
+// fieldByTag returns the field of struct type t whose json tag names key.
+func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// jsonType names the JSON type of a token.
+func jsonType(tok json.Token) string {
+	switch tok.(type) {
 	case json.Delim:
-		if t != '{' && t != '[' {
-			return nil, p.errorAt(off, "invalid JSON: unexpected "+t.String())
+		if tok == json.Delim('{') {
+			return "an object"
 		}
-		p.depth++
-		if p.depth > maxJSONDepth {
-			return nil, p.errorAt(off, "document nested too deeply")
-		}
-		n := &jnode{kind: byte(t), off: off}
-		for p.dec.More() {
-			if t == '[' {
-				v, err := p.value()
-				if err != nil {
-					return nil, err
-				}
-				n.elems = append(n.elems, v)
-				continue
-			}
-			koff := p.start()
-			ktok, err := p.token()
-			if err != nil {
-				return nil, err
-			}
-			key, ok := ktok.(string)
-			if !ok {
-				return nil, p.errorAt(koff, "invalid JSON: object key is not a string")
-			}
-			for _, m := range n.members {
-				if m.key == key {
-					return nil, p.errorAt(koff, fmt.Sprintf("duplicate field %q", key))
-				}
-			}
-			v, err := p.value()
-			if err != nil {
-				return nil, err
-			}
-			n.members = append(n.members, jmember{key: key, off: koff, val: v})
-		}
-		if _, err := p.token(); err != nil { // the closing delimiter
-			return nil, err
-		}
-		p.depth--
-		return n, nil
+		return "an array"
 	case string:
-		return &jnode{kind: '"', off: off, str: t}, nil
+		return "a string"
 	case json.Number:
-		return &jnode{kind: '0', off: off, str: string(t)}, nil
+		return "a number"
 	case bool:
-		return &jnode{kind: 'b', off: off}, nil
-	case nil:
-		return &jnode{kind: 'n', off: off}, nil
+		return "a boolean"
 	}
-	return nil, p.errorAt(off, "invalid JSON")
+	return "null"
+}
+
+// jsonTypeOf names the JSON type that encodes Go type t.
+func jsonTypeOf(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeFor[json.Number]():
+		return "a number"
+	case t.Kind() == reflect.String:
+		return "a string"
+	case t.Kind() == reflect.Slice:
+		return "an array"
+	}
+	return "an object"
+}
+
+// describe names what a value of Go type t must be, for errors.
+func describe(t reflect.Type) string {
+	if t.Kind() == reflect.Slice {
+		return "an array of " + strings.ToLower(t.Elem().Name()) + "s"
+	}
+	return jsonTypeOf(t)
 }
 
 // lineCol converts a byte offset into a 1-based line and byte column.
@@ -243,155 +264,9 @@ func lineCol(data []byte, off int) (line, col int) {
 	return line, col
 }
 
-// schemaDecoder maps a parsed document onto Config, recording the offset of
-// every field it decodes.
-type schemaDecoder struct {
-	loc *locator
-}
-
-func (d *schemaDecoder) errAt(field string, off int, format string, args ...any) *PolicyError {
-	d.loc.offs[field] = off
-	return d.loc.errorf(field, format, args...)
-}
-
-// object checks that n is an object whose keys are all in fields, and
-// returns its members by key.
-func (d *schemaDecoder) object(field string, n *jnode, fields ...string) (map[string]*jnode, error) {
-	d.loc.offs[field] = n.off
-	if n.kind != '{' {
-		return nil, d.errAt(field, n.off, "want an object, got %s", n.typeName())
-	}
-	out := make(map[string]*jnode, len(n.members))
-	for _, m := range n.members {
-		known := false
-		for _, f := range fields {
-			known = known || f == m.key
-		}
-		sub := joinPath(field, m.key)
-		if !known {
-			return nil, d.errAt(sub, m.off, "unknown field %q", m.key)
-		}
-		d.loc.offs[sub] = m.val.off
-		out[m.key] = m.val
-	}
-	return out, nil
-}
-
 func joinPath(field, key string) string {
 	if field == "" {
 		return key
 	}
 	return field + "." + key
-}
-
-func (d *schemaDecoder) str(field string, n *jnode) (string, error) {
-	if n.kind != '"' {
-		return "", d.errAt(field, n.off, "want a string, got %s", n.typeName())
-	}
-	return n.str, nil
-}
-
-func (d *schemaDecoder) strings(field string, n *jnode) ([]string, error) {
-	if n.kind != '[' {
-		return nil, d.errAt(field, n.off, "want an array of strings, got %s", n.typeName())
-	}
-	out := make([]string, 0, len(n.elems))
-	for i, e := range n.elems {
-		f := field + "[" + strconv.Itoa(i) + "]"
-		d.loc.offs[f] = e.off
-		s, err := d.str(f, e)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-func (d *schemaDecoder) config(root *jnode) (Config, error) {
-	top, err := d.object("", root, "version", "roles")
-	if err != nil {
-		return Config{}, err
-	}
-	if v, ok := top["version"]; ok {
-		if v.kind != '0' {
-			return Config{}, d.errAt("version", v.off, "want a number, got %s", v.typeName())
-		}
-		if v.str != strconv.Itoa(PolicyFileVersion) {
-			return Config{}, d.errAt("version", v.off, "unsupported version %s (want %d)", v.str, PolicyFileVersion)
-		}
-	}
-	rn, ok := top["roles"]
-	if !ok {
-		return Config{}, d.errAt("roles", root.off, "missing field \"roles\"")
-	}
-	if rn.kind != '[' {
-		return Config{}, d.errAt("roles", rn.off, "want an array of roles, got %s", rn.typeName())
-	}
-	var cfg Config
-	for i, e := range rn.elems {
-		field := "roles[" + strconv.Itoa(i) + "]"
-		r, err := d.role(field, e)
-		if err != nil {
-			return Config{}, err
-		}
-		cfg.Roles = append(cfg.Roles, r)
-	}
-	return cfg, nil
-}
-
-func (d *schemaDecoder) role(field string, n *jnode) (Role, error) {
-	m, err := d.object(field, n, "name", "description", "inherits", "permissions")
-	if err != nil {
-		return Role{}, err
-	}
-	var r Role
-	nn, ok := m["name"]
-	if !ok {
-		return Role{}, d.errAt(field+".name", n.off, "missing field \"name\"")
-	}
-	if r.Name, err = d.str(field+".name", nn); err != nil {
-		return Role{}, err
-	}
-	if dn, ok := m["description"]; ok {
-		if r.Description, err = d.str(field+".description", dn); err != nil {
-			return Role{}, err
-		}
-	}
-	if in, ok := m["inherits"]; ok {
-		if r.Inherits, err = d.strings(field+".inherits", in); err != nil {
-			return Role{}, err
-		}
-	}
-	if pn, ok := m["permissions"]; ok {
-		pf := field + ".permissions"
-		if pn.kind != '[' {
-			return Role{}, d.errAt(pf, pn.off, "want an array of permissions, got %s", pn.typeName())
-		}
-		for j, e := range pn.elems {
-			f := pf + "[" + strconv.Itoa(j) + "]"
-			pm, err := d.object(f, e, "actions", "resources")
-			if err != nil {
-				return Role{}, err
-			}
-			var perm Permission
-			for _, k := range []string{"actions", "resources"} {
-				v, ok := pm[k]
-				if !ok {
-					return Role{}, d.errAt(f+"."+k, e.off, "missing field %q", k)
-				}
-				list, err := d.strings(f+"."+k, v)
-				if err != nil {
-					return Role{}, err
-				}
-				if k == "actions" {
-					perm.Actions = list
-				} else {
-					perm.Resources = list
-				}
-			}
-			r.Permissions = append(r.Permissions, perm)
-		}
-	}
-	return r, nil
 }

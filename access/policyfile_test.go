@@ -7,13 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestLoadPolicyFile(t *testing.T) {
 	p, err := LoadPolicyFile(filepath.Join("testdata", "policy.json"))
-	if err != nil {
-		t.Fatalf("LoadPolicyFile: %v", err)
-	}
+	require.NoError(t, err, "LoadPolicyFile(testdata/policy.json)")
 	tests := []struct {
 		role, action, resource string
 		want                   bool
@@ -30,13 +31,11 @@ func TestLoadPolicyFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		ctx := WithPrincipal(context.Background(), Principal{UserID: "u", Roles: []string{tt.role}})
-		if got := p.Authorize(ctx, tt.action, tt.resource) == nil; got != tt.want {
-			t.Errorf("Authorize(%s, %s, %s) allowed = %v, want %v", tt.role, tt.action, tt.resource, got, tt.want)
-		}
+		got := p.Authorize(ctx, tt.action, tt.resource) == nil
+		assert.Equal(t, tt.want, got, "Authorize(%s, %s, %s) allowed", tt.role, tt.action, tt.resource)
 	}
-	if !p.CheckAccess("lead", "billing") || p.CheckAccess("billing", "lead") {
-		t.Error("CheckAccess does not follow the file's inheritance")
-	}
+	assert.True(t, p.CheckAccess("lead", "billing"), "CheckAccess(lead, billing): lead inherits billing in the file")
+	assert.False(t, p.CheckAccess("billing", "lead"), "CheckAccess(billing, lead)")
 }
 
 func TestParsePolicyErrors(t *testing.T) {
@@ -69,20 +68,25 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"missing resources", "{\"roles\": [{\"name\": \"a\", \"permissions\": [\n  {\"actions\": [\"decrypt\"]}]}]}", 2, 3, "roles[0].permissions[0].resources", "missing field"},
 		{"unknown action", "{\"roles\": [{\"name\": \"a\", \"permissions\": [\n  {\"actions\": [\"decrypt\", \"peek\"], \"resources\": [\"*\"]}]}]}", 2, 27, "roles[0].permissions[0].actions[1]", "unknown action \"peek\""},
 		{"bad resource", "{\"roles\": [{\"name\": \"a\", \"permissions\": [\n  {\"actions\": [\"decrypt\"],\n   \"resources\": [\"users.ssn\"]}]}]}", 3, 18, "roles[0].permissions[0].resources[0]", "resource pattern must be"},
-		{"too deep", `{"roles": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`, 0, 0, "", "nested too deeply"},
+		// Nesting is bounded by the document's shape: the first level too
+		// many is a type error.
+		{"too deep", `{"roles": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`, 1, 12, "roles[0]", "want an object, got an array"},
+		{"key case matters", `{"roles": [{"Name": "a"}]}`, 1, 13, "roles[0].Name", "unknown field \"Name\""},
+		{"null name", `{"roles": [{"name": null}]}`, 1, 21, "roles[0].name", "want a string, got null"},
+		{"version not an integer", `{"version": 1.0, "roles": []}`, 1, 13, "version", "unsupported version 1.0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := ParsePolicy("p.json", []byte(tt.doc))
+			assert.Nil(t, p, "ParsePolicy(%q) policy", tt.doc)
 			var pe *PolicyError
-			if p != nil || !errors.As(err, &pe) || !errors.Is(err, ErrInvalidPolicy) {
-				t.Fatalf("ParsePolicy = %v, %v, want nil and a *PolicyError", p, err)
-			}
-			if !strings.Contains(pe.Msg, tt.msg) || pe.Field != tt.field || pe.Source != "p.json" {
-				t.Fatalf("ParsePolicy error = %q, want field %q and message containing %q", err, tt.field, tt.msg)
-			}
-			if tt.line != 0 && (pe.Line != tt.line || pe.Column != tt.col) {
-				t.Fatalf("ParsePolicy error at %d:%d (%q), want %d:%d", pe.Line, pe.Column, err, tt.line, tt.col)
+			require.ErrorAs(t, err, &pe, "ParsePolicy(%q)", tt.doc)
+			assert.ErrorIs(t, err, ErrInvalidPolicy, "ParsePolicy(%q)", tt.doc)
+			assert.Contains(t, pe.Msg, tt.msg, "ParsePolicy(%q) message", tt.doc)
+			assert.Equal(t, tt.field, pe.Field, "ParsePolicy(%q) field", tt.doc)
+			assert.Equal(t, "p.json", pe.Source, "ParsePolicy(%q) source", tt.doc)
+			if tt.line != 0 {
+				assert.Equal(t, [2]int{tt.line, tt.col}, [2]int{pe.Line, pe.Column}, "ParsePolicy(%q) line:column (%v)", tt.doc, err)
 			}
 		})
 	}
@@ -90,29 +94,22 @@ func TestParsePolicyErrors(t *testing.T) {
 
 func TestPolicyErrorString(t *testing.T) {
 	_, err := ParsePolicy("p.json", []byte("{\"roles\": [\n  {\"name\": \"a\", \"inherits\": [\"zz\"]}\n]}"))
-	want := `access: invalid policy: p.json:2:30: roles[0].inherits[0]: unknown role "zz"`
-	if err == nil || err.Error() != want {
-		t.Fatalf("error = %v, want %s", err, want)
-	}
+	require.Error(t, err, "ParsePolicy with an unknown inherited role")
+	assert.Equal(t, `access: invalid policy: p.json:2:30: roles[0].inherits[0]: unknown role "zz"`, err.Error(), "ParsePolicy error text")
 	_, err = NewPolicy(Config{Roles: []Role{{Name: "a", Inherits: []string{"zz"}}}})
-	want = `access: invalid policy: roles[0].inherits[0]: unknown role "zz"`
-	if err == nil || err.Error() != want {
-		t.Fatalf("error = %v, want %s", err, want)
-	}
+	require.Error(t, err, "NewPolicy with an unknown inherited role")
+	assert.Equal(t, `access: invalid policy: roles[0].inherits[0]: unknown role "zz"`, err.Error(), "NewPolicy error text (no position)")
 }
 
 func TestLoadPolicyFileErrors(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := LoadPolicyFile(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("LoadPolicyFile(missing) = %v, want os.ErrNotExist", err)
-	}
+	_, err := LoadPolicyFile(filepath.Join(dir, "missing.json"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "LoadPolicyFile(missing file)")
 	big := filepath.Join(dir, "big.json")
-	if err := os.WriteFile(big, []byte(`{"roles": []}`+strings.Repeat(" ", MaxPolicySize)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadPolicyFile(big); !errors.Is(err, ErrInvalidPolicy) || !strings.Contains(err.Error(), "larger than") {
-		t.Fatalf("LoadPolicyFile(big) = %v, want a size error", err)
-	}
+	require.NoError(t, os.WriteFile(big, []byte(`{"roles": []}`+strings.Repeat(" ", MaxPolicySize)), 0o600))
+	_, err = LoadPolicyFile(big)
+	assert.ErrorIs(t, err, ErrInvalidPolicy, "LoadPolicyFile(file over MaxPolicySize)")
+	assert.ErrorContains(t, err, "larger than", "LoadPolicyFile(file over MaxPolicySize)")
 }
 
 func FuzzParsePolicy(f *testing.F) {

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -66,105 +65,74 @@ func recordMAC(m hash.Hash, body []byte, dst []byte) []byte {
 	return m.Sum(dst)
 }
 
-// appendRecord appends the line of record r (without newline) to dst.
-func appendRecord(dst []byte, m hash.Hash, kid string, seq uint64, prev *[sha256.Size]byte, r *Record) []byte {
-	start := len(dst)
-	dst = append(dst, `{"v":1,"seq":`...)
-	dst = strconv.AppendUint(dst, seq, 10)
-	dst = append(dst, `,"time":`...)
-	dst = appendJSONString(dst, r.Time.UTC().Format(time.RFC3339Nano))
-	dst = append(dst, `,"kid":"`...)
-	dst = append(dst, kid...)
-	dst = append(dst, `","user":`...)
-	dst = appendJSONString(dst, r.UserID)
+// appendRecord appends the line of record r (without newline) to dst: the
+// JSON object of auditLine's fields as encoding/json writes them (<, > and &
+// kept as they are, invalid UTF-8 first made valid by validUTF8), with the
+// MAC of those bytes as its last member.
+func appendRecord(dst []byte, m hash.Hash, kid string, seq uint64, prev *[sha256.Size]byte, r *Record) ([]byte, error) {
+	l := auditLine{
+		V:        1,
+		Seq:      seq,
+		Time:     r.Time.UTC().Format(time.RFC3339Nano),
+		Kid:      kid,
+		User:     validUTF8(r.UserID),
+		Action:   validUTF8(r.Action),
+		Resource: validUTF8(r.Resource),
+		Decision: validUTF8(string(r.Decision)),
+		Reason:   validUTF8(r.Reason),
+		Trace:    validUTF8(r.TraceID),
+		Prev:     hex.EncodeToString(prev[:]),
+	}
 	if len(r.Roles) > 0 {
-		dst = append(dst, `,"roles":[`...)
+		l.Roles = make([]string, len(r.Roles))
 		for i, role := range r.Roles {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendJSONString(dst, role)
+			l.Roles[i] = validUTF8(role)
 		}
-		dst = append(dst, ']')
 	}
-	dst = append(dst, `,"action":`...)
-	dst = appendJSONString(dst, r.Action)
-	if r.Resource != "" {
-		dst = append(dst, `,"resource":`...)
-		dst = appendJSONString(dst, r.Resource)
+	start := len(dst)
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&l); err != nil {
+		return dst, err
 	}
-	dst = append(dst, `,"decision":`...)
-	dst = appendJSONString(dst, string(r.Decision))
-	if r.Reason != "" {
-		dst = append(dst, `,"reason":`...)
-		dst = appendJSONString(dst, r.Reason)
-	}
-	if r.TraceID != "" {
-		dst = append(dst, `,"trace":`...)
-		dst = appendJSONString(dst, r.TraceID)
-	}
-	dst = append(dst, `,"prev":"`...)
-	dst = hex.AppendEncode(dst, prev[:])
-	dst = append(dst, '"')
+	// The MAC covers the object up to, not including, its closing brace
+	// (Encode ends it with "}\n").
+	dst = buf.Bytes()
+	dst = dst[:len(dst)-2]
 	var sum [sha256.Size]byte
 	mac := recordMAC(m, dst[start:], sum[:0])
 	dst = append(dst, macPrefix...)
 	dst = hex.AppendEncode(dst, mac)
-	return append(dst, '"', '}')
+	return append(dst, '"', '}'), nil
 }
 
-// appendJSONString appends s as a JSON string, replacing invalid UTF-8 with
-// U+FFFD.
-func appendJSONString(dst []byte, s string) []byte {
-	const hexdigits = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20 || c == 0x7f:
-				dst = append(dst, '\\', 'u', '0', '0', hexdigits[c>>4], hexdigits[c&15])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexdigits[r&15])
-		default:
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
+// validUTF8 returns s with each byte that is not part of valid UTF-8
+// replaced by U+FFFD (as a conversion to []rune does), so that a record's
+// bytes do not depend on how a Go release of encoding/json writes invalid
+// UTF-8 (an escape or the rune), and it decodes as records written before
+// encoding/json did.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
 	}
-	return append(dst, '"')
+	return string([]rune(s))
 }
 
-// auditLine is a parsed record line.
+// auditLine is a record line: appendRecord writes its exported fields in
+// this order, parseLine reads them back.
 type auditLine struct {
 	V        int      `json:"v"`
 	Seq      uint64   `json:"seq"`
 	Time     string   `json:"time"`
 	Kid      string   `json:"kid"`
 	User     string   `json:"user"`
-	Roles    []string `json:"roles"`
+	Roles    []string `json:"roles,omitempty"`
 	Action   string   `json:"action"`
-	Resource string   `json:"resource"`
+	Resource string   `json:"resource,omitempty"`
 	Decision string   `json:"decision"`
-	Reason   string   `json:"reason"`
-	Trace    string   `json:"trace"`
+	Reason   string   `json:"reason,omitempty"`
+	Trace    string   `json:"trace,omitempty"`
 	Prev     string   `json:"prev"`
 
 	body []byte            // the bytes the MAC covers

@@ -52,7 +52,7 @@ func TestWycheproof(t *testing.T) {
 		{"xchacha20_poly1305_test.json", XChaCha20Poly1305, 306},
 	} {
 		t.Run(tc.alg.String(), func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join("..", "testdata", "wycheproof", tc.file))
+			raw, err := os.ReadFile(filepath.Join("testdata", "wycheproof", tc.file))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/keyward/keyward/internal/fsutil"
 )
 
 // fileFormat names the layout of a FileStore file.
@@ -111,7 +113,7 @@ func (s *FileStore) Save(ctx context.Context, ks Keyset) error {
 	if err := ks.Validate(); err != nil {
 		return err
 	}
-	unlock, err := lockFile(ctx, s.path+".lock")
+	unlock, err := s.lock(ctx)
 	if err != nil {
 		return err
 	}
@@ -134,7 +136,7 @@ func (s *FileStore) Save(ctx context.Context, ks Keyset) error {
 	if err != nil {
 		return fmt.Errorf("keyring: encode file store: %w", err)
 	}
-	return writeFileAtomic(s.path, append(b, '\n'))
+	return s.writeFile(append(b, '\n'))
 }
 
 // AddEncryptions implements CountStore: under the file's lock, like Save,
@@ -153,7 +155,7 @@ func (s *FileStore) AddEncryptions(ctx context.Context, name string, n map[uint3
 		}
 		return copyCounts(c.Counts[name]), nil
 	}
-	unlock, err := lockFile(ctx, s.path+".lock")
+	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +180,7 @@ func (s *FileStore) AddEncryptions(ctx context.Context, name string, n map[uint3
 	if err != nil {
 		return nil, fmt.Errorf("keyring: encode file store: %w", err)
 	}
-	if err := writeFileAtomic(s.path, append(b, '\n')); err != nil {
+	if err := s.writeFile(append(b, '\n')); err != nil {
 		return nil, err
 	}
 	return copyCounts(c.Counts[name]), nil
@@ -230,38 +232,19 @@ func (s *FileStore) read() (fileContents, error) {
 	return c, nil
 }
 
-// writeFileAtomic replaces path with data: temporary file, fsync, rename,
-// fsync of the directory. The file gets mode 0600.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+// writeFile replaces the store's file atomically.
+func (s *FileStore) writeFile(data []byte) error {
+	if err := fsutil.WriteFileAtomic(s.path, data); err != nil {
 		return fmt.Errorf("keyring: file store: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("keyring: file store: %w", err)
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("keyring: file store: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("keyring: file store: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("keyring: file store: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("keyring: file store: %w", err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync() // best effort: not every file system syncs directories
-		d.Close()
 	}
 	return nil
+}
+
+// lock takes the store's inter-process lock, waiting until ctx is done.
+func (s *FileStore) lock(ctx context.Context) (unlock func(), err error) {
+	unlock, err = fsutil.Lock(ctx, s.path+".lock")
+	if err != nil {
+		return nil, fmt.Errorf("keyring: file store lock: %w", err)
+	}
+	return unlock, nil
 }

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 	"unicode/utf8"
+
+	"github.com/keyward/keyward/internal/fsutil"
 )
 
 // checkpointFormat names the layout of a checkpoint file. Files of the
@@ -153,7 +155,7 @@ func (f *FileCheckpoint) Save(ctx context.Context, p Progress) error {
 	if len(data) > maxCheckpointBytes {
 		return fmt.Errorf("%w: cursor too long", ErrCheckpoint)
 	}
-	if err := writeFileAtomic(f.path, append(data, '\n')); err != nil {
+	if err := fsutil.WriteFileAtomic(f.path, append(data, '\n')); err != nil {
 		return fmt.Errorf("%w: %w", ErrCheckpoint, err)
 	}
 	return nil
@@ -167,48 +169,6 @@ func (f *FileCheckpoint) Clear(ctx context.Context) error {
 	if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: %w", ErrCheckpoint, err)
 	}
-	syncDir(filepath.Dir(f.path))
+	_ = fsutil.SyncDir(filepath.Dir(f.path)) // best effort: the removal is done
 	return nil
-}
-
-// writeFileAtomic replaces path with data: temporary file in the same
-// directory with mode 0600, fsync, rename, fsync of the directory.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir makes a rename or removal in dir durable (best effort: not every
-// file system syncs directories).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }

@@ -18,9 +18,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/telemetry")
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-var testdataDir = filepath.Join("..", "testdata", "telemetry")
+var testdataDir = "testdata"
 
 // exportSpans runs a small workload through an Instrumentation whose tracer
 // provider exports with the real stdouttrace exporter, and returns what the

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -374,47 +373,4 @@ func TestThrottlingRetried(t *testing.T) {
 	if got := srv.Calls("Decrypt"); got != 5 {
 		t.Errorf("Decrypt requests = %d, want 5 (3 attempts for the last call)", got)
 	}
-}
-
-func TestDeadlineWhileKMSHangs(t *testing.T) {
-	srv := awskmstest.New(t)
-	s := newSource(t, srv)
-	w, err := s.Wrap(ctx, testDEK(), aad)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block := make(chan struct{})
-	defer close(block)
-	srv.Inject(awskmstest.Fault{Block: block, Times: awskmstest.Forever})
-	for _, op := range []struct {
-		name string
-		call func(context.Context) error
-	}{
-		{"Wrap", func(c context.Context) error { _, err := s.Wrap(c, testDEK(), aad); return err }},
-		{"Unwrap", func(c context.Context) error { _, err := s.Unwrap(c, w, aad); return err }},
-	} {
-		t.Run(op.name, func(t *testing.T) {
-			const deadline = 200 * time.Millisecond
-			c, cancel := context.WithTimeout(ctx, deadline)
-			defer cancel()
-			start := time.Now()
-			err := op.call(c)
-			if took := time.Since(start); took > deadline+2*time.Second {
-				t.Errorf("%s returned after %v, deadline %v", op.name, took, deadline)
-			}
-			if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, keyring.ErrKEKUnavailable) {
-				t.Errorf("%s = %v, want context.DeadlineExceeded and ErrKEKUnavailable", op.name, err)
-			}
-		})
-	}
-	t.Run("Cancel", func(t *testing.T) {
-		c, cancel := context.WithCancel(ctx)
-		started := make(chan struct{}, 1)
-		srv.ClearFaults()
-		srv.Inject(awskmstest.Fault{Block: block, Started: started, Times: awskmstest.Forever})
-		go func() { <-started; cancel() }()
-		if _, err := s.Unwrap(c, w, aad); !errors.Is(err, context.Canceled) {
-			t.Errorf("Unwrap cancelled while the KMS hangs = %v, want context.Canceled", err)
-		}
-	})
 }

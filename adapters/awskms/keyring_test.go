@@ -1,7 +1,6 @@
 package awskms_test
 
 import (
-	"net"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -12,18 +11,6 @@ import (
 	"github.com/keyward/keyward/internal/kmstest"
 	"github.com/keyward/keyward/keyring"
 )
-
-// refusedURL returns an http URL on which nothing listens.
-func refusedURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return "http://" + addr
-}
 
 func TestKeyringOverKMS(t *testing.T) {
 	kmstest.Run(t, func(t *testing.T) kmstest.Remote {
@@ -37,21 +24,12 @@ func TestKeyringOverKMS(t *testing.T) {
 				srv.Inject(awskmstest.Fault{Code: "KMSInternalException", Status: 500, Times: awskmstest.Forever})
 			},
 			Up: srv.ClearFaults,
-			Hang: func() (<-chan struct{}, func()) {
-				started, block := make(chan struct{}, 1), make(chan struct{})
+			Hang: kmstest.HangBy(func(started chan<- struct{}, block <-chan struct{}) {
 				srv.Inject(awskmstest.Fault{Started: started, Block: block, Times: awskmstest.Forever})
-				var once bool
-				return started, func() {
-					if !once {
-						once = true
-						srv.ClearFaults()
-						close(block)
-					}
-				}
-			},
+			}, srv.ClearFaults),
 			Throttle: func(n int) { srv.Inject(awskmstest.Fault{Code: "ThrottlingException", Times: n}) },
 			Unreachable: func(t *testing.T) keyring.KeySource {
-				c := srv.Client(func(o *kms.Options) { o.BaseEndpoint = aws.String(refusedURL(t)) })
+				c := srv.Client(func(o *kms.Options) { o.BaseEndpoint = aws.String("http://" + kmstest.RefusedAddr(t)) })
 				s, err := awskms.New(ctx, c, src.KeyARN())
 				if err != nil {
 					t.Fatal(err)

@@ -13,9 +13,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/fsutil"
 )
 
 // KeySize is the length of a file key: 32 bytes (256 bits).
@@ -164,6 +166,10 @@ func Write(path string, key []byte) (err error) {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("filekey: %w", err)
 	}
+	// Make the new directory entry durable too, so that a crash right after
+	// data was encrypted under the key cannot lose the file (best effort:
+	// not every file system syncs directories).
+	_ = fsutil.SyncDir(filepath.Dir(path))
 	return nil
 }
 

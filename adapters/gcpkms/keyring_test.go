@@ -1,7 +1,6 @@
 package gcpkms_test
 
 import (
-	"net"
 	"testing"
 	"time"
 
@@ -17,18 +16,6 @@ import (
 
 // fastRetry keeps the retries of tests quick.
 var fastRetry = gcpkms.WithRetry(3, gax.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2})
-
-// refusedAddr returns a loopback address on which nothing listens.
-func refusedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
 
 func TestKeyringOverKMS(t *testing.T) {
 	kmstest.Run(t, func(t *testing.T) kmstest.Remote {
@@ -46,21 +33,12 @@ func TestKeyringOverKMS(t *testing.T) {
 				srv.Inject(gcpkmstest.Fault{Code: codes.Unavailable, Times: gcpkmstest.Forever})
 			},
 			Up: srv.ClearFaults,
-			Hang: func() (<-chan struct{}, func()) {
-				started, block := make(chan struct{}, 1), make(chan struct{})
+			Hang: kmstest.HangBy(func(started chan<- struct{}, block <-chan struct{}) {
 				srv.Inject(gcpkmstest.Fault{Started: started, Block: block, Times: gcpkmstest.Forever})
-				var once bool
-				return started, func() {
-					if !once {
-						once = true
-						srv.ClearFaults()
-						close(block)
-					}
-				}
-			},
+			}, srv.ClearFaults),
 			Throttle: func(n int) { srv.Inject(gcpkmstest.Fault{Code: codes.ResourceExhausted, Times: n}) },
 			Unreachable: func(t *testing.T) keyring.KeySource {
-				c := srv.Client(t, option.WithEndpoint(refusedAddr(t)))
+				c := srv.Client(t, option.WithEndpoint(kmstest.RefusedAddr(t)))
 				s, err := gcpkms.New(c, name, fastRetry)
 				if err != nil {
 					t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/keyward/keyward/adapters/awskms"
-	"github.com/keyward/keyward/internal/kmsdemo"
 )
 
 func main() {
@@ -92,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return kmsdemo.Run(ctx, stdout, src, *storePath, *name, "KMS", func() (int64, int64) {
+	return demo(ctx, stdout, src, *storePath, *name, "KMS", func() (int64, int64) {
 		return client.encrypts.Load(), client.decrypts.Load()
 	})
 }

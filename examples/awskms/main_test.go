@@ -11,30 +11,11 @@ import (
 	"github.com/keyward/keyward/internal/awskmstest"
 )
 
-// awsEnv gives the SDK the access key id and secret (none when empty), no
-// region, no AWS files in dir and no instance metadata.
-func awsEnv(t *testing.T, dir, id, secret string) {
-	t.Helper()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID":           id,
-		"AWS_SECRET_ACCESS_KEY":       secret,
-		"AWS_SESSION_TOKEN":           "",
-		"AWS_PROFILE":                 "",
-		"AWS_REGION":                  "",
-		"AWS_DEFAULT_REGION":          "",
-		"AWS_CONFIG_FILE":             filepath.Join(dir, "no-config"),
-		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "no-credentials"),
-		"AWS_EC2_METADATA_DISABLED":   "true",
-	} {
-		t.Setenv(k, v)
-	}
-}
-
 // TestAgainstLocalKMS runs the example twice, as two processes sharing one
 // store, against local-kms served in-process.
 func TestAgainstLocalKMS(t *testing.T) {
 	dir := t.TempDir()
-	awsEnv(t, dir, "AKIDEXAMPLE", "test-secret")
+	awskmstest.IsolateEnv(t)
 	srv := awskmstest.New(t)
 	arn := srv.CreateKey(t)
 	srv.CreateAlias(t, "alias/keyward-example", arn)
@@ -83,7 +64,7 @@ func TestAgainstLocalKMS(t *testing.T) {
 // before any KMS call.
 func TestConfigurationErrors(t *testing.T) {
 	dir := t.TempDir()
-	awsEnv(t, dir, "", "")
+	awskmstest.IsolateEnv(t, "AWS_ACCESS_KEY_ID", "", "AWS_SECRET_ACCESS_KEY", "")
 	store := filepath.Join(dir, "keys.json")
 	var errb bytes.Buffer
 	err := run(context.Background(), []string{"-key", "alias/app", "-store", store}, &bytes.Buffer{}, &errb)

@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/keyward/keyward/adapters/gcpkms"
-	"github.com/keyward/keyward/internal/kmsdemo"
 )
 
 func main() {
@@ -83,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return kmsdemo.Run(ctx, stdout, src, *storePath, *name, "Cloud KMS", func() (int64, int64) {
+	return demo(ctx, stdout, src, *storePath, *name, "Cloud KMS", func() (int64, int64) {
 		return client.encrypts.Load(), client.decrypts.Load()
 	})
 }

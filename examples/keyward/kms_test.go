@@ -1,8 +1,6 @@
 package main
 
 import (
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,40 +8,12 @@ import (
 
 	"github.com/keyward/keyward/internal/awskmstest"
 	"github.com/keyward/keyward/internal/gcpkmstest"
+	"github.com/keyward/keyward/internal/kmstest"
 )
 
 // awsEnv gives the built binary static credentials and no AWS files, so the
 // SDK's default chain resolves without a network.
-func awsEnv(t *testing.T) {
-	t.Helper()
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID":           "AKIDEXAMPLE",
-		"AWS_SECRET_ACCESS_KEY":       "test-secret",
-		"AWS_SESSION_TOKEN":           "",
-		"AWS_PROFILE":                 "",
-		"AWS_REGION":                  "",
-		"AWS_DEFAULT_REGION":          "",
-		"AWS_CONFIG_FILE":             filepath.Join(dir, "no-config"),
-		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "no-credentials"),
-		"AWS_EC2_METADATA_DISABLED":   "true",
-		"AWS_MAX_ATTEMPTS":            "2",
-	} {
-		t.Setenv(k, v)
-	}
-}
-
-// refusedAddr returns a loopback address on which nothing listens.
-func refusedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
+func awsEnv(t *testing.T) { awskmstest.IsolateEnv(t, "AWS_MAX_ATTEMPTS", "2") }
 
 func TestKMSKeySources(t *testing.T) {
 	awsEnv(t)
@@ -112,7 +82,7 @@ func TestKMSKeySources(t *testing.T) {
 		dir := t.TempDir()
 		keyward(t, dir, "", "keygen")
 		raw := strings.TrimSpace(keyward(t, dir, "", "encrypt", "-k", "crypto.key", secret).stdout)
-		down := "http://" + refusedAddr(t)
+		down := "http://" + kmstest.RefusedAddr(t)
 		disabled := aws.CreateKey(t)
 		if _, err := aws.Client().DisableKey(t.Context(), &kms.DisableKeyInput{KeyId: &disabled}); err != nil {
 			t.Fatal(err)
@@ -131,7 +101,7 @@ func TestKMSKeySources(t *testing.T) {
 			{"plaintext without gcp", "x", []string{"encrypt", "--aws-kms", arn, "--kms-plaintext", "--store", "k.json"}, 2, "--kms-plaintext"},
 			{"bad gcp name", "x", []string{"encrypt", "--create", "--gcp-kms", "cli", "--kms-endpoint", gcp.Addr, "--kms-plaintext", "--store", "k.json"}, 1, "not a CryptoKey name"},
 			{"aws down", "x", []string{"encrypt", "--create", "--aws-kms", arn, "--kms-endpoint", down, "--store", "k.json"}, 1, "key source unavailable"},
-			{"gcp down", "x", []string{"encrypt", "--create", "--gcp-kms", name, "--kms-endpoint", refusedAddr(t), "--kms-plaintext", "--store", "k.json"}, 1, "key source unavailable"},
+			{"gcp down", "x", []string{"encrypt", "--create", "--gcp-kms", name, "--kms-endpoint", kmstest.RefusedAddr(t), "--kms-plaintext", "--store", "k.json"}, 1, "key source unavailable"},
 			{"disabled key", "x", []string{"encrypt", "--create", "--aws-kms", disabled, "--kms-endpoint", aws.URL, "--store", "k.json"}, 1, "key-encryption key is disabled"},
 			{"raw-key token", raw, []string{"decrypt", "--aws-kms", arn, "--kms-endpoint", aws.URL, "--store", "k.json"}, 1, "decrypt it with -k"},
 		} {

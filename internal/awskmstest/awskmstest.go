@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,8 @@ import (
 	"github.com/nsmithuk/local-kms/src/handler"
 	"github.com/nsmithuk/local-kms/src/service"
 	"github.com/sirupsen/logrus"
+
+	"github.com/keyward/keyward/internal/kmstest"
 )
 
 // The region and account of every Server. local-kms keeps them in package
@@ -37,7 +40,7 @@ const (
 var configure sync.Once
 
 // Forever makes a Fault apply to every matching request until ClearFaults.
-const Forever = -1
+const Forever = kmstest.Forever
 
 // Fault changes the Server's answer to matching requests.
 type Fault struct {
@@ -73,9 +76,32 @@ type Server struct {
 	dir  string
 	temp bool // dir is ours to remove
 
-	mu     sync.Mutex
-	faults []*Fault
-	calls  map[string]int64
+	faults kmstest.Faults[Fault]
+}
+
+// IsolateEnv gives the AWS SDK's default configuration, for the rest of
+// the test, static credentials, no region, no shared config or credentials
+// files and no instance metadata, so that it resolves without a network or
+// the machine's own AWS set-up. extra sets more variables (e.g.
+// AWS_MAX_ATTEMPTS).
+func IsolateEnv(t testing.TB, extra ...string) {
+	t.Helper()
+	dir := t.TempDir()
+	env := []string{
+		"AWS_ACCESS_KEY_ID", "AKIDEXAMPLE",
+		"AWS_SECRET_ACCESS_KEY", "test-secret",
+		"AWS_SESSION_TOKEN", "",
+		"AWS_PROFILE", "",
+		"AWS_REGION", "",
+		"AWS_DEFAULT_REGION", "",
+		"AWS_CONFIG_FILE", filepath.Join(dir, "no-config"),
+		"AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "no-credentials"),
+		"AWS_EC2_METADATA_DISABLED", "true",
+	}
+	env = append(env, extra...)
+	for i := 0; i+1 < len(env); i += 2 {
+		t.Setenv(env[i], env[i+1])
+	}
 }
 
 // New starts a Server for t, with its data in t.TempDir(), stopped by
@@ -97,7 +123,7 @@ func Start(addr, dir string) (*Server, error) {
 		config.AWSRegion = Region
 		config.AWSAccountId = AccountID
 	})
-	s := &Server{calls: map[string]int64{}, dir: dir, log: newLogger()}
+	s := &Server{dir: dir, log: newLogger()}
 	if dir == "" {
 		d, err := os.MkdirTemp("", "awskmstest-")
 		if err != nil {
@@ -247,67 +273,23 @@ func (s *Server) Delete(t testing.TB, keyARN string) {
 }
 
 // Inject adds a fault; faults apply in the order they were added.
-func (s *Server) Inject(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if f.Times == 0 {
-		f.Times = 1
-	}
-	s.faults = append(s.faults, &f)
-}
+func (s *Server) Inject(f Fault) { s.faults.Inject(f.Op, f.Times, f) }
 
 // ClearFaults removes every fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
+func (s *Server) ClearFaults() { s.faults.Clear() }
 
 // Calls returns how many requests of the operation (e.g. "Decrypt") the
 // server received, faults included.
-func (s *Server) Calls(op string) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[op]
-}
-
-// take counts a request of op and returns the fault that applies to it.
-func (s *Server) take(op string) *Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls[op]++
-	for i, f := range s.faults {
-		if f.Op != "" && f.Op != op {
-			continue
-		}
-		if f.Times != Forever {
-			if f.Times--; f.Times == 0 {
-				s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
-			}
-		}
-		return f
-	}
-	return nil
-}
+func (s *Server) Calls(op string) int64 { return s.faults.Calls(op) }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	op := r.Header.Get("X-Amz-Target")
 	if i := strings.LastIndexByte(op, '.'); i >= 0 {
 		op = op[i+1:]
 	}
-	if f := s.take(op); f != nil {
-		if f.Started != nil {
-			select {
-			case f.Started <- struct{}{}:
-			default:
-			}
-		}
-		if f.Block != nil {
-			select {
-			case <-f.Block:
-			case <-r.Context().Done():
-				return
-			}
+	if f, ok := s.faults.Take(op); ok {
+		if !kmstest.Hold(f.Started, f.Block, r.Context().Done()) {
+			return
 		}
 		if f.Code != "" {
 			status := f.Status

@@ -23,10 +23,12 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/keyward/keyward/internal/kmstest"
 )
 
 // Forever makes a Fault apply to every matching call until ClearFaults.
-const Forever = -1
+const Forever = kmstest.Forever
 
 // Fault changes the Server's answer to matching calls.
 type Fault struct {
@@ -64,8 +66,7 @@ type Server struct {
 	mu       sync.Mutex
 	keyRings map[string]bool
 	keys     map[string]*cryptoKey
-	faults   []*Fault
-	calls    map[string]int64
+	faults   kmstest.Faults[Fault]
 }
 
 type cryptoKey struct {
@@ -99,7 +100,7 @@ func Start(addr string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: ln.Addr().String(), keyRings: map[string]bool{}, keys: map[string]*cryptoKey{}, calls: map[string]int64{}}
+	s := &Server{Addr: ln.Addr().String(), keyRings: map[string]bool{}, keys: map[string]*cryptoKey{}}
 	s.gs = grpc.NewServer(grpc.UnaryInterceptor(s.intercept))
 	kmspb.RegisterKeyManagementServiceServer(s.gs, s)
 	go func() { _ = s.gs.Serve(ln) }()
@@ -164,67 +165,24 @@ func (s *Server) StartKey(keyRing, id string) (string, error) {
 }
 
 // Inject adds a fault; faults apply in the order they were added.
-func (s *Server) Inject(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if f.Times == 0 {
-		f.Times = 1
-	}
-	s.faults = append(s.faults, &f)
-}
+func (s *Server) Inject(f Fault) { s.faults.Inject(f.Method, f.Times, f) }
 
 // ClearFaults removes every fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
+func (s *Server) ClearFaults() { s.faults.Clear() }
 
 // Calls returns how many calls of the method (e.g. "Decrypt") the server
 // received, faults included.
-func (s *Server) Calls(method string) int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[method]
-}
-
-func (s *Server) take(method string) *Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls[method]++
-	for i, f := range s.faults {
-		if f.Method != "" && f.Method != method {
-			continue
-		}
-		if f.Times != Forever {
-			if f.Times--; f.Times == 0 {
-				s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
-			}
-		}
-		return f
-	}
-	return nil
-}
+func (s *Server) Calls(method string) int64 { return s.faults.Calls(method) }
 
 // intercept counts calls and applies faults.
 func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	method := info.FullMethod[strings.LastIndexByte(info.FullMethod, '/')+1:]
-	f := s.take(method)
-	if f == nil {
+	f, ok := s.faults.Take(method)
+	if !ok {
 		return h(ctx, req)
 	}
-	if f.Started != nil {
-		select {
-		case f.Started <- struct{}{}:
-		default:
-		}
-	}
-	if f.Block != nil {
-		select {
-		case <-f.Block:
-		case <-ctx.Done():
-			return nil, status.FromContextError(ctx.Err()).Err()
-		}
+	if !kmstest.Hold(f.Started, f.Block, ctx.Done()) {
+		return nil, status.FromContextError(ctx.Err()).Err()
 	}
 	if f.Code != codes.OK {
 		return nil, status.Error(f.Code, "injected fault")

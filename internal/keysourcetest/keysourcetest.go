@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/keyward/keyward/keyring"
 )
 
@@ -15,188 +18,189 @@ import (
 // keys. It is called once per subtest; use t.Cleanup to release them.
 type NewSources func(t *testing.T) (a, b keyring.KeySource)
 
+// aad is the associated data the suite wraps under.
+var aad = []byte("keyring default, key 1")
+
 func randomKey(t *testing.T) []byte {
 	t.Helper()
 	k := make([]byte, 32)
-	if _, err := rand.Read(k); err != nil {
-		t.Fatal(err)
-	}
+	_, err := rand.Read(k)
+	require.NoError(t, err)
 	return k
 }
 
-// Run runs the suite.
+// Run runs the suite: one named subtest per property.
 func Run(t *testing.T, newSources NewSources) {
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T, NewSources)
+	}{
+		{"RoundTrip", testRoundTrip},
+		{"SeparateKEKs", testSeparateKEKs},
+		{"WrongAAD", testWrongAAD},
+		{"Tampering", testTampering},
+		{"EmptyInput", testEmptyInput},
+		{"CancelledContext", testCancelledContext},
+		{"Concurrent", testConcurrent},
+		{"InKeyring", testInKeyring},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.test(t, newSources) })
+	}
+}
+
+// assertUnwrapRefused checks that a failed Unwrap reports a key-source
+// refusal (ErrUnwrap, or ErrWrongKEK for a KEK the source can tell apart).
+func assertUnwrapRefused(t *testing.T, got []byte, err error, what string) {
+	t.Helper()
+	assert.Nil(t, got, "%s returned key bytes", what)
+	assert.True(t, refused(err), "%s = %v, want ErrUnwrap or ErrWrongKEK", what, err)
+}
+
+// refused reports whether err is a key source's refusal to unwrap.
+func refused(err error) bool {
+	return errors.Is(err, keyring.ErrUnwrap) || errors.Is(err, keyring.ErrWrongKEK)
+}
+
+// testRoundTrip: Unwrap(Wrap(dek)) = dek with and without associated data,
+// the wrapped form does not contain the key, and wrapping is randomized.
+func testRoundTrip(t *testing.T, newSources NewSources) {
 	ctx := context.Background()
-	aad := []byte("keyring default, key 1")
+	a, _ := newSources(t)
+	require.NotEmpty(t, a.ID(), "ID()")
+	dek := randomKey(t)
+	for _, ad := range [][]byte{aad, nil} {
+		w, err := a.Wrap(ctx, dek, ad)
+		require.NoError(t, err, "Wrap(dek, aad %q)", ad)
+		assert.False(t, bytes.Contains(w, dek), "Wrap(dek, aad %q) contains the plaintext key", ad)
+		got, err := a.Unwrap(ctx, w, ad)
+		require.NoError(t, err, "Unwrap(Wrap(dek), aad %q)", ad)
+		assert.Equal(t, dek, got, "Unwrap(Wrap(dek), aad %q), want dek", ad)
+		w2, err := a.Wrap(ctx, dek, ad)
+		require.NoError(t, err, "second Wrap(dek, aad %q)", ad)
+		assert.NotEqual(t, w, w2, "wrapping the same key twice (aad %q) gave the same bytes: wrapping must be randomized", ad)
+	}
+}
 
-	t.Run("RoundTrip", func(t *testing.T) {
-		a, _ := newSources(t)
-		if a.ID() == "" {
-			t.Fatal("ID() is empty")
-		}
-		dek := randomKey(t)
-		for _, ad := range [][]byte{aad, nil} {
-			w, err := a.Wrap(ctx, dek, ad)
-			if err != nil {
-				t.Fatalf("Wrap: %v", err)
-			}
-			if bytes.Contains(w, dek) {
-				t.Fatal("wrapped key contains the plaintext key")
-			}
-			got, err := a.Unwrap(ctx, w, ad)
-			if err != nil || !bytes.Equal(got, dek) {
-				t.Fatalf("Unwrap(Wrap(dek)) = %x, %v", got, err)
-			}
-			w2, err := a.Wrap(ctx, dek, ad)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if bytes.Equal(w, w2) {
-				t.Error("wrapping the same key twice gave the same bytes: wrapping must be randomized")
-			}
-		}
-	})
+// testSeparateKEKs: sources over two KEKs have different IDs and one cannot
+// unwrap what the other wrapped.
+func testSeparateKEKs(t *testing.T, newSources NewSources) {
+	ctx := context.Background()
+	a, b := newSources(t)
+	require.NotEqual(t, a.ID(), b.ID(), "two KEKs share an ID")
+	w, err := a.Wrap(ctx, randomKey(t), aad)
+	require.NoError(t, err, "Wrap")
+	got, err := b.Unwrap(ctx, w, aad)
+	assertUnwrapRefused(t, got, err, "Unwrap with another KEK")
+}
 
-	t.Run("SeparateKEKs", func(t *testing.T) {
-		a, b := newSources(t)
-		if a.ID() == b.ID() {
-			t.Fatalf("two KEKs share the ID %q", a.ID())
-		}
-		dek := randomKey(t)
-		w, err := a.Wrap(ctx, dek, aad)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := b.Unwrap(ctx, w, aad)
-		if err == nil || got != nil {
-			t.Fatalf("another KEK unwrapped the key: %x, %v", got, err)
-		}
-		if !errors.Is(err, keyring.ErrUnwrap) && !errors.Is(err, keyring.ErrWrongKEK) {
-			t.Errorf("Unwrap with another KEK = %v, want ErrUnwrap or ErrWrongKEK", err)
-		}
-	})
+// testWrongAAD: Unwrap under other associated data fails with ErrUnwrap.
+func testWrongAAD(t *testing.T, newSources NewSources) {
+	ctx := context.Background()
+	a, _ := newSources(t)
+	w, err := a.Wrap(ctx, randomKey(t), aad)
+	require.NoError(t, err, "Wrap")
+	for _, bad := range [][]byte{nil, []byte("keyring default, key 2"), append(bytes.Clone(aad), 0)} {
+		got, err := a.Unwrap(ctx, w, bad)
+		assert.ErrorIs(t, err, keyring.ErrUnwrap, "Unwrap(aad %q) of a key wrapped under aad %q", bad, aad)
+		assert.Nil(t, got, "Unwrap(aad %q) returned key bytes", bad)
+	}
+}
 
-	t.Run("WrongAAD", func(t *testing.T) {
-		a, _ := newSources(t)
-		w, err := a.Wrap(ctx, randomKey(t), aad)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, bad := range [][]byte{nil, []byte("keyring default, key 2"), append(bytes.Clone(aad), 0)} {
-			if got, err := a.Unwrap(ctx, w, bad); !errors.Is(err, keyring.ErrUnwrap) || got != nil {
-				t.Errorf("Unwrap(aad %q) = %x, %v, want ErrUnwrap", bad, got, err)
-			}
-		}
-	})
+// testTampering: every flipped bit, every truncation and an extension of the
+// wrapped key make Unwrap fail.
+func testTampering(t *testing.T, newSources NewSources) {
+	ctx := context.Background()
+	a, _ := newSources(t)
+	w, err := a.Wrap(ctx, randomKey(t), aad)
+	require.NoError(t, err, "Wrap")
+	for i := range len(w) * 8 {
+		mod := bytes.Clone(w)
+		mod[i/8] ^= 1 << (i % 8)
+		got, err := a.Unwrap(ctx, mod, aad)
+		require.Error(t, err, "Unwrap with bit %d flipped = %x, want an error", i, got)
+	}
+	for n := range len(w) {
+		got, err := a.Unwrap(ctx, w[:n], aad)
+		require.Error(t, err, "Unwrap of the wrapped key truncated to %d bytes = %x, want an error", n, got)
+	}
+	_, err = a.Unwrap(ctx, append(bytes.Clone(w), 0), aad)
+	assert.Error(t, err, "Unwrap of the wrapped key extended by a byte, want an error")
+}
 
-	t.Run("Tampering", func(t *testing.T) {
-		a, _ := newSources(t)
-		dek := randomKey(t)
-		w, err := a.Wrap(ctx, dek, aad)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range len(w) * 8 {
-			mod := bytes.Clone(w)
-			mod[i/8] ^= 1 << (i % 8)
-			if got, err := a.Unwrap(ctx, mod, aad); err == nil {
-				t.Fatalf("bit %d flipped: Unwrap = %x, nil", i, got)
-			}
-		}
-		for n := range len(w) {
-			if got, err := a.Unwrap(ctx, w[:n], aad); err == nil {
-				t.Fatalf("truncated to %d bytes: Unwrap = %x, nil", n, got)
-			}
-		}
-		if _, err := a.Unwrap(ctx, append(bytes.Clone(w), 0), aad); err == nil {
-			t.Fatal("extended by a byte: Unwrap succeeded")
-		}
-	})
+// testEmptyInput: an empty key does not wrap and empty input does not unwrap.
+func testEmptyInput(t *testing.T, newSources NewSources) {
+	ctx := context.Background()
+	a, _ := newSources(t)
+	w, err := a.Wrap(ctx, nil, aad)
+	assert.Error(t, err, "Wrap(empty key) = %x, want an error", w)
+	for _, in := range [][]byte{nil, {}} {
+		got, err := a.Unwrap(ctx, in, aad)
+		assert.Error(t, err, "Unwrap(%#v) = %x, want an error", in, got)
+	}
+}
 
-	t.Run("EmptyInput", func(t *testing.T) {
-		a, _ := newSources(t)
-		if w, err := a.Wrap(ctx, nil, aad); err == nil {
-			t.Errorf("Wrap(empty key) = %x, nil", w)
-		}
-		for _, w := range [][]byte{nil, {}} {
-			if got, err := a.Unwrap(ctx, w, aad); err == nil {
-				t.Errorf("Unwrap(empty) = %x, nil", got)
-			}
-		}
-	})
+// testCancelledContext: Wrap and Unwrap honour a cancelled context.
+func testCancelledContext(t *testing.T, newSources NewSources) {
+	ctx := context.Background()
+	a, _ := newSources(t)
+	w, err := a.Wrap(ctx, randomKey(t), aad)
+	require.NoError(t, err, "Wrap")
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = a.Wrap(cctx, randomKey(t), aad)
+	assert.ErrorIs(t, err, context.Canceled, "Wrap(cancelled context)")
+	_, err = a.Unwrap(cctx, w, aad)
+	assert.ErrorIs(t, err, context.Canceled, "Unwrap(cancelled context)")
+}
 
-	t.Run("CancelledContext", func(t *testing.T) {
-		a, _ := newSources(t)
-		w, err := a.Wrap(ctx, randomKey(t), aad)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cctx, cancel := context.WithCancel(ctx)
-		cancel()
-		if _, err := a.Wrap(cctx, randomKey(t), aad); !errors.Is(err, context.Canceled) {
-			t.Errorf("Wrap(cancelled) = %v, want context.Canceled", err)
-		}
-		if _, err := a.Unwrap(cctx, w, aad); !errors.Is(err, context.Canceled) {
-			t.Errorf("Unwrap(cancelled) = %v, want context.Canceled", err)
-		}
-	})
-
-	t.Run("Concurrent", func(t *testing.T) {
-		a, _ := newSources(t)
-		var wg sync.WaitGroup
-		errs := make(chan error, 16)
-		for range 16 {
-			wg.Go(func() {
-				for range 10 {
-					dek := make([]byte, 32)
-					_, _ = rand.Read(dek)
-					w, err := a.Wrap(ctx, dek, aad)
-					if err != nil {
-						errs <- err
-						return
-					}
-					got, err := a.Unwrap(ctx, w, aad)
-					if err != nil || !bytes.Equal(got, dek) {
-						errs <- errors.Join(errors.New("concurrent round trip failed"), err)
-						return
-					}
+// testConcurrent: 16 goroutines round-trip keys through one source at once.
+func testConcurrent(t *testing.T, newSources NewSources) {
+	ctx := context.Background()
+	a, _ := newSources(t)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 10 {
+				dek := make([]byte, 32)
+				_, _ = rand.Read(dek)
+				w, err := a.Wrap(ctx, dek, aad)
+				if !assert.NoError(t, err, "goroutine %d, Wrap %d", g, i) {
+					return
 				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
-	})
+				got, err := a.Unwrap(ctx, w, aad)
+				if !assert.NoError(t, err, "goroutine %d, Unwrap %d", g, i) || !assert.Equal(t, dek, got, "goroutine %d, round trip %d", g, i) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
 
-	t.Run("InKeyring", func(t *testing.T) {
-		a, b := newSources(t)
-		store := keyring.NewMemoryStore()
-		kr, err := keyring.New(ctx, "conformance", a, store)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer kr.Close()
-		tok, err := kr.EncryptString(ctx, "sensitive")
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A second process over the same store and KEK reads it.
-		kr2, err := keyring.New(ctx, "conformance", a, store)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer kr2.Close()
-		if got, err := kr2.DecryptString(ctx, tok); err != nil || got != "sensitive" {
-			t.Fatalf("DecryptString in a second keyring = %q, %v", got, err)
-		}
-		// Another KEK cannot open the keyring.
-		if kr3, err := keyring.New(ctx, "conformance", b, store); err == nil {
-			kr3.Close()
-			t.Fatal("a keyring over another KEK opened")
-		} else if !errors.Is(err, keyring.ErrWrongKEK) && !errors.Is(err, keyring.ErrUnwrap) {
-			t.Errorf("keyring over another KEK: %v, want ErrWrongKEK", err)
-		}
-	})
+// testInKeyring: a Keyring over the source encrypts, a second Keyring over
+// the same store and KEK decrypts, and a Keyring over another KEK does not
+// open.
+func testInKeyring(t *testing.T, newSources NewSources) {
+	ctx := context.Background()
+	a, b := newSources(t)
+	store := keyring.NewMemoryStore()
+	kr, err := keyring.New(ctx, "conformance", a, store)
+	require.NoError(t, err, "keyring.New")
+	defer kr.Close()
+	tok, err := kr.EncryptString(ctx, "sensitive")
+	require.NoError(t, err, "EncryptString")
+	// A second process over the same store and KEK reads it.
+	kr2, err := keyring.New(ctx, "conformance", a, store)
+	require.NoError(t, err, "keyring.New (second process)")
+	defer kr2.Close()
+	got, err := kr2.DecryptString(ctx, tok)
+	require.NoError(t, err, "DecryptString in a second keyring")
+	assert.Equal(t, "sensitive", got, "DecryptString in a second keyring")
+	// Another KEK cannot open the keyring.
+	kr3, err := keyring.New(ctx, "conformance", b, store)
+	if err == nil {
+		kr3.Close()
+	}
+	require.Error(t, err, "a keyring over another KEK opened")
+	assert.True(t, refused(err), "keyring.New over another KEK = %v, want ErrWrongKEK or ErrUnwrap", err)
 }

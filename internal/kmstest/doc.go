@@ -5,7 +5,9 @@
 // longer; a KMS that hangs once the cached keys expire stalls no call (they
 // are served at once, refreshed in the background, and fail at once past
 // the stale window); a KMS that is down or hangs at start gives a clear
-// error within the caller's deadline; throttled calls are retried.
+// error within the caller's deadline, and the key source itself returns by
+// the caller's deadline or cancellation while the KMS hangs; throttled calls
+// are retried. Faults and Hold are the fault table both KMS emulators use.
 //
 // Unwraps lets a test wait for a keyring's background refreshes to finish,
 // on their spans, instead of sleeping.

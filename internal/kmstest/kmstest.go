@@ -49,6 +49,7 @@ func Run(t *testing.T, newRemote func(t *testing.T) Remote) {
 	t.Run("DownAtStart", func(t *testing.T) { downAtStart(t, newRemote(t)) })
 	t.Run("HangAtStart", func(t *testing.T) { hangAtStart(t, newRemote(t)) })
 	t.Run("HangAfterWarmUp", func(t *testing.T) { hangAfterWarmUp(t, newRemote(t)) })
+	t.Run("SourceWhileHanging", func(t *testing.T) { sourceWhileHanging(t, newRemote(t)) })
 	t.Run("ThrottledThenOK", func(t *testing.T) { throttledThenOK(t, newRemote(t)) })
 }
 
@@ -265,6 +266,60 @@ func hangAtStart(t *testing.T, r Remote) {
 			}
 		})
 	}
+}
+
+// sourceWhileHanging: the key source itself, over a KMS that does not
+// answer, returns by the caller's deadline with context.DeadlineExceeded
+// and ErrKEKUnavailable, and at once when the caller cancels.
+func sourceWhileHanging(t *testing.T, r Remote) {
+	// A keyring wraps its first data key: the recorded call gives the
+	// associated data a key source is given (a key service checks it).
+	rec := &recordingSource{KeySource: r.Source}
+	require.NoError(t, open(t, rec, keyring.NewMemoryStore()).Close(), "Close")
+	require.NotNil(t, rec.aad, "keyring.New did not wrap a data key")
+	dek, aad := bytes.Repeat([]byte{7}, 32), rec.aad
+	w, err := r.Source.Wrap(ctx, dek, aad)
+	require.NoError(t, err, "Wrap before the KMS hangs")
+	_, release := r.Hang()
+	t.Cleanup(release)
+	for _, op := range []struct {
+		name string
+		call func(context.Context) error
+	}{
+		{"Wrap", func(c context.Context) error { _, err := r.Source.Wrap(c, dek, aad); return err }},
+		{"Unwrap", func(c context.Context) error { _, err := r.Source.Unwrap(c, w, aad); return err }},
+	} {
+		t.Run(op.name, func(t *testing.T) {
+			const deadline = 200 * time.Millisecond
+			c, cancel := context.WithTimeout(ctx, deadline)
+			defer cancel()
+			start := time.Now()
+			err := op.call(c)
+			assert.Less(t, time.Since(start), deadline+2*time.Second, "%s over a hanging KMS returned long after its deadline %v", op.name, deadline)
+			assert.ErrorIs(t, err, context.DeadlineExceeded, "%s over a hanging KMS", op.name)
+			assert.ErrorIs(t, err, keyring.ErrKEKUnavailable, "%s over a hanging KMS", op.name)
+		})
+	}
+	t.Run("Cancel", func(t *testing.T) {
+		release()
+		started, release := r.Hang()
+		t.Cleanup(release)
+		c, cancel := context.WithCancel(ctx)
+		go func() { <-started; cancel() }()
+		_, err := r.Source.Unwrap(c, w, aad)
+		assert.ErrorIs(t, err, context.Canceled, "Unwrap cancelled while the KMS hangs")
+	})
+}
+
+// recordingSource records the associated data of the last Wrap.
+type recordingSource struct {
+	keyring.KeySource
+	aad []byte
+}
+
+func (r *recordingSource) Wrap(ctx context.Context, dek, aad []byte) ([]byte, error) {
+	r.aad = bytes.Clone(aad)
+	return r.KeySource.Wrap(ctx, dek, aad)
 }
 
 // hangAfterWarmUp: a KMS that hangs (no answer, no error) once the cached

@@ -1,4 +1,4 @@
-package kmsdemo
+package main
 
 import (
 	"context"
@@ -9,13 +9,14 @@ import (
 	"github.com/keyward/keyward/keyring"
 )
 
-// Calls reports how many Encrypt and Decrypt calls reached the KMS so far.
-type Calls func() (encrypts, decrypts int64)
+// callCounts reports how many Encrypt and Decrypt calls reached the KMS so
+// far.
+type callCounts func() (encrypts, decrypts int64)
 
-// Run opens the keyring name in the file store at storePath over src and
+// demo opens the keyring name in the file store at storePath over src and
 // shows what it costs in KMS calls (counted by calls) to open it, to
 // encrypt and decrypt two values and then a thousand more.
-func Run(ctx context.Context, out io.Writer, src keyring.KeySource, storePath, name, kmsName string, calls Calls) error {
+func demo(ctx context.Context, out io.Writer, src keyring.KeySource, storePath, name, kmsName string, calls callCounts) error {
 	store, err := keyring.NewFileStore(storePath)
 	if err != nil {
 		return err
