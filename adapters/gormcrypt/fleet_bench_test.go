@@ -31,8 +31,8 @@ import (
 // (fleetRow) re-encrypted by ReencryptJob in one or two processes, next to
 // a plain batched compare-and-swap UPDATE ... FROM (VALUES ...) of a table
 // of the same shape and value lengths without crypto (fleetPlain), in the
-// same run. KEYWARD_BENCH_ROWS sets the rows (default 20000; the README's
-// figures use 100000 and 1000000).
+// same run. KEYWARD_BENCH_ROWS sets the rows (default 20000; the package
+// documentation's figures use 100000 and 1000000).
 //
 //	KEYWARD_PG_DSN=... KEYWARD_BENCH_ROWS=100000 go test ./adapters/gormcrypt \
 //	    -run '^$' -bench 'BenchmarkFleet/postgres' -benchtime 3x -timeout 1h
