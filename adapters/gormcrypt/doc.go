@@ -282,13 +282,16 @@
 //
 // # Re-encryption speed
 //
-// Figures (`KEYWARD_PG_DSN=... KEYWARD_BENCH_ROWS=100000 go test ./adapters/gormcrypt
-// -run '^$' -bench 'BenchmarkFleet/postgres' -benchtime 3x -timeout 1h`, and
-// KEYWARD_BENCH_ROWS=1000000 ... -benchtime 1x): local PostgreSQL 15 on 2 cores
-// shared with other work, 3 encrypted columns, batches of 1,000 rows, 4 workers
-// per process; the baseline is a plain batched compare-and-swap `UPDATE ... FROM
-// (VALUES ...)` of a table of the same shape and value lengths without crypto,
-// with as many workers, in the same run.
+// Figures on local PostgreSQL 15 on 2 cores shared with other work, 3
+// encrypted columns, batches of 1,000 rows, 4 workers per process; the
+// baseline is a plain batched compare-and-swap UPDATE ... FROM (VALUES ...)
+// of a table of the same shape and value lengths without crypto, with as
+// many workers, in the same run:
+//
+//	KEYWARD_PG_DSN=... KEYWARD_BENCH_ROWS=100000 go test ./adapters/gormcrypt \
+//	    -run '^$' -bench 'BenchmarkFleet/postgres' -benchtime 3x -timeout 1h
+//	KEYWARD_PG_DSN=... KEYWARD_BENCH_ROWS=1000000 go test ./adapters/gormcrypt \
+//	    -run '^$' -bench 'BenchmarkFleet/postgres' -benchtime 1x -timeout 1h
 //
 //	rows       processes  rows/s  baseline rows/s  ratio  peak RSS per process  load average
 //	100,000    1          31,600  54,600           0.58   77 MiB                1 to 4
