@@ -220,31 +220,16 @@ func (s *Source) Wrap(ctx context.Context, dek, aad []byte) ([]byte, error) {
 		Keyring: name, Plaintext: dek, PlaintextCrc32C: checksum(dek),
 		AssociatedData: aad, AssociatedDataCrc32C: checksum(aad),
 	}
-	var out []byte
-	err = s.do(ctx, "wrap", func(ctx context.Context) error {
+	return s.call(ctx, "wrap", false, func(ctx context.Context) ([]byte, uint32, error) {
 		resp, err := s.client.Wrap(ctx, req)
-		if err != nil {
-			return err
-		}
-		if len(resp.GetWrapped()) == 0 || checksum(resp.GetWrapped()) != resp.GetWrappedCrc32C() {
-			return errChecksum
-		}
-		out = resp.GetWrapped()
-		return nil
+		return resp.GetWrapped(), resp.GetWrappedCrc32C(), err
 	})
-	return out, err
 }
 
 // Unwrap implements keyring.KeySource: the service unwraps a key made by
 // Wrap (or Rewrap) with the same aad.
 func (s *Source) Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if len(wrapped) == 0 || len(wrapped) > MaxWrappedSize {
-		return nil, fmt.Errorf("keyservice: unwrap: %w: wrapped key of %d bytes, want 1 to %d", keyring.ErrUnwrap, len(wrapped), MaxWrappedSize)
-	}
-	name, err := s.keyringFor("unwrap", aad)
+	name, err := s.wrappedKeyring(ctx, "unwrap", wrapped, aad)
 	if err != nil {
 		return nil, err
 	}
@@ -252,33 +237,17 @@ func (s *Source) Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, error
 		Keyring: name, Wrapped: wrapped, WrappedCrc32C: checksum(wrapped),
 		AssociatedData: aad, AssociatedDataCrc32C: checksum(aad),
 	}
-	var out []byte
-	err = s.do(ctx, "unwrap", func(ctx context.Context) error {
+	return s.call(ctx, "unwrap", true, func(ctx context.Context) ([]byte, uint32, error) {
 		resp, err := s.client.Unwrap(ctx, req)
-		if err != nil {
-			return err
-		}
-		if len(resp.GetPlaintext()) == 0 || checksum(resp.GetPlaintext()) != resp.GetPlaintextCrc32C() {
-			clear(resp.GetPlaintext())
-			return errChecksum
-		}
-		out = resp.GetPlaintext()
-		return nil
+		return resp.GetPlaintext(), resp.GetPlaintextCrc32C(), err
 	})
-	return out, err
 }
 
 // Rewrap asks the service to move a wrapped key to its current KEK,
 // keeping its keyring and associated data. The data key never leaves the
 // service. It needs the rewrap permission.
 func (s *Source) Rewrap(ctx context.Context, wrapped, aad []byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if len(wrapped) == 0 || len(wrapped) > MaxWrappedSize {
-		return nil, fmt.Errorf("keyservice: rewrap: %w: wrapped key of %d bytes, want 1 to %d", keyring.ErrUnwrap, len(wrapped), MaxWrappedSize)
-	}
-	name, err := s.keyringFor("rewrap", aad)
+	name, err := s.wrappedKeyring(ctx, "rewrap", wrapped, aad)
 	if err != nil {
 		return nil, err
 	}
@@ -286,16 +255,42 @@ func (s *Source) Rewrap(ctx context.Context, wrapped, aad []byte) ([]byte, error
 		Keyring: name, Wrapped: wrapped, WrappedCrc32C: checksum(wrapped),
 		AssociatedData: aad, AssociatedDataCrc32C: checksum(aad),
 	}
-	var out []byte
-	err = s.do(ctx, "rewrap", func(ctx context.Context) error {
+	return s.call(ctx, "rewrap", false, func(ctx context.Context) ([]byte, uint32, error) {
 		resp, err := s.client.Rewrap(ctx, req)
+		return resp.GetWrapped(), resp.GetWrappedCrc32C(), err
+	})
+}
+
+// wrappedKeyring checks the context and a wrapped key's size and returns
+// the keyring aad names, for an unwrap or rewrap.
+func (s *Source) wrappedKeyring(ctx context.Context, op string, wrapped, aad []byte) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if len(wrapped) == 0 || len(wrapped) > MaxWrappedSize {
+		return "", fmt.Errorf("keyservice: %s: %w: wrapped key of %d bytes, want 1 to %d", op, keyring.ErrUnwrap, len(wrapped), MaxWrappedSize)
+	}
+	return s.keyringFor(op, aad)
+}
+
+// call makes one call through do and checks that the answer's payload is
+// not empty and matches its CRC32C; a payload that does not is discarded
+// (cleared first when secret: it would be a data key) and the call is
+// tried as do retries.
+func (s *Source) call(ctx context.Context, op string, secret bool, rpc func(context.Context) ([]byte, uint32, error)) ([]byte, error) {
+	var out []byte
+	err := s.do(ctx, op, func(ctx context.Context) error {
+		payload, crc, err := rpc(ctx)
 		if err != nil {
 			return err
 		}
-		if len(resp.GetWrapped()) == 0 || checksum(resp.GetWrapped()) != resp.GetWrappedCrc32C() {
+		if len(payload) == 0 || checksum(payload) != crc {
+			if secret {
+				clear(payload)
+			}
 			return errChecksum
 		}
-		out = resp.GetWrapped()
+		out = payload
 		return nil
 	})
 	return out, err
