@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/telemetry"
 )
 
@@ -41,7 +42,7 @@ type Keyring struct {
 	store    Store
 	cfg      config
 
-	tel       *telemetry.Instrumentation
+	tel       *instrument.Instrumentation
 	refreshAt time.Duration // age at which a cached key is refreshed in the background
 	backoff   time.Duration // wait after a transient unwrap failure before the next try
 
@@ -125,7 +126,7 @@ func New(ctx context.Context, name string, src KeySource, store Store, opts ...O
 		backoff:   min(cfg.ttl/10, 5*time.Second),
 		entries:   map[uint32]*entry{},
 	}
-	tel, err := telemetry.New(scope, cfg.tel...)
+	tel, err := instrument.New(scope, cfg.tel...)
 	if err != nil {
 		return nil, fmt.Errorf("keyring: telemetry: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/telemetry"
 )
 
@@ -65,7 +66,7 @@ func WithTelemetry(opts ...telemetry.Option) Option {
 //     keyward.operations counter with operation, keyring, key ID and outcome,
 //     and count cache hits. They start a span (keyward.encrypt,
 //     keyward.decrypt) only under a recording parent span, so an untraced
-//     call costs no span. Inside a statement that carries a telemetry.Batch
+//     call costs no span. Inside a statement that carries a instrument.Batch
 //     (the GORM layer) they only add to the batch: one span per statement.
 //   - Every key-source unwrap is a keyward.kms.unwrap span with the KMS
 //     latency, recorded in keyward.kms.duration and counted in
@@ -87,7 +88,7 @@ func WithTelemetry(opts ...telemetry.Option) Option {
 
 // fastPrimary returns the primary data key's AEAD, and the batch in ctx if
 // any, when the fast path applies, counting the encryption.
-func (k *Keyring) fastPrimary(ctx context.Context) (*cipher.AEAD, *telemetry.Batch) {
+func (k *Keyring) fastPrimary(ctx context.Context) (*cipher.AEAD, *instrument.Batch) {
 	b, ok := k.fastOK(ctx)
 	if !ok || k.stale.Load() {
 		return nil, nil
@@ -107,7 +108,7 @@ func (k *Keyring) fastPrimary(ctx context.Context) (*cipher.AEAD, *telemetry.Bat
 // fastFor returns the AEAD of the key a token names, and the batch in ctx if
 // any, when the fast path applies. The token's algorithm is not checked
 // here: opening compares the token's whole header with the key's.
-func (k *Keyring) fastFor(ctx context.Context, keyID uint32) (*cipher.AEAD, *telemetry.Batch) {
+func (k *Keyring) fastFor(ctx context.Context, keyID uint32) (*cipher.AEAD, *instrument.Batch) {
 	b, ok := k.fastOK(ctx)
 	if !ok {
 		return nil, nil
@@ -125,11 +126,11 @@ func (k *Keyring) fastFor(ctx context.Context, keyID uint32) (*cipher.AEAD, *tel
 
 // fastOK reports whether the fast path applies, with the statement batch in
 // ctx (nil outside one).
-func (k *Keyring) fastOK(ctx context.Context) (*telemetry.Batch, bool) {
+func (k *Keyring) fastOK(ctx context.Context) (*instrument.Batch, bool) {
 	if k.cfg.authz != nil || k.closed.Load() || k.reloadDue.Load() {
 		return nil, false
 	}
-	if b := telemetry.BatchFrom(ctx); b != nil {
+	if b := instrument.BatchFrom(ctx); b != nil {
 		return b, true
 	}
 	return nil, !trace.SpanFromContext(ctx).IsRecording()
@@ -137,7 +138,7 @@ func (k *Keyring) fastOK(ctx context.Context) (*telemetry.Batch, bool) {
 
 // fastDone records a successful fast-path operation: in the batch if there
 // is one (as end does), else as a metric value and, for sinks, an event.
-func (k *Keyring) fastDone(ctx context.Context, b *telemetry.Batch, action telemetry.Action, keyID uint32) {
+func (k *Keyring) fastDone(ctx context.Context, b *instrument.Batch, action telemetry.Action, keyID uint32) {
 	if b != nil {
 		b.Add(action, k.name, keyID, telemetry.OutcomeOK, 1)
 		return
@@ -154,14 +155,14 @@ func (k *Keyring) fastDone(ctx context.Context, b *telemetry.Batch, action telem
 type op struct {
 	action telemetry.Action
 	span   trace.Span // nil when no span was started
-	batch  *telemetry.Batch
+	batch  *instrument.Batch
 	hit    bool // the data key came from the cache
 }
 
 // begin starts the telemetry of one encrypt or decrypt.
 func (k *Keyring) begin(ctx context.Context, action telemetry.Action) (context.Context, op) {
 	o := op{action: action, hit: true}
-	if o.batch = telemetry.BatchFrom(ctx); o.batch != nil {
+	if o.batch = instrument.BatchFrom(ctx); o.batch != nil {
 		return ctx, o
 	}
 	if trace.SpanFromContext(ctx).IsRecording() {
@@ -264,7 +265,7 @@ func (k *Keyring) unwrapSpan(ctx context.Context, key Key, src KeySource, unwrap
 	k.tel.RecordCache(ctx, k.name, false)
 	if span.IsRecording() {
 		span.SetAttributes(telemetry.AttrKeyring.String(k.name), telemetry.KeyID(key.ID),
-			AttrKEK.String(src.ID()), telemetry.KMSLatency(d))
+			AttrKEK.String(src.ID()), instrument.KMSLatency(d))
 	}
 	return raw, func() { k.tel.End(span, outcome, 1, err) }, err
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/telemetry"
 )
@@ -186,8 +187,8 @@ func TestTelemetry(t *testing.T) {
 
 	// Inside a batch: no spans, counts only.
 	before := len(s.spans.Ended())
-	b := &telemetry.Batch{}
-	bctx := telemetry.WithBatch(tctx, b)
+	b := &instrument.Batch{}
+	bctx := instrument.WithBatch(tctx, b)
 	for range 10 {
 		if _, err := kr.DecryptString(bctx, tok); err != nil {
 			t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/telemetry"
 )
@@ -34,7 +35,7 @@ type Scheduler struct {
 	kr       *keyring.Keyring
 	policy   Policy
 	cfg      schedulerConfig
-	in       *telemetry.Instrumentation
+	in       *instrument.Instrumentation
 	mu       sync.Mutex // one check at a time
 	doneWith uint32     // the primary the jobs last finished for
 }
@@ -143,7 +144,7 @@ func NewScheduler(kr *keyring.Keyring, policy Policy, opts ...SchedulerOption) (
 			return nil, err
 		}
 	}
-	in, err := telemetry.New(ScopeName, cfg.tel...)
+	in, err := instrument.New(ScopeName, cfg.tel...)
 	if err != nil {
 		return nil, fmt.Errorf("rotation: telemetry: %w", err)
 	}

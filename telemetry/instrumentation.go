@@ -14,8 +14,9 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/keyward/keyward/internal/telemetryhook"
 )
 
 // Option configures an [Instrumentation].
@@ -129,14 +130,14 @@ func (c *config) once(name string) error {
 
 // Instrumentation is what an instrumented library creates once, under its
 // own scope name, and then uses for every operation: spans named after
-// [Action] values, pre-built metric instruments, attribute helpers that
-// apply pseudonymization, and event recording for sinks and the analyzer.
+// [Action] values, a meter for the library's own instruments, attribute
+// helpers that apply pseudonymization, and event recording for sinks and the
+// analyzer.
 //
 // Its calls are cheap when the providers are no-op: [Instrumentation.Start]
-// and [Instrumentation.End] only touch attributes on a recording span, and
-// the Record* metric calls return at once for a disabled instrument and
-// reuse cached attribute sets otherwise. A batch (a GORM statement of 1000
-// rows x 3 fields) is meant to be one span with [AttrCount], plus one
+// and [Instrumentation.End] only touch attributes on a recording span. A
+// batch (a GORM statement of 1000 rows x 3 fields) is meant to be one span
+// with [AttrCount], plus one
 // [Instrumentation.Emit] per value for the sinks (no span event per value),
 // which does not allocate when the sinks do not (the analyzer does not).
 //
@@ -144,35 +145,14 @@ func (c *config) once(name string) error {
 type Instrumentation struct {
 	tracer   trace.Tracer
 	meter    metric.Meter
-	ops      metric.Int64Counter
-	kms      metric.Float64Histogram
-	hits     metric.Int64Counter
-	misses   metric.Int64Counter
 	cfg      config
 	startOpt map[Action][]trace.SpanStartOption
-	kmsOpt   map[Outcome]metric.RecordOption
-
-	mu        sync.RWMutex
-	opOpts    map[opKey]metric.AddOption
-	cacheOpts map[string]metric.AddOption
 }
-
-type opKey struct {
-	action  Action
-	keyring string
-	keyID   uint32
-	outcome Outcome
-}
-
-// maxCachedSets bounds each attribute-set cache; past it, sets are built per
-// call (correct, just slower).
-const maxCachedSets = 4096
 
 // New returns an Instrumentation whose tracer and meter are named scope,
 // which should be the instrumented package's import path (this package's
 // own is [ScopeName]). It fails with [ErrInvalidOption] if an option is
-// invalid or given twice, and with the meter's error if it refuses an
-// instrument.
+// invalid or given twice.
 func New(scope string, opts ...Option) (*Instrumentation, error) {
 	if scope == "" {
 		return nil, fmt.Errorf("%w: empty scope name", ErrInvalidOption)
@@ -193,41 +173,13 @@ func New(scope string, opts ...Option) (*Instrumentation, error) {
 		cfg.classify = ErrorType
 	}
 	in := &Instrumentation{
-		tracer:    cfg.tp.Tracer(scope, trace.WithSchemaURL(SchemaURL)),
-		meter:     cfg.mp.Meter(scope, metric.WithSchemaURL(SchemaURL)),
-		cfg:       cfg,
-		startOpt:  make(map[Action][]trace.SpanStartOption),
-		kmsOpt:    make(map[Outcome]metric.RecordOption),
-		opOpts:    make(map[opKey]metric.AddOption),
-		cacheOpts: make(map[string]metric.AddOption),
-	}
-	var err error
-	if in.ops, err = in.meter.Int64Counter(MetricOperations,
-		metric.WithDescription("Values processed by keyward operations."),
-		metric.WithUnit("{value}")); err != nil {
-		return nil, fmt.Errorf("telemetry: create %s: %w", MetricOperations, err)
-	}
-	if in.kms, err = in.meter.Float64Histogram(MetricKMSDuration,
-		metric.WithDescription("Duration of KMS calls."),
-		metric.WithUnit("s"),
-		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)); err != nil {
-		return nil, fmt.Errorf("telemetry: create %s: %w", MetricKMSDuration, err)
-	}
-	if in.hits, err = in.meter.Int64Counter(MetricCacheHits,
-		metric.WithDescription("Data-key lookups served from the cache."),
-		metric.WithUnit("{lookup}")); err != nil {
-		return nil, fmt.Errorf("telemetry: create %s: %w", MetricCacheHits, err)
-	}
-	if in.misses, err = in.meter.Int64Counter(MetricCacheMisses,
-		metric.WithDescription("Data-key lookups that had to unwrap the key."),
-		metric.WithUnit("{lookup}")); err != nil {
-		return nil, fmt.Errorf("telemetry: create %s: %w", MetricCacheMisses, err)
+		tracer:   cfg.tp.Tracer(scope, trace.WithSchemaURL(SchemaURL)),
+		meter:    cfg.mp.Meter(scope, metric.WithSchemaURL(SchemaURL)),
+		cfg:      cfg,
+		startOpt: make(map[Action][]trace.SpanStartOption),
 	}
 	for _, a := range []Action{ActionEncrypt, ActionDecrypt, ActionAccess, ActionRotate, ActionRewrap, ActionDestroy} {
 		in.startOpt[a] = []trace.SpanStartOption{trace.WithAttributes(AttrOperation.String(string(a)))}
-	}
-	for _, o := range []Outcome{OutcomeOK, OutcomeDenied, OutcomeError} {
-		in.kmsOpt[o] = metric.WithAttributeSet(attribute.NewSet(AttrOutcome.String(string(o))))
 	}
 	return in, nil
 }
@@ -305,92 +257,6 @@ func (in *Instrumentation) DataID(id string) attribute.KeyValue {
 
 // KeyID returns the [AttrKeyID] attribute of a data key ID.
 func KeyID(id uint32) attribute.KeyValue { return AttrKeyID.Int64(int64(id)) }
-
-// KMSLatency returns the [AttrKMSLatency] attribute, in seconds.
-func KMSLatency(d time.Duration) attribute.KeyValue { return AttrKMSLatency.Float64(d.Seconds()) }
-
-// RecordOp adds count values to [MetricOperations] with the operation,
-// keyring, key ID (0 = none) and outcome as attributes.
-func (in *Instrumentation) RecordOp(ctx context.Context, action Action, keyring string, keyID uint32, outcome Outcome, count int64) {
-	if count <= 0 || !in.ops.Enabled(ctx) {
-		return
-	}
-	k := opKey{action, keyring, keyID, outcome}
-	in.mu.RLock()
-	opt, ok := in.opOpts[k]
-	in.mu.RUnlock()
-	if !ok {
-		attrs := []attribute.KeyValue{
-			AttrOperation.String(string(action)),
-			AttrKeyring.String(keyring),
-			AttrOutcome.String(string(outcome)),
-		}
-		if keyID != 0 {
-			attrs = append(attrs, KeyID(keyID))
-		}
-		opt = metric.WithAttributeSet(attribute.NewSet(attrs...))
-		in.mu.Lock()
-		if len(in.opOpts) < maxCachedSets {
-			in.opOpts[k] = opt
-		}
-		in.mu.Unlock()
-	}
-	in.ops.Add(ctx, count, opt)
-}
-
-// MetricsEnabled reports whether the operation counter records anything in
-// ctx, so that a hot path skips building a call to RecordOpCache when
-// metrics are off.
-func (in *Instrumentation) MetricsEnabled(ctx context.Context) bool { return in.ops.Enabled(ctx) }
-
-// RecordOpCache is RecordOp of one value plus, when hit, one
-// [MetricCacheHits] count: the per-value call of a keyring, with a single
-// enabled check for both instruments (they come from one meter).
-func (in *Instrumentation) RecordOpCache(ctx context.Context, action Action, keyring string, keyID uint32, outcome Outcome, hit bool) {
-	if !in.ops.Enabled(ctx) {
-		return
-	}
-	in.RecordOp(ctx, action, keyring, keyID, outcome, 1)
-	if hit {
-		in.RecordCache(ctx, keyring, true)
-	}
-}
-
-// RecordKMS records the duration of one KMS call in [MetricKMSDuration].
-func (in *Instrumentation) RecordKMS(ctx context.Context, d time.Duration, outcome Outcome) {
-	if !in.kms.Enabled(ctx) {
-		return
-	}
-	opt, ok := in.kmsOpt[outcome]
-	if !ok {
-		opt = metric.WithAttributeSet(attribute.NewSet(AttrOutcome.String(string(outcome))))
-	}
-	in.kms.Record(ctx, d.Seconds(), opt)
-}
-
-// RecordCache counts one data-key cache lookup of a keyring in
-// [MetricCacheHits] or [MetricCacheMisses].
-func (in *Instrumentation) RecordCache(ctx context.Context, keyring string, hit bool) {
-	c := in.misses
-	if hit {
-		c = in.hits
-	}
-	if !c.Enabled(ctx) {
-		return
-	}
-	in.mu.RLock()
-	opt, ok := in.cacheOpts[keyring]
-	in.mu.RUnlock()
-	if !ok {
-		opt = metric.WithAttributeSet(attribute.NewSet(AttrKeyring.String(keyring)))
-		in.mu.Lock()
-		if len(in.cacheOpts) < maxCachedSets {
-			in.cacheOpts[keyring] = opt
-		}
-		in.mu.Unlock()
-	}
-	c.Add(ctx, 1, opt)
-}
 
 // Record records one usage event: its user and data IDs are pseudonymized
 // if configured, it is added as a span event (named [Action.SpanName]) to
@@ -532,14 +398,7 @@ func Default() *Instrumentation {
 		return in
 	}
 	builtinOnce.Do(func() {
-		in, err := New(ScopeName)
-		if err != nil {
-			// The global meter rejected an instrument; fall back to
-			// no metrics rather than no events.
-			otel.Handle(err)
-			in, _ = New(ScopeName, WithMeterProvider(noopMeterProvider()))
-		}
-		builtinDefault = in
+		builtinDefault, _ = New(ScopeName) // no options, no error
 	})
 	return builtinDefault
 }
@@ -558,4 +417,11 @@ func LogDecryptionEvent(ctx context.Context, dataID, userID string) {
 	Default().LogDecryptionEvent(ctx, dataID, userID)
 }
 
-func noopMeterProvider() metric.MeterProvider { return noopmetric.NewMeterProvider() }
+// The recording code of keyward's own packages (internal/instrument) reads
+// the meter provider and the sinks in effect through telemetryhook.
+func init() {
+	telemetryhook.StateOf = func(v any) telemetryhook.State {
+		in := v.(*Instrumentation)
+		return telemetryhook.State{MeterProvider: in.cfg.mp, HasSinks: func() bool { return len(in.sinks()) > 0 }}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/access"
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/telemetry"
 	"gorm.io/gorm"
@@ -37,7 +38,7 @@ const PluginName = "keyward"
 type Crypt struct {
 	kr      *keyring.Keyring
 	cfg     config
-	tel     *telemetry.Instrumentation
+	tel     *instrument.Instrumentation
 	schemas sync.Map // *schema.Schema -> *schemaInfo
 	auth    authority
 
@@ -165,7 +166,7 @@ func New(kr *keyring.Keyring, opts ...Option) (*Crypt, error) {
 	if cfg.redact != nil && cfg.authz == nil {
 		return nil, errors.New("gormcrypt: WithRedaction needs WithAuthorizer")
 	}
-	tel, err := telemetry.New(ScopeName, cfg.tel...)
+	tel, err := instrument.New(ScopeName, cfg.tel...)
 	if err != nil {
 		return nil, fmt.Errorf("gormcrypt: telemetry: %w", err)
 	}
@@ -317,8 +318,8 @@ type state struct {
 	stmt *gorm.Statement // nil outside callbacks (ScanRows)
 	kind string          // the callback chain: create, query, update, delete, row, raw
 
-	batch *telemetry.Batch // counts the keyring's operations of the statement
-	start time.Time        // when the statement started, under a recording span
+	batch *instrument.Batch // counts the keyring's operations of the statement
+	start time.Time         // when the statement started, under a recording span
 
 	// The statement's event fields, set with its first value event (mu).
 	evTime         time.Time

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/telemetry"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -51,7 +52,7 @@ func WithTelemetry(opts ...telemetry.Option) Option {
 	}
 }
 
-// What gormcrypt records. Each statement carries a telemetry.Batch, so the
+// What gormcrypt records. Each statement carries a instrument.Batch, so the
 // keyring counts its encryptions and decryptions there instead of starting a
 // span and recording a metric per value. When the statement ends and it
 // handled values:
@@ -76,11 +77,11 @@ func (st *state) startTelemetry(ctx context.Context) context.Context {
 	if st.kind == "row" || st.kind == "raw" {
 		return ctx
 	}
-	st.batch = &telemetry.Batch{}
+	st.batch = &instrument.Batch{}
 	if trace.SpanFromContext(ctx).IsRecording() {
 		st.start = time.Now()
 	}
-	return telemetry.WithBatch(ctx, st.batch)
+	return instrument.WithBatch(ctx, st.batch)
 }
 
 // endTelemetry records the statement's batch.
