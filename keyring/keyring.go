@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/dekaad"
 	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/telemetry"
 )
@@ -646,18 +647,11 @@ func (k *Keyring) seed(id uint32, l *loaded) {
 	k.cache(e, l)
 }
 
-// DEKLabel is the first part of the associated data a keyring gives its
-// KeySource when it wraps or unwraps a data key. The keyring name, the key ID
-// in decimal, the purpose and the algorithm name follow, each
-// length-prefixed as cipher.AppendAAD writes them. A KeySource that maps the
-// associated data to something readable (an AWS encryption context) parses
-// it with this layout.
-const DEKLabel = "keyward.dek/v1"
-
 // dekAAD binds a wrapped key to its keyring, ID, purpose and algorithm, so
-// that a wrapped key moved to another place in a store does not unwrap.
+// that a wrapped key moved to another place in a store does not unwrap. Its
+// format belongs to internal/dekaad; a KeySource treats it as opaque bytes.
 func dekAAD(name string, id uint32, p Purpose, alg cipher.Algorithm) []byte {
-	return cipher.AppendAAD(nil, DEKLabel, name, strconv.FormatUint(uint64(id), 10), string(p), alg.String())
+	return dekaad.Append(nil, dekaad.Binding{Keyring: name, KeyID: id, Purpose: string(p), Algorithm: alg.String()})
 }
 
 // sourceFor returns the key source that wrapped key, by ID.

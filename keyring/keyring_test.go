@@ -162,7 +162,7 @@ func mustDecode(t *testing.T, s string) []byte {
 func TestKeyStates(t *testing.T) {
 	clk := newClock()
 	store := keyring.NewMemoryStore()
-	kr := open(t, "default", newSource(t), store, keyring.WithClock(clk))
+	kr := open(t, "default", newSource(t), store, kmstest.WithClock(clk))
 	first := kr.Primary()
 	tok, err := kr.EncryptString(ctx, "v")
 	require.NoError(t, err)
@@ -210,7 +210,7 @@ func TestDestroyRefusedWhileInUse(t *testing.T) {
 	src := newSource(t)
 	kr0 := open(t, "default", src, store)
 	first := kr0.Primary()
-	kr := open(t, "default", src, store, keyring.WithClock(clk), keyring.WithUsageChecker(usage{first: true}))
+	kr := open(t, "default", src, store, kmstest.WithClock(clk), keyring.WithUsageChecker(usage{first: true}))
 	_, err := kr.Rotate(ctx)
 	require.NoError(t, err)
 	clk.Advance(keyring.DefaultSettleTime)
@@ -226,7 +226,7 @@ func TestCacheCallsKeySourceOncePerTTL(t *testing.T) {
 	store := keyring.NewMemoryStore()
 	open(t, "default", src, store) // create the keyring
 	unwraps, watch := kmstest.NewUnwraps(t)
-	kr := open(t, "default", src, store, keyring.WithClock(clk), keyring.WithCacheTTL(time.Minute), watch)
+	kr := open(t, "default", src, store, kmstest.WithClock(clk), keyring.WithCacheTTL(time.Minute), watch)
 	require.Equal(t, int64(1), src.unwraps.Load(), "unwraps after New: the primary, warmed")
 	for i := range 100_000 {
 		tok, err := kr.Encrypt(ctx, []byte("v"), nil)
@@ -254,7 +254,7 @@ func TestCacheCallsKeySourceOncePerTTL(t *testing.T) {
 func TestRefreshAhead(t *testing.T) {
 	src := newSource(t)
 	clk := newClock()
-	kr := open(t, "default", src, keyring.NewMemoryStore(), keyring.WithClock(clk), keyring.WithCacheTTL(time.Minute))
+	kr := open(t, "default", src, keyring.NewMemoryStore(), kmstest.WithClock(clk), keyring.WithCacheTTL(time.Minute))
 	// A fresh keyring seeds its first key without an unwrap.
 	if n := src.unwraps.Load(); n != 0 {
 		t.Fatalf("unwraps = %d, want 0", n)
@@ -324,7 +324,7 @@ func TestStaleWindow(t *testing.T) {
 	clk := newClock()
 	store := keyring.NewMemoryStore()
 	unwraps, watch := kmstest.NewUnwraps(t)
-	kr := open(t, "default", src, store, keyring.WithClock(clk),
+	kr := open(t, "default", src, store, kmstest.WithClock(clk),
 		keyring.WithCacheTTL(time.Minute), keyring.WithStaleWindow(10*time.Minute), watch)
 	tok, err := kr.EncryptString(ctx, "v")
 	require.NoError(t, err)
@@ -596,7 +596,7 @@ func TestOptions(t *testing.T) {
 		"nil authorizer":    {keyring.WithAuthorizer(nil)},
 		"previous=current":  {keyring.WithPreviousKeySources(src)},
 		"zero kms timeout":  {keyring.WithKMSTimeout(0)},
-		"nil clock":         {keyring.WithClock(nil)},
+		"nil clock":         {kmstest.WithClock(nil)},
 		"zero reload":       {keyring.WithReloadInterval(0)},
 		"nil usage checker": {keyring.WithUsageChecker(nil)},
 		"zero settle time":  {keyring.WithSettleTime(0)},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/hook"
 	"github.com/keyward/keyward/telemetry"
 )
 
@@ -48,7 +49,7 @@ type config struct {
 	previous                       []KeySource
 	usage                          UsageChecker
 	countInterval                  time.Duration
-	clock                          Clock
+	clock                          hook.Clock
 	tel                            []telemetry.Option
 	set                            map[string]bool
 }
@@ -226,25 +227,15 @@ func WithUsageChecker(u UsageChecker) Option {
 	}
 }
 
-// Clock is the time source of a keyring's cache. The keyring reads the
-// time only on slow paths; cache expiry runs on timers, so the hot path reads
-// an atomic flag instead of the clock.
-type Clock interface {
-	Now() time.Time
-	// AfterFunc calls f in its own goroutine once d has passed, unless the
-	// returned stop function is called first.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
 type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
 func (realClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
-// WithClock replaces the system clock, for tests of the cache's time
-// behaviour.
-func WithClock(c Clock) Option {
+// withClock replaces the system clock, for tests of the cache's time
+// behaviour. Tests reach it through internal/kmstest (hook.KeyringWithClock).
+func withClock(c hook.Clock) Option {
 	return func(cfg *config) error {
 		if c == nil {
 			return errors.New("keyring: nil clock")
@@ -252,6 +243,10 @@ func WithClock(c Clock) Option {
 		cfg.clock = c
 		return cfg.once("WithClock")
 	}
+}
+
+func init() {
+	hook.KeyringWithClock = func(c hook.Clock) any { return withClock(c) }
 }
 
 func durationOf(ns int64) time.Duration { return time.Duration(ns) }

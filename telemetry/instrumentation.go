@@ -16,7 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/keyward/keyward/internal/telemetryhook"
+	"github.com/keyward/keyward/internal/hook"
 )
 
 // Option configures an [Instrumentation].
@@ -418,10 +418,10 @@ func LogDecryptionEvent(ctx context.Context, dataID, userID string) {
 }
 
 // The recording code of keyward's own packages (internal/instrument) reads
-// the meter provider and the sinks in effect through telemetryhook.
+// the meter provider and the sinks in effect through hook.
 func init() {
-	telemetryhook.StateOf = func(v any) telemetryhook.State {
+	hook.TelemetryStateOf = func(v any) hook.TelemetryState {
 		in := v.(*Instrumentation)
-		return telemetryhook.State{MeterProvider: in.cfg.mp, HasSinks: func() bool { return len(in.sinks()) > 0 }}
+		return hook.TelemetryState{MeterProvider: in.cfg.mp, HasSinks: func() bool { return len(in.sinks()) > 0 }}
 	}
 }

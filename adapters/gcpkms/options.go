@@ -22,9 +22,12 @@ const (
 	DefaultIntegrityAttempts = 3
 )
 
-// DefaultBackoff is the pause between attempts: 100 ms at first, doubling
-// up to 5 s, with jitter (each pause is random up to the current bound).
-var DefaultBackoff = gax.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}
+// defaultBackoff is the pause between attempts: 100 ms at first, doubling
+// up to 5 s, with jitter (each pause is random up to the current bound). A
+// function, not a variable, so that no caller can change the default.
+func defaultBackoff() gax.Backoff {
+	return gax.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}
+}
 
 // Option configures New.
 type Option func(*config) error
@@ -37,7 +40,7 @@ type config struct {
 }
 
 func defaults() config {
-	return config{retryer: retryerOf(DefaultAttempts, DefaultBackoff), integrity: DefaultIntegrityAttempts, set: map[string]bool{}}
+	return config{retryer: retryerOf(DefaultAttempts, defaultBackoff()), integrity: DefaultIntegrityAttempts, set: map[string]bool{}}
 }
 
 func (c *config) once(name string) error {
@@ -50,8 +53,9 @@ func (c *config) once(name string) error {
 
 // WithRetry sets how calls answered with UNAVAILABLE, RESOURCE_EXHAUSTED
 // or DEADLINE_EXCEEDED are retried: up to attempts tries in all, pausing as
-// b says between them (default DefaultAttempts, DefaultBackoff). Retries
-// stop when the call's context ends. The Source passes this retryer with
+// b says between them (default DefaultAttempts, pausing 100 ms at first,
+// doubling up to 5 s, with jitter). Retries stop when the call's context
+// ends. The Source passes this retryer with
 // every call, in place of the client's own (which does not retry
 // RESOURCE_EXHAUSTED); WithCallOptions can replace it again.
 func WithRetry(attempts int, b gax.Backoff) Option {

@@ -98,7 +98,7 @@ func TestKeyStatesTwoProcesses(t *testing.T) {
 		storeB, err := gormcrypt.NewStore(ctx, dbB)
 		require.NoError(t, err)
 		usage := &targetUsage{}
-		opts := []keyring.Option{keyring.WithClock(clk), keyring.WithCacheTTL(time.Hour)}
+		opts := []keyring.Option{kmstest.WithClock(clk), keyring.WithCacheTTL(time.Hour)}
 		a, err := keyring.New(ctx, "charts", src, storeA, append(opts, keyring.WithUsageChecker(usage))...)
 		require.NoError(t, err)
 		t.Cleanup(func() { a.Close() })

@@ -117,7 +117,7 @@ func WithInsecureLoopback() Option {
 
 // WithKeyring names the keyring of calls whose associated data does not say
 // it. A keyring's own calls always do (their associated data is a
-// data-key binding, see keyring.DEKLabel), so this matters only for direct
+// data-key binding, which names the keyring), so this matters only for direct
 // Wrap and Unwrap calls with other associated data; without it they fail.
 func WithKeyring(name string) Option {
 	return func(c *clientConfig) error {

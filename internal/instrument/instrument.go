@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/keyward/keyward/internal/telemetryhook"
+	"github.com/keyward/keyward/internal/hook"
 	"github.com/keyward/keyward/telemetry"
 )
 
@@ -48,7 +48,7 @@ func New(scope string, opts ...telemetry.Option) (*Instrumentation, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := telemetryhook.StateOf(tel)
+	st := hook.TelemetryStateOf(tel)
 	in := &Instrumentation{
 		Instrumentation: tel,
 		hasSinks:        st.HasSinks,

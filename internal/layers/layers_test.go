@@ -71,23 +71,23 @@ func ours(paths []string) []string {
 var allowedImports = map[string][]string{
 	"cipher":            {},
 	"access":            {},
-	"telemetry":         {"internal/telemetryhook"},
+	"telemetry":         {"internal/hook"},
 	"telemetry/anomaly": {"telemetry"},
-	"keyring":           {"cipher", "access", "telemetry", "internal/instrument", "internal/dekaad"},
+	"keyring":           {"cipher", "access", "telemetry", "internal/instrument", "internal/hook", "internal/dekaad"},
 	"rotation":          {"keyring", "telemetry", "cipher", "access", "internal/instrument"},
 
 	// Runtime code shared by keyward's own packages (not test support):
 	// each sits just below the packages that use it.
-	"internal/telemetryhook": {},
-	"internal/instrument":    {"telemetry", "internal/telemetryhook"},
-	"internal/dekaad":        {"cipher"},
+	"internal/hook":       {},
+	"internal/instrument": {"telemetry", "internal/hook"},
+	"internal/dekaad":     {"cipher"},
 }
 
 // runtimeInternal reports whether an internal package is runtime code that
 // library packages may use, rather than test support.
 func runtimeInternal(name string) bool {
 	switch name {
-	case "internal/telemetryhook", "internal/instrument", "internal/dekaad":
+	case "internal/hook", "internal/instrument", "internal/dekaad":
 		return true
 	}
 	return false
