@@ -19,17 +19,6 @@ import (
 	"github.com/keyward/keyward/telemetry"
 )
 
-// Actions a keyring asks its Authorizer about: those of the access package.
-const (
-	ActionEncrypt = access.ActionEncrypt
-	ActionDecrypt = access.ActionDecrypt
-	ActionDerive  = access.ActionDerive
-	ActionRotate  = access.ActionRotate
-	ActionRewrap  = access.ActionRewrap
-	ActionManage  = access.ActionManage
-	ActionForce   = access.ActionForce
-)
-
 // Keyring is the versioned data keys of one name, wrapped by a KeySource and
 // kept in a Store. Encrypt uses the primary (active) data key; Decrypt picks
 // the key by the key ID in the token, never by trying keys. Unwrapped keys
@@ -370,7 +359,7 @@ func (k *Keyring) authorize(ctx context.Context, action string) error {
 // primary returns the AEAD of the primary data key and counts the
 // encryption.
 func (k *Keyring) primary(ctx context.Context, o *op) (*cipher.AEAD, error) {
-	if err := k.authorize(ctx, ActionEncrypt); err != nil {
+	if err := k.authorize(ctx, access.ActionEncrypt); err != nil {
 		return nil, err
 	}
 	if k.stale.Load() {
@@ -393,7 +382,7 @@ func (k *Keyring) primary(ctx context.Context, o *op) (*cipher.AEAD, error) {
 
 // forToken returns the AEAD for a token's key ID, after authorization.
 func (k *Keyring) forToken(ctx context.Context, h cipher.Header, o *op) (*cipher.AEAD, error) {
-	if err := k.authorize(ctx, ActionDecrypt); err != nil {
+	if err := k.authorize(ctx, access.ActionDecrypt); err != nil {
 		return nil, err
 	}
 	sl, err := k.slot(ctx, h.KeyID, PurposeData)

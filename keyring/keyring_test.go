@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
 	"github.com/keyward/keyward/internal/kmstest"
 	"github.com/keyward/keyward/keyring"
@@ -546,7 +547,7 @@ func TestAuthorizerFailsClosed(t *testing.T) {
 	if _, err := w.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	kr := open(t, "default", src, store, keyring.WithAuthorizer(allowOnly{keyring.ActionEncrypt: true}))
+	kr := open(t, "default", src, store, keyring.WithAuthorizer(allowOnly{access.ActionEncrypt: true}))
 	before := src.unwraps.Load()
 	if _, err := kr.DecryptString(ctx, tok); !errors.Is(err, errDenied) {
 		t.Fatalf("DecryptString denied = %v", err)

@@ -184,11 +184,11 @@ func WithoutCreate() Option {
 }
 
 // WithAuthorizer makes the keyring ask a before every operation, with the
-// actions ActionEncrypt, ActionDecrypt, ActionDerive, ActionRotate,
-// ActionRewrap and ActionManage and the resource
-// access.KeyringResource(name) ("keyring:NAME"). Refused calls fail closed
-// and never unwrap a data key. An *access.Guard is an Authorizer that also
-// audits every decision.
+// access package's actions (access.ActionEncrypt, ActionDecrypt,
+// ActionDerive, ActionRotate, ActionRewrap, ActionManage, and ActionForce
+// for a forced destroy) and the resource access.KeyringResource(name)
+// ("keyring:NAME"). Refused calls fail closed and never unwrap a data key.
+// An *access.Guard is an Authorizer that also audits every decision.
 func WithAuthorizer(a Authorizer) Option {
 	return func(c *config) error {
 		if a == nil {

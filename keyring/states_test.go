@@ -216,13 +216,13 @@ func TestDestroyForceIsAudited(t *testing.T) {
 	operator := access.WithPrincipal(ctx, access.Principal{UserID: "olga", Roles: []string{"operator"}})
 	admin := access.WithPrincipal(ctx, access.Principal{UserID: "ada", Roles: []string{"admin"}})
 	kr, err := keyring.New(operator, "default", src, store, kmstest.WithClock(clk), keyring.WithAuthorizer(guard),
-		keyring.WithTracerProvider(tp))
+		keyring.WithTelemetry(telemetry.WithTracerProvider(tp)))
 	require.NoError(t, err)
 	t.Cleanup(func() { kr.Close() })
 	first := kr.Primary()
 	kr.Close()
 	kr, err = keyring.New(operator, "default", src, store, kmstest.WithClock(clk), keyring.WithAuthorizer(guard),
-		keyring.WithTracerProvider(tp), keyring.WithUsageChecker(usage{first: true}))
+		keyring.WithTelemetry(telemetry.WithTracerProvider(tp)), keyring.WithUsageChecker(usage{first: true}))
 	require.NoError(t, err)
 	t.Cleanup(func() { kr.Close() })
 

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/keyward/keyward/access"
@@ -32,31 +31,15 @@ const AttrLostValues attribute.Key = "keyward.lost_values"
 // SpanUnwrap is the span of one key-source call that unwraps a data key.
 const SpanUnwrap = "keyward.kms.unwrap"
 
-// WithTracerProvider sets the tracer provider of the keyring's spans
-// (default: the global one when New runs).
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(c *config) error {
-		c.tel = append(c.tel, telemetry.WithTracerProvider(tp))
-		return c.once("WithTracerProvider")
-	}
-}
-
-// WithMeterProvider sets the meter provider of the keyring's metrics
-// (default: the global one when New runs).
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return func(c *config) error {
-		c.tel = append(c.tel, telemetry.WithMeterProvider(mp))
-		return c.once("WithMeterProvider")
-	}
-}
-
-// WithTelemetry passes further telemetry options (event sinks, a
-// pseudonymizer, an error classifier) to the keyring's instrumentation.
-// Without them it follows telemetry.Default().
+// WithTelemetry passes telemetry options (tracer and meter providers, event
+// sinks, a pseudonymizer, an error classifier) to the keyring's
+// instrumentation; it may be given more than once, and an option given
+// twice in all fails New. Without it the keyring follows
+// telemetry.Default() and the global providers.
 func WithTelemetry(opts ...telemetry.Option) Option {
 	return func(c *config) error {
 		c.tel = append(c.tel, opts...)
-		return c.once("WithTelemetry")
+		return nil
 	}
 }
 

@@ -60,7 +60,7 @@ func newOtelSDK(t *testing.T) *otelSDK {
 }
 
 func (s *otelSDK) options() []keyring.Option {
-	return []keyring.Option{keyring.WithTracerProvider(s.tp), keyring.WithMeterProvider(s.mp),
+	return []keyring.Option{keyring.WithTelemetry(telemetry.WithTracerProvider(s.tp)), keyring.WithTelemetry(telemetry.WithMeterProvider(s.mp)),
 		keyring.WithTelemetry(telemetry.WithSinks(s.events))}
 }
 

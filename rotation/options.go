@@ -113,11 +113,12 @@ func WithProgress(f func(Stats)) Option {
 }
 
 // WithTelemetry configures the run's instrumentation (tracer and meter
-// providers, event sinks); by default the global providers are used.
+// providers, event sinks); by default the global providers are used. It
+// may be given more than once; an option given twice in all is an error.
 func WithTelemetry(opts ...telemetry.Option) Option {
 	return func(c *config) error {
 		c.tel = append(c.tel, opts...)
-		return c.once("WithTelemetry")
+		return nil
 	}
 }
 

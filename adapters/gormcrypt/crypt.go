@@ -73,7 +73,7 @@ func (c *config) once(name string) error {
 }
 
 // WithAuthorizer makes Crypt ask a before it encrypts or decrypts a field,
-// with the action keyring.ActionEncrypt or keyring.ActionDecrypt and the
+// with the action access.ActionEncrypt or access.ActionDecrypt and the
 // resource "field:<table>.<column>". The principal is whatever a carries in
 // the statement's context (db.WithContext(ctx)). It is asked once per field
 // per statement, not per row. A refused encryption fails the statement; a

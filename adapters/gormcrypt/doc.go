@@ -192,7 +192,7 @@
 // of the statement gormcrypt records the counts in keyward.operations, one
 // span SpanStatement+kind under a recording parent, and usage events with
 // Count (failures always, every value when event sinks are configured).
-// WithTracerProvider, WithMeterProvider and WithTelemetry configure it.
+// WithTelemetry(telemetry.WithTracerProvider(tp), ...) configures it.
 //
 // # Legacy plaintext
 //

@@ -10,7 +10,6 @@ import (
 	"github.com/keyward/keyward/cipher"
 	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/telemetry"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
 )
@@ -24,31 +23,14 @@ const ScopeName = "github.com/keyward/keyward/adapters/gormcrypt"
 // or ".delete".
 const SpanStatement = "keyward.gorm."
 
-// WithTracerProvider sets the tracer provider of gormcrypt's statement
-// spans (default: the global one when New runs).
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(c *config) error {
-		c.tel = append(c.tel, telemetry.WithTracerProvider(tp))
-		return c.once("WithTracerProvider")
-	}
-}
-
-// WithMeterProvider sets the meter provider of gormcrypt's metrics
-// (default: the global one when New runs).
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return func(c *config) error {
-		c.tel = append(c.tel, telemetry.WithMeterProvider(mp))
-		return c.once("WithMeterProvider")
-	}
-}
-
-// WithTelemetry passes further telemetry options (event sinks, a
-// pseudonymizer) to gormcrypt's instrumentation. Without them it follows
-// telemetry.Default().
+// WithTelemetry passes telemetry options (tracer and meter providers, event
+// sinks, a pseudonymizer) to gormcrypt's instrumentation; it may be given
+// more than once, and an option given twice in all fails Register. Without
+// it gormcrypt follows telemetry.Default() and the global providers.
 func WithTelemetry(opts ...telemetry.Option) Option {
 	return func(c *config) error {
 		c.tel = append(c.tel, opts...)
-		return c.once("WithTelemetry")
+		return nil
 	}
 }
 

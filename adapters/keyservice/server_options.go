@@ -223,11 +223,12 @@ func WithLogger(l *slog.Logger) ServerOption {
 
 // WithTelemetry passes options (tracer and meter providers, event sinks such
 // as an anomaly.Analyzer, a pseudonymizer) to the server's instrumentation.
-// Without them it follows telemetry.Default().
+// Without them it follows telemetry.Default(). It may be given more than
+// once; an option given twice in all is an error.
 func WithTelemetry(opts ...telemetry.Option) ServerOption {
 	return func(c *serverConfig) error {
 		c.tel = append(c.tel, opts...)
-		return c.once("WithTelemetry")
+		return nil
 	}
 }
 
