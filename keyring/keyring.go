@@ -98,7 +98,7 @@ func New(ctx context.Context, name string, src KeySource, store Store, opts ...O
 	}
 	cfg := defaults()
 	for _, o := range opts {
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}

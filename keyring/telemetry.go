@@ -37,10 +37,10 @@ const SpanUnwrap = "keyward.kms.unwrap"
 // twice in all fails New. Without it the keyring follows
 // telemetry.Default() and the global providers.
 func WithTelemetry(opts ...telemetry.Option) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		c.tel = append(c.tel, opts...)
 		return nil
-	}
+	})
 }
 
 // What the keyring records (see the README's telemetry section):

@@ -20,7 +20,14 @@ import (
 )
 
 // Option configures an [Instrumentation].
-type Option func(*config) error
+type Option interface {
+	apply(*config) error
+}
+
+// optionFunc adapts a function to Option.
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
 	set      map[string]bool // options given, to refuse one given twice
@@ -36,7 +43,7 @@ type config struct {
 // WithTracerProvider sets the tracer provider. Without it, the global one
 // ([otel.GetTracerProvider]) at the time of [New] is used.
 func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if tp == nil {
 			return fmt.Errorf("%w: nil tracer provider", ErrInvalidOption)
 		}
@@ -45,13 +52,13 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 		}
 		c.tp = tp
 		return nil
-	}
+	})
 }
 
 // WithMeterProvider sets the meter provider. Without it, the global one
 // ([otel.GetMeterProvider]) at the time of [New] is used.
 func WithMeterProvider(mp metric.MeterProvider) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if mp == nil {
 			return fmt.Errorf("%w: nil meter provider", ErrInvalidOption)
 		}
@@ -60,7 +67,7 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 		}
 		c.mp = mp
 		return nil
-	}
+	})
 }
 
 // WithPseudonymizer replaces user IDs and data IDs by pseudonyms in
@@ -68,13 +75,13 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // explicitly. Without this option, the pseudonymizer of the default
 // Instrumentation ([SetDefault]) at the time of each call is used.
 func WithPseudonymizer(p *Pseudonymizer) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if err := c.once("WithPseudonymizer"); err != nil {
 			return err
 		}
 		c.pseudo, c.pseudoOK = p, true
 		return nil
-	}
+	})
 }
 
 // WithSinks sets where [Instrumentation.Record] hands events; calling it
@@ -83,7 +90,7 @@ func WithPseudonymizer(p *Pseudonymizer) Option {
 // ([SetDefault]) at the time of each event are used, so a program configures
 // sinks once and every keyward library follows.
 func WithSinks(sinks ...Sink) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		for _, s := range sinks {
 			if s == nil {
 				return fmt.Errorf("%w: nil sink", ErrInvalidOption)
@@ -94,7 +101,7 @@ func WithSinks(sinks ...Sink) Option {
 		}
 		c.sinks, c.sinksOK = append([]Sink(nil), sinks...), true
 		return nil
-	}
+	})
 }
 
 // WithErrorClassifier sets how a failed operation's error becomes the
@@ -103,7 +110,7 @@ func WithSinks(sinks ...Sink) Option {
 // wrapped error, or "_OTHER" for plain errors.New and fmt.Errorf values. The
 // classifier must not return messages, IDs or anything secret.
 func WithErrorClassifier(fn func(error) string) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if fn == nil {
 			return fmt.Errorf("%w: nil error classifier", ErrInvalidOption)
 		}
@@ -112,7 +119,7 @@ func WithErrorClassifier(fn func(error) string) Option {
 		}
 		c.classify = fn
 		return nil
-	}
+	})
 }
 
 // once records that an option was given and refuses it a second time: two
@@ -159,7 +166,7 @@ func New(scope string, opts ...Option) (*Instrumentation, error) {
 	}
 	var cfg config
 	for _, o := range opts {
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}

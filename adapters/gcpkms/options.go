@@ -30,7 +30,14 @@ func defaultBackoff() gax.Backoff {
 }
 
 // Option configures New.
-type Option func(*config) error
+type Option interface {
+	apply(*config) error
+}
+
+// optionFunc adapts a function to Option.
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
 	retryer   func() gax.Retryer
@@ -59,7 +66,7 @@ func (c *config) once(name string) error {
 // every call, in place of the client's own (which does not retry
 // RESOURCE_EXHAUSTED); WithCallOptions can replace it again.
 func WithRetry(attempts int, b gax.Backoff) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if attempts < 1 {
 			return errors.New("gcpkms: retry attempts must be at least 1")
 		}
@@ -68,29 +75,29 @@ func WithRetry(attempts int, b gax.Backoff) Option {
 		}
 		c.retryer = retryerOf(attempts, b)
 		return c.once("WithRetry")
-	}
+	})
 }
 
 // WithIntegrityAttempts sets how many times a call is tried when a
 // checksum does not match (default DefaultIntegrityAttempts). A mismatch is
 // never returned as data.
 func WithIntegrityAttempts(n int) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if n < 1 {
 			return errors.New("gcpkms: integrity attempts must be at least 1")
 		}
 		c.integrity = n
 		return c.once("WithIntegrityAttempts")
-	}
+	})
 }
 
 // WithCallOptions adds gax call options to every Encrypt and Decrypt call,
 // after the Source's retryer, so they take precedence over it.
 func WithCallOptions(opts ...gax.CallOption) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		c.callOpts = append(c.callOpts, opts...)
 		return c.once("WithCallOptions")
-	}
+	})
 }
 
 // retryer retries the transient codes a bounded number of times.

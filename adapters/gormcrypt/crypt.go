@@ -52,7 +52,14 @@ type Crypt struct {
 var _ gorm.Plugin = (*Crypt)(nil)
 
 // Option configures New and Register.
-type Option func(*config) error
+type Option interface {
+	apply(*config) error
+}
+
+// optionFunc adapts a function to Option.
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
 	authz  keyring.Authorizer
@@ -81,13 +88,13 @@ func (c *config) once(name string) error {
 // a redaction value (the tag's redact: or WithRedaction), which is then
 // shown instead.
 func WithAuthorizer(a keyring.Authorizer) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if a == nil {
 			return errors.New("gormcrypt: nil authorizer")
 		}
 		c.authz = a
 		return c.once("WithAuthorizer")
-	}
+	})
 }
 
 // WithRedaction sets the value a string or []byte field shows when its
@@ -97,10 +104,10 @@ func WithAuthorizer(a keyring.Authorizer) Option {
 // redaction value into a field fails with ErrUnsupported, so that a redacted
 // row saved back does not overwrite the stored value.
 func WithRedaction(value string) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		c.redact = &value
 		return c.once("WithRedaction")
-	}
+	})
 }
 
 // WithLegacyPlaintext turns on the migration mode: an encrypted column that
@@ -109,22 +116,22 @@ func WithRedaction(value string) Option {
 // such a value fails with ErrNotEncrypted. Turn it off again once the
 // existing rows are encrypted.
 func WithLegacyPlaintext() Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		c.legacy = true
 		return c.once("WithLegacyPlaintext")
-	}
+	})
 }
 
 // WithBlindIndexBits sets the length of blind indexes whose tag has no
 // bits: entry (default DefaultBlindBits).
 func WithBlindIndexBits(bits int) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if bits < MinBlindBits || bits > MaxBlindBits {
 			return fmt.Errorf("gormcrypt: blind index bits must be from %d to %d", MinBlindBits, MaxBlindBits)
 		}
 		c.bits = bits
 		return c.once("WithBlindIndexBits")
-	}
+	})
 }
 
 // WithModels tells the Crypt about models before any statement uses them,
@@ -140,7 +147,7 @@ func WithBlindIndexBits(bits int) Option {
 // that names no model, is the one that gormcrypt cannot recognize. Pass
 // every model with encrypted fields (the ones given to AutoMigrate).
 func WithModels(models ...any) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		for _, m := range models {
 			if m == nil {
 				return errors.New("gormcrypt: nil model")
@@ -148,7 +155,7 @@ func WithModels(models ...any) Option {
 		}
 		c.models = append(c.models, models...)
 		return c.once("WithModels")
-	}
+	})
 }
 
 // New returns a Crypt over kr. Install it with db.Use(crypt), or use
@@ -159,7 +166,7 @@ func New(kr *keyring.Keyring, opts ...Option) (*Crypt, error) {
 	}
 	cfg := config{bits: DefaultBlindBits, set: map[string]bool{}}
 	for _, o := range opts {
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}

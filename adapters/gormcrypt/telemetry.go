@@ -28,10 +28,10 @@ const SpanStatement = "keyward.gorm."
 // more than once, and an option given twice in all fails Register. Without
 // it gormcrypt follows telemetry.Default() and the global providers.
 func WithTelemetry(opts ...telemetry.Option) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		c.tel = append(c.tel, opts...)
 		return nil
-	}
+	})
 }
 
 // What gormcrypt records. Each statement carries a instrument.Batch, so the

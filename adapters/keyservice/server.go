@@ -58,7 +58,7 @@ func NewServer(src keyring.KeySource, policy *access.Policy, opts ...ServerOptio
 	}
 	cfg := serverConfig{rate: DefaultRate, burst: DefaultBurst, callTimeout: DefaultCallTimeout, log: slog.Default(), set: map[string]bool{}}
 	for _, o := range opts {
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}
