@@ -47,13 +47,14 @@ func WithTelemetry(opts ...telemetry.Option) Option {
 //
 //   - Encrypt and Decrypt (binary, text, string) add one value to the
 //     keyward.operations counter with operation, keyring, key ID and outcome,
-//     and count cache hits. They start a span (keyward.encrypt,
-//     keyward.decrypt) only under a recording parent span, so an untraced
-//     call costs no span. Inside a statement that carries a instrument.Batch
-//     (the GORM layer) they only add to the batch: one span per statement.
+//     and count cache hits in keyward.cache.lookups. They start a span
+//     (keyward.encrypt, keyward.decrypt) only under a recording parent span,
+//     so an untraced call costs no span. Inside a statement that carries a
+//     batch (the GORM layer) they only add to the batch: one span per statement.
 //   - Every key-source unwrap is a keyward.kms.unwrap span with the KMS
 //     latency, recorded in keyward.kms.duration and counted in
-//     keyward.cache.misses (callers that share an unwrap count one miss).
+//     keyward.cache.lookups as a miss (callers that share an unwrap count
+//     one miss).
 //   - Failed decryptions, and with event sinks configured every operation,
 //     become usage events (user from the access principal, key ID).
 //   - Rotate, Rewrap, Disable, Enable and Destroy are spans and events.

@@ -84,6 +84,9 @@ func (s *otelSDK) ops(t *testing.T) map[string]int64 {
 				if op.AsString() != "" {
 					key += ":" + op.AsString() + "/" + o.AsString()
 				}
+				if hit, ok := dp.Attributes.Value(telemetry.AttrCacheHit); ok && !hit.AsBool() {
+					key += ":miss"
+				}
 				out[key] += dp.Value
 			}
 		}
@@ -205,7 +208,7 @@ func TestTelemetry(t *testing.T) {
 	ops := s.ops(t)
 	for k, want := range map[string]int64{
 		telemetry.MetricOperations + ":encrypt/ok": 1, telemetry.MetricOperations + ":decrypt/ok": 2,
-		telemetry.MetricOperations + ":decrypt/error": 1, telemetry.MetricCacheMisses: 2,
+		telemetry.MetricOperations + ":decrypt/error": 1, telemetry.MetricCacheLookups + ":miss": 2,
 	} {
 		if ops[k] != want {
 			t.Errorf("%s = %d, want %d (all: %v)", k, ops[k], want, ops)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -180,8 +181,8 @@ func New(scope string, opts ...Option) (*Instrumentation, error) {
 		cfg.classify = ErrorType
 	}
 	in := &Instrumentation{
-		tracer:   cfg.tp.Tracer(scope, trace.WithSchemaURL(SchemaURL)),
-		meter:    cfg.mp.Meter(scope, metric.WithSchemaURL(SchemaURL)),
+		tracer:   cfg.tp.Tracer(scope, trace.WithInstrumentationVersion(version()), trace.WithSchemaURL(SchemaURL)),
+		meter:    cfg.mp.Meter(scope, metric.WithInstrumentationVersion(version()), metric.WithSchemaURL(SchemaURL)),
 		cfg:      cfg,
 		startOpt: make(map[Action][]trace.SpanStartOption),
 	}
@@ -424,11 +425,36 @@ func LogDecryptionEvent(ctx context.Context, dataID, userID string) {
 	Default().LogDecryptionEvent(ctx, dataID, userID)
 }
 
+// version is the instrumentation version of every scope: the version of
+// this module in the program's build information ("(devel)" when the module
+// is the main one, as in its own tests).
+var version = sync.OnceValue(func() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	if info.Main.Path == module {
+		return info.Main.Version
+	}
+	for _, d := range info.Deps {
+		if d.Path == module {
+			if d.Replace != nil && d.Replace.Version != "" {
+				return d.Replace.Version
+			}
+			return d.Version
+		}
+	}
+	return ""
+})
+
+// module is the path of this module.
+const module = "github.com/keyward/keyward"
+
 // The recording code of keyward's own packages (internal/instrument) reads
 // the meter provider and the sinks in effect through hook.
 func init() {
 	hook.TelemetryStateOf = func(v any) hook.TelemetryState {
 		in := v.(*Instrumentation)
-		return hook.TelemetryState{MeterProvider: in.cfg.mp, HasSinks: func() bool { return len(in.sinks()) > 0 }}
+		return hook.TelemetryState{MeterProvider: in.cfg.mp, Version: version(), HasSinks: func() bool { return len(in.sinks()) > 0 }}
 	}
 }

@@ -10,8 +10,9 @@ import (
 	"github.com/keyward/keyward/telemetry"
 )
 
-// Scope is the instrumentation scope of the access telemetry.
-const Scope = "github.com/keyward/keyward/access"
+// Scope is the instrumentation scope of the access telemetry: this
+// package's import path.
+const Scope = "github.com/keyward/keyward/access/otelaccess"
 
 // Sink is an access.Sink that turns audit records into telemetry.
 type Sink struct {

@@ -11,6 +11,8 @@ import (
 type TelemetryState struct {
 	// MeterProvider is the meter provider in effect.
 	MeterProvider metric.MeterProvider
+	// Version is the instrumentation version of every keyward scope.
+	Version string
 	// HasSinks reports whether events handed to Record or Emit go to any
 	// sink at the time of the call (sinks may follow telemetry.Default).
 	HasSinks func() bool

@@ -17,16 +17,21 @@ import (
 // instruments.
 type Instrumentation struct {
 	*telemetry.Instrumentation
-	hasSinks func() bool
-	ops      metric.Int64Counter
-	kms      metric.Float64Histogram
-	hits     metric.Int64Counter
-	misses   metric.Int64Counter
-	kmsOpt   map[telemetry.Outcome]metric.RecordOption
+	hasSinks  func() bool
+	component string // the scope: the recording package's import path
+	ops       metric.Int64Counter
+	kms       metric.Float64Histogram
+	cache     metric.Int64Counter
+	kmsOpt    map[telemetry.Outcome]metric.RecordOption
 
 	mu        sync.RWMutex
 	opOpts    map[opKey]metric.AddOption
-	cacheOpts map[string]metric.AddOption
+	cacheOpts map[cacheKey]metric.AddOption
+}
+
+type cacheKey struct {
+	keyring string
+	hit     bool
 }
 
 type opKey struct {
@@ -41,8 +46,11 @@ type opKey struct {
 const maxCachedSets = 4096
 
 // New returns the Instrumentation of the package whose import path is
-// scope. It fails as telemetry.New does, and with the meter's error if it
-// refuses an instrument.
+// scope. Spans and the KMS and cache metrics are under that scope;
+// telemetry.MetricOperations is one instrument under telemetry.ScopeName,
+// shared by every package, with scope as its telemetry.AttrComponent. It
+// fails as telemetry.New does, and with the meter's error if it refuses an
+// instrument.
 func New(scope string, opts ...telemetry.Option) (*Instrumentation, error) {
 	tel, err := telemetry.New(scope, opts...)
 	if err != nil {
@@ -52,12 +60,15 @@ func New(scope string, opts ...telemetry.Option) (*Instrumentation, error) {
 	in := &Instrumentation{
 		Instrumentation: tel,
 		hasSinks:        st.HasSinks,
+		component:       scope,
 		kmsOpt:          make(map[telemetry.Outcome]metric.RecordOption),
 		opOpts:          make(map[opKey]metric.AddOption),
-		cacheOpts:       make(map[string]metric.AddOption),
+		cacheOpts:       make(map[cacheKey]metric.AddOption),
 	}
+	shared := st.MeterProvider.Meter(telemetry.ScopeName,
+		metric.WithInstrumentationVersion(st.Version), metric.WithSchemaURL(telemetry.SchemaURL))
 	meter := tel.Meter()
-	if in.ops, err = meter.Int64Counter(telemetry.MetricOperations,
+	if in.ops, err = shared.Int64Counter(telemetry.MetricOperations,
 		metric.WithDescription("Values processed by keyward operations."),
 		metric.WithUnit("{value}")); err != nil {
 		return nil, fmt.Errorf("telemetry: create %s: %w", telemetry.MetricOperations, err)
@@ -68,15 +79,10 @@ func New(scope string, opts ...telemetry.Option) (*Instrumentation, error) {
 		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)); err != nil {
 		return nil, fmt.Errorf("telemetry: create %s: %w", telemetry.MetricKMSDuration, err)
 	}
-	if in.hits, err = meter.Int64Counter(telemetry.MetricCacheHits,
-		metric.WithDescription("Data-key lookups served from the cache."),
+	if in.cache, err = meter.Int64Counter(telemetry.MetricCacheLookups,
+		metric.WithDescription("Data-key lookups, served from the cache or not."),
 		metric.WithUnit("{lookup}")); err != nil {
-		return nil, fmt.Errorf("telemetry: create %s: %w", telemetry.MetricCacheHits, err)
-	}
-	if in.misses, err = meter.Int64Counter(telemetry.MetricCacheMisses,
-		metric.WithDescription("Data-key lookups that had to unwrap the key."),
-		metric.WithUnit("{lookup}")); err != nil {
-		return nil, fmt.Errorf("telemetry: create %s: %w", telemetry.MetricCacheMisses, err)
+		return nil, fmt.Errorf("telemetry: create %s: %w", telemetry.MetricCacheLookups, err)
 	}
 	for _, o := range []telemetry.Outcome{telemetry.OutcomeOK, telemetry.OutcomeDenied, telemetry.OutcomeError} {
 		in.kmsOpt[o] = metric.WithAttributeSet(attribute.NewSet(telemetry.AttrOutcome.String(string(o))))
@@ -94,7 +100,8 @@ func KMSLatency(d time.Duration) attribute.KeyValue {
 }
 
 // RecordOp adds count values to telemetry.MetricOperations with the
-// operation, keyring, key ID (0 = none) and outcome as attributes.
+// component, operation, keyring, key ID (0 = none) and outcome as
+// attributes.
 func (in *Instrumentation) RecordOp(ctx context.Context, action telemetry.Action, keyring string, keyID uint32, outcome telemetry.Outcome, count int64) {
 	if count <= 0 || !in.ops.Enabled(ctx) {
 		return
@@ -105,6 +112,7 @@ func (in *Instrumentation) RecordOp(ctx context.Context, action telemetry.Action
 	in.mu.RUnlock()
 	if !ok {
 		attrs := []attribute.KeyValue{
+			telemetry.AttrComponent.String(in.component),
 			telemetry.AttrOperation.String(string(action)),
 			telemetry.AttrKeyring.String(keyring),
 			telemetry.AttrOutcome.String(string(outcome)),
@@ -129,7 +137,7 @@ func (in *Instrumentation) MetricsEnabled(ctx context.Context) bool { return in.
 
 // RecordOpCache is RecordOp of one value plus, when hit, one cache-hit
 // count: the per-value call of a keyring, with a single enabled check for
-// both instruments (they come from one meter).
+// both instruments (they come from one meter provider).
 func (in *Instrumentation) RecordOpCache(ctx context.Context, action telemetry.Action, keyring string, keyID uint32, outcome telemetry.Outcome, hit bool) {
 	if !in.ops.Enabled(ctx) {
 		return
@@ -153,26 +161,23 @@ func (in *Instrumentation) RecordKMS(ctx context.Context, d time.Duration, outco
 	in.kms.Record(ctx, d.Seconds(), opt)
 }
 
-// RecordCache counts one data-key cache lookup of a keyring as a hit or a
-// miss.
+// RecordCache counts one data-key cache lookup of a keyring in
+// telemetry.MetricCacheLookups, as a hit or a miss (telemetry.AttrCacheHit).
 func (in *Instrumentation) RecordCache(ctx context.Context, keyring string, hit bool) {
-	c := in.misses
-	if hit {
-		c = in.hits
-	}
-	if !c.Enabled(ctx) {
+	if !in.cache.Enabled(ctx) {
 		return
 	}
+	k := cacheKey{keyring, hit}
 	in.mu.RLock()
-	opt, ok := in.cacheOpts[keyring]
+	opt, ok := in.cacheOpts[k]
 	in.mu.RUnlock()
 	if !ok {
-		opt = metric.WithAttributeSet(attribute.NewSet(telemetry.AttrKeyring.String(keyring)))
+		opt = metric.WithAttributeSet(attribute.NewSet(telemetry.AttrKeyring.String(keyring), telemetry.AttrCacheHit.Bool(hit)))
 		in.mu.Lock()
 		if len(in.cacheOpts) < maxCachedSets {
-			in.cacheOpts[keyring] = opt
+			in.cacheOpts[k] = opt
 		}
 		in.mu.Unlock()
 	}
-	c.Add(ctx, 1, opt)
+	in.cache.Add(ctx, 1, opt)
 }

@@ -30,17 +30,18 @@ func newMeter(t *testing.T) *meter {
 	return m
 }
 
-// collect returns the metrics by name, checking that each comes under scope.
-func (m *meter) collect(t *testing.T, scope string) map[string]metricdata.Aggregation {
+// collect returns the metrics by "scope metric", checking that every scope
+// has a version and the schema URL.
+func (m *meter) collect(t *testing.T) map[string]metricdata.Aggregation {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, m.reader.Collect(context.Background(), &rm))
 	out := map[string]metricdata.Aggregation{}
 	for _, sm := range rm.ScopeMetrics {
-		assert.Equal(t, scope, sm.Scope.Name, "scope name")
-		assert.Equal(t, telemetry.SchemaURL, sm.Scope.SchemaURL, "scope schema URL")
+		assert.NotEmpty(t, sm.Scope.Version, "version of scope %s", sm.Scope.Name)
+		assert.Equal(t, telemetry.SchemaURL, sm.Scope.SchemaURL, "schema URL of scope %s", sm.Scope.Name)
 		for _, md := range sm.Metrics {
-			out[md.Name] = md.Data
+			out[sm.Scope.Name+" "+md.Name] = md.Data
 		}
 	}
 	return out
@@ -59,11 +60,13 @@ func TestRecordMetrics(t *testing.T) {
 	in.RecordCache(c, "pii", true)
 	in.RecordCache(c, "pii", false)
 
-	got := m.collect(t, keyringScope)
-	ops, ok := got[telemetry.MetricOperations].(metricdata.Sum[int64])
-	require.True(t, ok, "%s missing or not an int64 sum: %v", telemetry.MetricOperations, got)
+	got := m.collect(t)
+	ops, ok := got[telemetry.ScopeName+" "+telemetry.MetricOperations].(metricdata.Sum[int64])
+	require.True(t, ok, "%s missing under scope %s, or not an int64 sum: %v", telemetry.MetricOperations, telemetry.ScopeName, got)
 	var okSum, errSum int64
 	for _, dp := range ops.DataPoints {
+		c, _ := dp.Attributes.Value(telemetry.AttrComponent)
+		assert.Equal(t, keyringScope, c.AsString(), "component of %v", dp.Attributes)
 		o, _ := dp.Attributes.Value(telemetry.AttrOutcome)
 		switch o.AsString() {
 		case "ok":
@@ -77,17 +80,47 @@ func TestRecordMetrics(t *testing.T) {
 	}
 	assert.Equal(t, int64(5), okSum, "ok values")
 	assert.Equal(t, int64(1), errSum, "error values")
-	h, ok := got[telemetry.MetricKMSDuration].(metricdata.Histogram[float64])
+	h, ok := got[keyringScope+" "+telemetry.MetricKMSDuration].(metricdata.Histogram[float64])
 	require.True(t, ok, "%s missing", telemetry.MetricKMSDuration)
 	require.Len(t, h.DataPoints, 1)
 	assert.Equal(t, uint64(1), h.DataPoints[0].Count)
 	assert.Equal(t, 0.02, h.DataPoints[0].Sum)
-	hits, ok := got[telemetry.MetricCacheHits].(metricdata.Sum[int64])
-	require.True(t, ok, "%s missing", telemetry.MetricCacheHits)
-	assert.Equal(t, int64(2), hits.DataPoints[0].Value, "cache hits")
-	misses, ok := got[telemetry.MetricCacheMisses].(metricdata.Sum[int64])
-	require.True(t, ok, "%s missing", telemetry.MetricCacheMisses)
-	assert.Equal(t, int64(1), misses.DataPoints[0].Value, "cache misses")
+	lookups, ok := got[keyringScope+" "+telemetry.MetricCacheLookups].(metricdata.Sum[int64])
+	require.True(t, ok, "%s missing", telemetry.MetricCacheLookups)
+	byHit := map[bool]int64{}
+	for _, dp := range lookups.DataPoints {
+		hit, _ := dp.Attributes.Value(telemetry.AttrCacheHit)
+		byHit[hit.AsBool()] += dp.Value
+	}
+	assert.Equal(t, map[bool]int64{true: 2, false: 1}, byHit, "cache lookups by hit")
+}
+
+// TestOneOperationsInstrument: two packages count their operations in one
+// instrument under one scope, told apart by the component attribute.
+func TestOneOperationsInstrument(t *testing.T) {
+	m := newMeter(t)
+	c := context.Background()
+	for _, scope := range []string{keyringScope, "github.com/keyward/keyward/rotation"} {
+		in, err := New(scope, telemetry.WithMeterProvider(m.mp))
+		require.NoError(t, err)
+		in.RecordOp(c, telemetry.ActionDecrypt, "pii", 3, telemetry.OutcomeOK, 1)
+	}
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, m.reader.Collect(c, &rm))
+	components := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, md := range sm.Metrics {
+			if md.Name != telemetry.MetricOperations {
+				continue
+			}
+			assert.Equal(t, telemetry.ScopeName, sm.Scope.Name, "scope of %s", md.Name)
+			for _, dp := range md.Data.(metricdata.Sum[int64]).DataPoints {
+				v, _ := dp.Attributes.Value(telemetry.AttrComponent)
+				components[v.AsString()] += dp.Value
+			}
+		}
+	}
+	assert.Equal(t, map[string]int64{keyringScope: 1, "github.com/keyward/keyward/rotation": 1}, components, "operations by component")
 }
 
 func TestHasSinks(t *testing.T) {
@@ -164,7 +197,7 @@ func TestRecordBatch(t *testing.T) {
 	b.Add(telemetry.ActionDecrypt, "pii", 3, telemetry.OutcomeError, 1)
 	b.Add(telemetry.ActionEncrypt, "pii", 4, telemetry.OutcomeOK, 10)
 	in.RecordBatch(context.Background(), b)
-	ops, ok := m.collect(t, keyringScope)[telemetry.MetricOperations].(metricdata.Sum[int64])
+	ops, ok := m.collect(t)[telemetry.ScopeName+" "+telemetry.MetricOperations].(metricdata.Sum[int64])
 	require.True(t, ok, "%s missing", telemetry.MetricOperations)
 	got := map[string]int64{}
 	for _, dp := range ops.DataPoints {
