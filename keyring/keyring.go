@@ -273,7 +273,7 @@ func (k *Keyring) encryptText(ctx context.Context, plaintext string, aad []byte)
 
 // DecryptText opens a text token made by EncryptText with the same aad.
 func (k *Keyring) DecryptText(ctx context.Context, token string, aad []byte) (string, error) {
-	if id, ok := cipher.PeekTextKeyID(token); ok {
+	if id, ok := cipher.PeekKeyID(token); ok {
 		if c, b := k.fastFor(ctx, id); c != nil {
 			if pt, err := cipher.OpenText(c, token, aad); err == nil {
 				k.fastDone(ctx, b, telemetry.ActionDecrypt, id)
@@ -286,7 +286,7 @@ func (k *Keyring) DecryptText(ctx context.Context, token string, aad []byte) (st
 
 func (k *Keyring) decryptText(ctx context.Context, token string, aad []byte) (pt string, err error) {
 	ctx, o := k.begin(ctx, telemetry.ActionDecrypt)
-	h, err := cipher.ParseTextHeader(token)
+	h, err := cipher.ParseHeader(token)
 	if err == nil {
 		var c *cipher.AEAD
 		if c, err = k.forToken(ctx, h, &o); err == nil {
@@ -316,16 +316,6 @@ func (k *Keyring) EncryptString(ctx context.Context, data string) (string, error
 // text token made by EncryptString.
 func (k *Keyring) DecryptString(ctx context.Context, token string) (string, error) {
 	return k.DecryptText(ctx, token, nil)
-}
-
-// TokenKeyID returns the key ID in a binary or text token, without
-// decrypting it.
-func TokenKeyID(token []byte) (uint32, error) {
-	h, err := cipher.ParseHeader(token)
-	if err != nil && cipher.IsText(string(token)) {
-		h, err = cipher.ParseTextHeader(string(token))
-	}
-	return h.KeyID, err
 }
 
 func decryptError(id uint32, err error) error {

@@ -49,11 +49,11 @@ func TestEncryptDecrypt(t *testing.T) {
 			if got, err := kr.DecryptString(ctx, s); err != nil || got != "4111 1111 1111 1111" {
 				t.Fatalf("DecryptString = %q, %v", got, err)
 			}
-			if id, err := keyring.TokenKeyID([]byte(s)); err != nil || id != kr.Primary() {
-				t.Errorf("TokenKeyID(text) = %d, %v", id, err)
+			if h, err := cipher.ParseHeader(s); err != nil || h.KeyID != kr.Primary() {
+				t.Errorf("ParseHeader(text) = %+v, %v", h, err)
 			}
-			if id, err := keyring.TokenKeyID(tok); err != nil || id != kr.Primary() {
-				t.Errorf("TokenKeyID(binary) = %d, %v", id, err)
+			if h, err := cipher.ParseHeader(tok); err != nil || h.KeyID != kr.Primary() {
+				t.Errorf("ParseHeader(binary) = %+v, %v", h, err)
 			}
 			txt, err := kr.EncryptText(ctx, "x", aad)
 			if err != nil {
@@ -100,7 +100,7 @@ func TestRotate(t *testing.T) {
 		t.Fatalf("Rotate = %d, %v (primary %d, first %d)", id, err, kr.Primary(), first)
 	}
 	neu, _ := kr.EncryptString(ctx, "new")
-	if h, _ := cipher.ParseTextHeader(neu); h.KeyID != id {
+	if h, _ := cipher.ParseHeader(neu); h.KeyID != id {
 		t.Errorf("new token key ID = %d, want %d", h.KeyID, id)
 	}
 	for tok, want := range map[string]string{old: "old", neu: "new"} {

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/keyward/keyward/access"
+	"github.com/keyward/keyward/cipher"
 	"github.com/keyward/keyward/internal/kmstest"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/telemetry"
@@ -42,9 +43,9 @@ func storePairs() map[string]func(t *testing.T) (a, b keyring.Store) {
 
 func keyIDOf(t *testing.T, tok string) uint32 {
 	t.Helper()
-	id, err := keyring.TokenKeyID([]byte(tok))
+	h, err := cipher.ParseHeader(tok)
 	require.NoError(t, err)
-	return id
+	return h.KeyID
 }
 
 // TestKeyStatesAcrossProcesses stands two keyrings on one store for two

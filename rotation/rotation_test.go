@@ -143,7 +143,7 @@ func TestReencryptFailsClosed(t *testing.T) {
 	if p, ok, err := cp.Load(ctx); err != nil || !ok || p.Cursor != key(4) {
 		t.Errorf("checkpoint = %+v, %v, %v; want cursor %s", p, ok, err, key(4))
 	}
-	if id, _ := cipher.PeekTextKeyID(string(m.get(key(7)))); id == kr.Primary() {
+	if id, _ := cipher.PeekKeyID(string(m.get(key(7)))); id == kr.Primary() {
 		t.Error("the failing value was rewritten")
 	}
 
@@ -287,7 +287,7 @@ func TestRotateKey(t *testing.T) {
 		if _, err := cipher.DecryptData(tok, oldKey, cipher.WithAAD(aad(key(i)))); !errors.Is(err, cipher.ErrDecrypt) {
 			t.Errorf("row %d still opens under the old key: %v", i, err)
 		}
-		h, _ := cipher.ParseTextHeader(tok)
+		h, _ := cipher.ParseHeader(tok)
 		if wantXC := i%3 == 0 && i != 29; (h.Algorithm == cipher.XChaCha20Poly1305) != wantXC {
 			t.Errorf("row %d algorithm %v changed", i, h.Algorithm)
 		}

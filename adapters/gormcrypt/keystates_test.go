@@ -71,7 +71,7 @@ func rawChartKeys(t *testing.T, db *gorm.DB) map[uint][]uint32 {
 		)
 		require.NoError(t, rows.Scan(&id, &diag, &scan))
 		for _, v := range [][]byte{diag, scan} {
-			kid, ok := cipher.PeekTextKeyID(string(v))
+			kid, ok := cipher.PeekKeyID(string(v))
 			require.True(t, ok, "chart %d holds a value that is not a token", id)
 			out[id] = append(out[id], kid)
 		}

@@ -138,7 +138,7 @@ func (st *state) valueEvent(ctx context.Context, action telemetry.Action, fi *fi
 	}
 	e := telemetry.Event{Time: st.evTime, Action: action, UserID: st.evUser, Role: st.evRole,
 		DataID: fi.dataID(ctx, dst, &st.pks), Success: true}
-	if id, ok := cipher.PeekTextKeyID(tok); ok {
+	if id, ok := cipher.PeekKeyID(tok); ok {
 		if id != st.evKeyID || st.evKeyText == "" {
 			st.evKeyID, st.evKeyText = id, strconv.FormatUint(uint64(id), 10)
 		}

@@ -191,7 +191,7 @@ func decryptKMS(e *env, fs *flag.FlagSet, kf keyFlags, k remote) error {
 		return err
 	}
 	tok := strings.TrimSpace(string(in))
-	h, err := cipher.ParseTextHeader(tok)
+	h, err := cipher.ParseHeader(tok)
 	if err != nil {
 		return err
 	}
