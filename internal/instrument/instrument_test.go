@@ -204,7 +204,7 @@ func TestRecordBatch(t *testing.T) {
 		op, _ := dp.Attributes.Value(telemetry.AttrOperation)
 		o, _ := dp.Attributes.Value(telemetry.AttrOutcome)
 		k, _ := dp.Attributes.Value(telemetry.AttrKeyID)
-		got[op.AsString()+"/"+o.AsString()+"/"+k.Emit()] += dp.Value
+		got[op.AsString()+"/"+o.AsString()+"/"+k.String()] += dp.Value
 	}
 	assert.Equal(t, map[string]int64{"decrypt/ok/3": 2999, "decrypt/error/3": 1, "encrypt/ok/4": 10}, got)
 }
