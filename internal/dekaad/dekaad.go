@@ -13,10 +13,10 @@ const label = "keyward.dek/v1"
 // Binding is what the associated data of a data-key wrap binds the wrapped
 // key to.
 type Binding struct {
-	Keyring   string
-	KeyID     uint32
-	Purpose   string
-	Algorithm string
+	Keyring   string // the keyring's name
+	KeyID     uint32 // the data key's ID
+	Purpose   string // the key's purpose (keyring.Purpose)
+	Algorithm string // the key's algorithm name (cipher.Algorithm.String)
 }
 
 // Append appends the associated data of b to dst.
