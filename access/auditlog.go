@@ -57,7 +57,14 @@ func SyncBatch(count int, interval time.Duration) SyncPolicy {
 func SyncNever() SyncPolicy { return SyncPolicy{mode: syncNever} }
 
 // LogOption configures OpenAuditLog.
-type LogOption func(*logConfig) error
+type LogOption interface {
+	apply(*logConfig) error
+}
+
+// logOptionFunc adapts a function to LogOption.
+type logOptionFunc func(*logConfig) error
+
+func (f logOptionFunc) apply(c *logConfig) error { return f(c) }
 
 type logConfig struct {
 	prefix     string
@@ -79,13 +86,13 @@ const (
 // files are named PREFIX-NNNNNNNN.jsonl. It may hold letters, digits, '_'
 // and '-'.
 func WithFilePrefix(prefix string) LogOption {
-	return func(c *logConfig) error {
+	return logOptionFunc(func(c *logConfig) error {
 		if !validPrefix(prefix) {
 			return fmt.Errorf("access: WithFilePrefix: invalid prefix %q", prefix)
 		}
 		c.prefix = prefix
 		return nil
-	}
+	})
 }
 
 func validPrefix(p string) bool {
@@ -103,34 +110,34 @@ func validPrefix(p string) bool {
 // WithMaxFileSize sets the size at which the log starts a new file (default
 // 64 MiB); 0 never rotates. The chain continues across files.
 func WithMaxFileSize(n int64) LogOption {
-	return func(c *logConfig) error {
+	return logOptionFunc(func(c *logConfig) error {
 		if n < 0 {
 			return fmt.Errorf("access: WithMaxFileSize: negative size %d", n)
 		}
 		c.maxSize = n
 		return nil
-	}
+	})
 }
 
 // WithSyncPolicy sets the fsync policy (default SyncEachRecord).
 func WithSyncPolicy(p SyncPolicy) LogOption {
-	return func(c *logConfig) error {
+	return logOptionFunc(func(c *logConfig) error {
 		if p.mode == syncBatch && (p.count < 0 || p.interval < 0 || p.count == 0 && p.interval == 0) {
 			return errors.New("access: SyncBatch needs a positive count or interval, and no negative one")
 		}
 		c.sync = p
 		return nil
-	}
+	})
 }
 
 // WithCheckpointEvery makes the log emit a checkpoint each time the count of
 // durable records crosses a multiple of n (default 1000); 0 emits only on
 // Close.
 func WithCheckpointEvery(n uint64) LogOption {
-	return func(c *logConfig) error {
+	return logOptionFunc(func(c *logConfig) error {
 		c.cpEvery = n
 		return nil
-	}
+	})
 }
 
 // WithCheckpointFunc sets where checkpoints go, for example to an
@@ -139,23 +146,23 @@ func WithCheckpointEvery(n uint64) LogOption {
 // to slog.Default() at level Info with the message "access audit
 // checkpoint" and the attribute "checkpoint" holding the JSON form.
 func WithCheckpointFunc(f func(Checkpoint)) LogOption {
-	return func(c *logConfig) error {
+	return logOptionFunc(func(c *logConfig) error {
 		if f == nil {
 			return errors.New("access: WithCheckpointFunc: nil function")
 		}
 		c.cpFunc = f
 		return nil
-	}
+	})
 }
 
 // WithRepairTornTail makes OpenAuditLog cut an incomplete last line (left by
 // a crash mid-append) instead of refusing to open with ErrTornRecord. The cut
 // bytes were never a complete record.
 func WithRepairTornTail() LogOption {
-	return func(c *logConfig) error {
+	return logOptionFunc(func(c *logConfig) error {
 		c.repairTorn = true
 		return nil
-	}
+	})
 }
 
 // AuditLog is a Sink that appends records to hash-chained JSON Lines files.
@@ -218,7 +225,7 @@ func OpenAuditLog(ctx context.Context, dir string, key []byte, opts ...LogOption
 	}
 	cfg := logConfig{prefix: DefaultFilePrefix, maxSize: DefaultMaxFileSize, cpEvery: DefaultCheckpointEvery}
 	for _, o := range opts {
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}

@@ -63,55 +63,62 @@ func (a *Auditor) GoString() string { return a.String() }
 func (a *Auditor) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(a.String())) }
 
 // AuditorOption configures NewAuditor.
-type AuditorOption func(*Auditor) error
+type AuditorOption interface {
+	apply(*Auditor) error
+}
+
+// auditorOptionFunc adapts a function to AuditorOption.
+type auditorOptionFunc func(*Auditor) error
+
+func (f auditorOptionFunc) apply(c *Auditor) error { return f(c) }
 
 // WithLogger adds a log/slog sink writing to l: allowed attempts at level
 // Info, denied ones at Warn, with the message "access decision". A handler
 // that does not enable the level drops the record. Without any WithLogger or
 // WithSink option the Auditor logs to slog.Default().
 func WithLogger(l *slog.Logger) AuditorOption {
-	return func(a *Auditor) error {
+	return auditorOptionFunc(func(a *Auditor) error {
 		if l == nil {
 			return errors.New("access: WithLogger: nil logger")
 		}
 		a.sinks = append(a.sinks, slogSink{l})
 		return nil
-	}
+	})
 }
 
 // WithSink adds a sink, for example an *AuditLog.
 func WithSink(s Sink) AuditorOption {
-	return func(a *Auditor) error {
+	return auditorOptionFunc(func(a *Auditor) error {
 		if s == nil {
 			return errors.New("access: WithSink: nil sink")
 		}
 		a.sinks = append(a.sinks, s)
 		return nil
-	}
+	})
 }
 
 // WithTraceIDFunc sets the function that reads the trace ID of a record from
 // its context, for example the OpenTelemetry span context's trace ID. By
 // default records carry no trace ID.
 func WithTraceIDFunc(f func(context.Context) string) AuditorOption {
-	return func(a *Auditor) error {
+	return auditorOptionFunc(func(a *Auditor) error {
 		if f == nil {
 			return errors.New("access: WithTraceIDFunc: nil function")
 		}
 		a.traceID = f
 		return nil
-	}
+	})
 }
 
 // WithClock sets the clock that stamps records (default time.Now).
 func WithClock(now func() time.Time) AuditorOption {
-	return func(a *Auditor) error {
+	return auditorOptionFunc(func(a *Auditor) error {
 		if now == nil {
 			return errors.New("access: WithClock: nil function")
 		}
 		a.now = now
 		return nil
-	}
+	})
 }
 
 // WithFailOpen makes the Auditor fail open: a record that could not be
@@ -119,13 +126,13 @@ func WithClock(now func() time.Time) AuditorOption {
 // audited operation goes on. Use it only where availability matters more
 // than a complete audit trail.
 func WithFailOpen(onError func(error)) AuditorOption {
-	return func(a *Auditor) error {
+	return auditorOptionFunc(func(a *Auditor) error {
 		if onError == nil {
 			return errors.New("access: WithFailOpen: nil error callback")
 		}
 		a.onError = onError
 		return nil
-	}
+	})
 }
 
 // NewAuditor returns an Auditor writing to the sinks given by WithLogger and
@@ -133,7 +140,7 @@ func WithFailOpen(onError func(error)) AuditorOption {
 func NewAuditor(opts ...AuditorOption) (*Auditor, error) {
 	a := &Auditor{now: time.Now}
 	for _, o := range opts {
-		if err := o(a); err != nil {
+		if err := o.apply(a); err != nil {
 			return nil, err
 		}
 	}

@@ -13,7 +13,14 @@ import (
 type Authenticator func(*http.Request) (Principal, error)
 
 // MiddlewareOption configures Middleware.
-type MiddlewareOption func(*middlewareConfig)
+type MiddlewareOption interface {
+	apply(*middlewareConfig)
+}
+
+// middlewareOptionFunc adapts a function to MiddlewareOption.
+type middlewareOptionFunc func(*middlewareConfig)
+
+func (f middlewareOptionFunc) apply(c *middlewareConfig) { f(c) }
 
 type middlewareConfig struct {
 	unauthenticated func(http.ResponseWriter, *http.Request, error)
@@ -24,7 +31,7 @@ type middlewareConfig struct {
 // passed to h wraps ErrUnauthenticated and the Authenticator's error; do not
 // send it to the client.
 func WithUnauthenticatedHandler(h func(w http.ResponseWriter, r *http.Request, err error)) MiddlewareOption {
-	return func(c *middlewareConfig) { c.unauthenticated = h }
+	return middlewareOptionFunc(func(c *middlewareConfig) { c.unauthenticated = h })
 }
 
 // Middleware returns net/http middleware that calls authenticate for each
@@ -41,7 +48,7 @@ func Middleware(authenticate Authenticator, opts ...MiddlewareOption) func(http.
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 	}}
 	for _, o := range opts {
-		o(&cfg)
+		o.apply(&cfg)
 	}
 	if cfg.unauthenticated == nil {
 		panic("access: WithUnauthenticatedHandler called with a nil handler")

@@ -25,8 +25,8 @@ type Role struct {
 }
 
 // Permission grants every action in Actions on every resource matching a
-// pattern in Resources. An action is one of Actions() or "*" (all). A
-// resource pattern is "*" (everything), "keyring:NAME" or
+// pattern in Resources. An action is one of the Action constants or "*"
+// (all). A resource pattern is "*" (everything), "keyring:NAME" or
 // "field:TABLE.COLUMN", where '*' matches any run of characters: for example
 // "keyring:*", "field:users.*" or "field:*.ssn".
 type Permission struct {
@@ -122,9 +122,9 @@ func compile(cfg Config, loc *locator) (*Policy, error) {
 				return nil, loc.errorf(pf+".actions", "no actions")
 			}
 			for k, a := range perm.Actions {
-				if a != Wildcard && actionIndex(a) < 0 {
+				if a != wildcard && actionIndex(a) < 0 {
 					return nil, loc.errorf(pf+".actions["+strconv.Itoa(k)+"]",
-						"unknown action %q (want one of %s or \"*\")", a, strings.Join(Actions(), ", "))
+						"unknown action %q (want one of %s or \"*\")", a, strings.Join(actions(), ", "))
 				}
 			}
 			if len(perm.Resources) == 0 {
@@ -148,7 +148,7 @@ func compile(cfg Config, loc *locator) (*Policy, error) {
 		for name := range anc {
 			for _, perm := range cfg.Roles[index[name]].Permissions {
 				for _, a := range perm.Actions {
-					if a == Wildcard {
+					if a == wildcard {
 						for ai := range patterns {
 							patterns[ai] = append(patterns[ai], perm.Resources...)
 						}

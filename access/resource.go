@@ -20,22 +20,21 @@ const (
 	ActionForce = "force"
 )
 
-// Resource kinds. A resource string is "kind:name".
+// Resource kinds. A resource string is "kind:name"; KeyringResource and
+// FieldResource build them.
 const (
-	// KindKeyring is the kind of keyring resources: "keyring:NAME".
-	KindKeyring = "keyring"
-	// KindField is the kind of field resources: "field:TABLE.COLUMN".
-	KindField = "field"
+	kindKeyring = "keyring" // "keyring:NAME"
+	kindField   = "field"   // "field:TABLE.COLUMN"
 )
 
-// Wildcard matches any run of characters, including none, in a policy's
+// wildcard matches any run of characters, including none, in a policy's
 // resource pattern. As a whole action it means every action.
-const Wildcard = "*"
+const wildcard = "*"
 
 const numActions = 7
 
-// Actions returns the actions a policy may grant, in a fixed order.
-func Actions() []string {
+// actions returns the actions a policy may grant, in a fixed order.
+func actions() []string {
 	return []string{ActionEncrypt, ActionDecrypt, ActionRotate, ActionRewrap, ActionManage, ActionDerive, ActionForce}
 }
 
@@ -65,7 +64,7 @@ func actionIndex(a string) int {
 // percent-encoded (%25, %2A, ...) so that the string cannot contain a
 // wildcard. An empty name gives a resource that is always denied.
 func KeyringResource(name string) string {
-	return KindKeyring + ":" + escape(name, 0)
+	return kindKeyring + ":" + escape(name, 0)
 }
 
 // FieldResource returns the resource string of a column of a table:
@@ -75,7 +74,7 @@ func KeyringResource(name string) string {
 // parts. Distinct (table, column) pairs thus give distinct strings. An empty
 // table or column gives a resource that is always denied.
 func FieldResource(table, column string) string {
-	return KindField + ":" + escape(table, 0) + "." + escape(column, '.')
+	return kindField + ":" + escape(table, 0) + "." + escape(column, '.')
 }
 
 // escape percent-encodes '%', '*', control characters and the byte extra
@@ -114,10 +113,10 @@ func validResource(r string) bool {
 	if strings.IndexByte(r, '*') >= 0 {
 		return false
 	}
-	if name, ok := strings.CutPrefix(r, KindKeyring+":"); ok {
+	if name, ok := strings.CutPrefix(r, kindKeyring+":"); ok {
 		return name != ""
 	}
-	if name, ok := strings.CutPrefix(r, KindField+":"); ok {
+	if name, ok := strings.CutPrefix(r, kindField+":"); ok {
 		i := strings.LastIndexByte(name, '.')
 		return i > 0 && i < len(name)-1
 	}
@@ -127,11 +126,11 @@ func validResource(r string) bool {
 // checkPattern returns "" when p is a valid resource pattern, else what is
 // wrong with it.
 func checkPattern(p string) string {
-	if p == Wildcard {
+	if p == wildcard {
 		return ""
 	}
 	kind, name, ok := strings.Cut(p, ":")
-	if !ok || (kind != KindKeyring && kind != KindField) {
+	if !ok || (kind != kindKeyring && kind != kindField) {
 		return "resource pattern must be \"*\", \"keyring:NAME\" or \"field:TABLE.COLUMN\""
 	}
 	if name == "" {
@@ -142,7 +141,7 @@ func checkPattern(p string) string {
 			return "resource pattern contains a control character"
 		}
 	}
-	if kind == KindField && strings.IndexByte(name, '*') < 0 {
+	if kind == kindField && strings.IndexByte(name, '*') < 0 {
 		i := strings.LastIndexByte(name, '.')
 		if i <= 0 || i == len(name)-1 {
 			return "field pattern must be TABLE.COLUMN"
@@ -191,7 +190,7 @@ func newResourceSet(patterns []string) resourceSet {
 	var prefixes []string
 	for _, p := range patterns {
 		switch i := strings.IndexByte(p, '*'); {
-		case p == Wildcard:
+		case p == wildcard:
 			return resourceSet{all: true}
 		case i < 0:
 			if rs.exact == nil {

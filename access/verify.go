@@ -14,7 +14,14 @@ import (
 )
 
 // VerifyOption configures Verify.
-type VerifyOption func(*verifyConfig)
+type VerifyOption interface {
+	apply(*verifyConfig)
+}
+
+// verifyOptionFunc adapts a function to VerifyOption.
+type verifyOptionFunc func(*verifyConfig)
+
+func (f verifyOptionFunc) apply(c *verifyConfig) { f(c) }
 
 type verifyConfig struct {
 	expect *Checkpoint
@@ -26,7 +33,7 @@ type verifyConfig struct {
 // seq cp.Count must be the one the checkpoint names. A log that ends earlier
 // is reported as ErrTruncated. Give the latest checkpoint you hold.
 func ExpectCheckpoint(cp Checkpoint) VerifyOption {
-	return func(c *verifyConfig) { c.expect = &cp }
+	return verifyOptionFunc(func(c *verifyConfig) { c.expect = &cp })
 }
 
 // StartAfter makes Verify accept files that begin after earlier records were
@@ -34,7 +41,7 @@ func ExpectCheckpoint(cp Checkpoint) VerifyOption {
 // (seq cp.Count+1, chained to cp.Head). Without it the first record must be
 // seq 1.
 func StartAfter(cp Checkpoint) VerifyOption {
-	return func(c *verifyConfig) { c.after = &cp }
+	return verifyOptionFunc(func(c *verifyConfig) { c.after = &cp })
 }
 
 // VerifyResult summarizes the records Verify checked.
@@ -80,7 +87,7 @@ func Verify(ctx context.Context, key []byte, files []string, opts ...VerifyOptio
 	}
 	var cfg verifyConfig
 	for _, o := range opts {
-		o(&cfg)
+		o.apply(&cfg)
 	}
 	v, err := newVerifier(key, cfg)
 	if err != nil {

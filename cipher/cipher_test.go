@@ -385,17 +385,17 @@ func TestAppendAADUnambiguous(t *testing.T) {
 	}
 }
 
-func TestParseTextHeader(t *testing.T) {
+func TestParseHeaderText(t *testing.T) {
 	for _, alg := range algorithms {
 		tok := SealText(mustAEAD(t, alg, testKey(1), 0xfeedface), "x", nil)
-		h, err := ParseTextHeader(tok)
+		h, err := ParseHeader(tok)
 		if err != nil || h != (Header{Version, alg, 0xfeedface}) {
-			t.Errorf("ParseTextHeader = %+v, %v", h, err)
+			t.Errorf("ParseHeader(text) = %+v, %v", h, err)
 		}
 	}
 	for _, s := range []string{"", "kw1.", "kw1.AQEAAAA", "x", "kw1.AgEAAAAA", "kw1.AQMAAAAA", "kw1.AQEAAA!A"} {
-		if _, err := ParseTextHeader(s); !errors.Is(err, ErrMalformedToken) {
-			t.Errorf("ParseTextHeader(%q) = %v, want ErrMalformedToken", s, err)
+		if _, err := ParseHeader(s); !errors.Is(err, ErrMalformedToken) {
+			t.Errorf("ParseHeader(%q) = %v, want ErrMalformedToken", s, err)
 		}
 	}
 }
@@ -448,15 +448,15 @@ func TestPeekKeyID(t *testing.T) {
 	if id, ok := PeekKeyID(c.Seal(nil, []byte("x"), nil)); !ok || id != 0xfeedface {
 		t.Errorf("PeekKeyID = %#x, %v", id, ok)
 	}
-	if id, ok := PeekTextKeyID(SealText(c, "x", nil)); !ok || id != 0xfeedface {
-		t.Errorf("PeekTextKeyID = %#x, %v", id, ok)
+	if id, ok := PeekKeyID(SealText(c, "x", nil)); !ok || id != 0xfeedface {
+		t.Errorf("PeekKeyID(text) = %#x, %v", id, ok)
 	}
 	if _, ok := PeekKeyID([]byte{1, 1, 0, 0, 0}); ok {
 		t.Error("PeekKeyID accepted 5 bytes")
 	}
 	for _, s := range []string{"", "kw1.", "kw1.AQEAAAA", "xx1.AQEAAAAA", "kw1.AQEAAA!A"} {
-		if _, ok := PeekTextKeyID(s); ok {
-			t.Errorf("PeekTextKeyID(%q) accepted", s)
+		if _, ok := PeekKeyID(s); ok {
+			t.Errorf("PeekKeyID(%q) accepted", s)
 		}
 	}
 }

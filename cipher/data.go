@@ -5,7 +5,14 @@ import (
 )
 
 // Option adjusts EncryptData and DecryptData.
-type Option func(*options)
+type Option interface {
+	apply(*options)
+}
+
+// optionFunc adapts a function to Option.
+type optionFunc func(*options)
+
+func (f optionFunc) apply(c *options) { f(c) }
 
 type options struct {
 	alg Algorithm
@@ -15,16 +22,16 @@ type options struct {
 // WithAAD binds the token to associated data: DecryptData must be given the
 // same data. The data is authenticated, not encrypted, and not stored in the
 // token.
-func WithAAD(aad []byte) Option { return func(o *options) { o.aad = aad } }
+func WithAAD(aad []byte) Option { return optionFunc(func(o *options) { o.aad = aad }) }
 
 // WithAlgorithm selects the algorithm EncryptData uses (default AES256GCM).
 // DecryptData reads the algorithm from the token and ignores this option.
-func WithAlgorithm(a Algorithm) Option { return func(o *options) { o.alg = a } }
+func WithAlgorithm(a Algorithm) Option { return optionFunc(func(o *options) { o.alg = a }) }
 
 func collect(opts []Option) options {
 	o := options{alg: AES256GCM}
 	for _, f := range opts {
-		f(&o)
+		f.apply(&o)
 	}
 	return o
 }

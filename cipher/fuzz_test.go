@@ -30,11 +30,18 @@ func FuzzParse(f *testing.F) {
 	fuzzSeeds(f, false)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tok, err := Parse(b)
+		// ParseHeader checks a binary token as Parse does.
+		if h, herr := ParseHeader(b); (herr == nil) != (err == nil) || (err == nil && h != tok.Header) {
+			t.Fatalf("ParseHeader(%x) = %+v, %v; Parse = %+v, %v", b, h, herr, tok.Header, err)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformedToken) {
 				t.Fatalf("Parse error %v does not wrap ErrMalformedToken", err)
 			}
 			return
+		}
+		if id, ok := PeekKeyID(b); !ok || id != tok.KeyID {
+			t.Fatalf("PeekKeyID(%x) = %d, %v; want %d", b, id, ok, tok.KeyID)
 		}
 		// A parsed token re-assembles to the input.
 		again := append(AppendHeader(nil, tok.Header), tok.Nonce...)
@@ -57,11 +64,22 @@ func FuzzParseText(f *testing.F) {
 	f.Add("kw1.AQEA\nAAAA")
 	f.Fuzz(func(t *testing.T, s string) {
 		tok, err := ParseText(s)
+		h, herr := ParseHeader(s)
+		if herr != nil && !errors.Is(herr, ErrMalformedToken) {
+			t.Fatalf("ParseHeader error %v does not wrap ErrMalformedToken", herr)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformedToken) {
 				t.Fatalf("ParseText error %v does not wrap ErrMalformedToken", err)
 			}
 			return
+		}
+		// A token that parses has a header that parses, the same one.
+		if herr != nil || h != tok.Header {
+			t.Fatalf("ParseHeader(%q) = %+v, %v; ParseText = %+v", s, h, herr, tok.Header)
+		}
+		if id, ok := PeekKeyID(s); !ok || id != tok.KeyID {
+			t.Fatalf("PeekKeyID(%q) = %d, %v; want %d", s, id, ok, tok.KeyID)
 		}
 		b, err := DecodeText(s)
 		if err != nil {
@@ -71,7 +89,6 @@ func FuzzParseText(f *testing.F) {
 		if EncodeText(b) != s {
 			t.Fatalf("EncodeText(DecodeText(%q)) = %q", s, EncodeText(b))
 		}
-		_ = tok
 	})
 }
 

@@ -93,56 +93,92 @@ func Overhead(a Algorithm) int { return HeaderSize + a.NonceSize() + TagSize }
 // (version, algorithm, lengths) and never authenticates; every malformed
 // input returns an error wrapping ErrMalformedToken.
 func Parse(b []byte) (Token, error) {
-	if len(b) == 0 {
-		return Token{}, malformed("empty")
-	}
-	if len(b) < HeaderSize {
-		return Token{}, malformed("shorter than its header")
-	}
-	h := Header{Version: b[0], Algorithm: Algorithm(b[1]), KeyID: binary.BigEndian.Uint32(b[2:HeaderSize])}
-	if h.Version != Version {
-		return Token{}, malformed("unknown version " + strconv.Itoa(int(h.Version)))
+	h, err := binaryHeader(b)
+	if err != nil {
+		return Token{}, err
 	}
 	ns := h.Algorithm.NonceSize()
-	if ns == 0 {
-		return Token{}, malformed("unknown algorithm " + strconv.Itoa(int(h.Algorithm)))
-	}
 	rest := b[HeaderSize:]
-	if len(rest) < ns {
-		return Token{}, malformed("truncated nonce")
-	}
-	if len(rest)-ns < TagSize {
-		return Token{}, malformed("truncated tag")
-	}
 	return Token{Header: h, Nonce: rest[:ns:ns], Ciphertext: rest[ns:]}, nil
 }
 
-// PeekKeyID returns the key ID field of a binary token, and false when b is
-// too short to hold a header. It checks nothing else: it is for picking the
-// key, and opening the token under that key checks the whole header.
-func PeekKeyID(b []byte) (uint32, bool) {
+// ParseHeader returns the header of a token without decrypting it: the way
+// to read a token's key ID or algorithm before doing any other work. As
+// everywhere in this package, a string is a text token and a []byte a
+// binary one. It checks the structure and never authenticates: a binary
+// token as [Parse] does; of a text token the prefix, the header's base64,
+// its version and algorithm, and that the token is long enough for its nonce
+// and tag (the rest is checked when it is opened). Every malformed input
+// returns an error wrapping [ErrMalformedToken].
+func ParseHeader[T string | []byte](token T) (Header, error) {
+	switch t := any(token).(type) {
+	case string:
+		return textHeaderOf(t)
+	case []byte:
+		return binaryHeader(t)
+	}
+	panic("unreachable")
+}
+
+// PeekKeyID returns the key ID field of a token (a string is a text token,
+// a []byte a binary one), and false when the token is too short to hold a
+// header or, for a text token, has no prefix or no valid header characters.
+// It checks nothing else, so it also reads the key ID of a header cut from
+// a longer token: it is for picking or counting keys, and opening a token
+// checks its whole header. Use [ParseHeader] to check the header.
+func PeekKeyID[T string | []byte](token T) (uint32, bool) {
+	switch t := any(token).(type) {
+	case string:
+		var b [HeaderSize]byte
+		if len(t) < len(TextPrefix)+textHeaderLen || !IsText(t) || !b64DecodeTo(b[:], t[len(TextPrefix):len(TextPrefix)+textHeaderLen]) {
+			return 0, false
+		}
+		return binary.BigEndian.Uint32(b[2:]), true
+	case []byte:
+		if len(t) < HeaderSize {
+			return 0, false
+		}
+		return binary.BigEndian.Uint32(t[2:HeaderSize]), true
+	}
+	panic("unreachable")
+}
+
+// textHeaderOf checks the prefix of a text token and reads its header.
+func textHeaderOf(s string) (Header, error) {
+	if s == "" {
+		return Header{}, malformed("empty")
+	}
+	if !IsText(s) {
+		return Header{}, malformed("missing " + TextPrefix + " prefix")
+	}
+	return textHeader(s[len(TextPrefix):min(len(s), len(TextPrefix)+textHeaderLen)], len(s)-len(TextPrefix))
+}
+
+// binaryHeader reads and checks the header of a binary token and that the
+// token is long enough for its nonce and tag.
+func binaryHeader(b []byte) (Header, error) {
+	if len(b) == 0 {
+		return Header{}, malformed("empty")
+	}
 	if len(b) < HeaderSize {
-		return 0, false
+		return Header{}, malformed("shorter than its header")
 	}
-	return binary.BigEndian.Uint32(b[2:HeaderSize]), true
-}
-
-// PeekTextKeyID is PeekKeyID for a text token: it decodes only the header's
-// characters and returns false when s has no prefix or no valid header
-// characters.
-func PeekTextKeyID(s string) (uint32, bool) {
-	var b [HeaderSize]byte
-	if len(s) < len(TextPrefix)+textHeaderLen || !IsText(s) || !b64DecodeTo(b[:], s[len(TextPrefix):len(TextPrefix)+textHeaderLen]) {
-		return 0, false
+	h := Header{Version: b[0], Algorithm: Algorithm(b[1]), KeyID: binary.BigEndian.Uint32(b[2:HeaderSize])}
+	if h.Version != Version {
+		return Header{}, malformed("unknown version " + strconv.Itoa(int(h.Version)))
 	}
-	return binary.BigEndian.Uint32(b[2:]), true
-}
-
-// ParseHeader parses and checks the token structure like Parse and returns
-// only its header.
-func ParseHeader(b []byte) (Header, error) {
-	t, err := Parse(b)
-	return t.Header, err
+	ns := h.Algorithm.NonceSize()
+	if ns == 0 {
+		return Header{}, malformed("unknown algorithm " + strconv.Itoa(int(h.Algorithm)))
+	}
+	rest := len(b) - HeaderSize
+	if rest < ns {
+		return Header{}, malformed("truncated nonce")
+	}
+	if rest-ns < TagSize {
+		return Header{}, malformed("truncated tag")
+	}
+	return h, nil
 }
 
 // EncodeText returns the text form of a binary token: "kw1." followed by
@@ -210,23 +246,15 @@ func IsText(s string) bool { return strings.HasPrefix(s, TextPrefix) }
 // textHeaderLen is the length of the base64url form of the 6 header bytes.
 const textHeaderLen = HeaderSize * 4 / 3
 
-// ParseTextHeader reads the header of a text token without decoding the
-// rest, so a reader can pick the key before doing any other work. It checks
-// the prefix, the header's base64, its version and algorithm, and that the
-// token is long enough for its nonce and tag; the rest of the token is
-// checked when it is opened.
-func ParseTextHeader(s string) (Header, error) {
-	if s == "" {
-		return Header{}, malformed("empty")
-	}
-	if !IsText(s) {
-		return Header{}, malformed("missing " + TextPrefix + " prefix")
-	}
-	if len(s) < len(TextPrefix)+textHeaderLen {
+// textHeader reads and checks the header of a text token from head, the
+// characters after the prefix (at most textHeaderLen of them), and n, the
+// number of characters after the prefix.
+func textHeader(head string, n int) (Header, error) {
+	if len(head) < textHeaderLen {
 		return Header{}, malformed("shorter than its header")
 	}
 	var b [HeaderSize]byte
-	if !b64DecodeTo(b[:], s[len(TextPrefix):len(TextPrefix)+textHeaderLen]) {
+	if !b64DecodeTo(b[:], head) {
 		return Header{}, malformed("bad base64url")
 	}
 	h := Header{Version: b[0], Algorithm: Algorithm(b[1]), KeyID: binary.BigEndian.Uint32(b[2:])}
@@ -236,7 +264,7 @@ func ParseTextHeader(s string) (Header, error) {
 	if !h.Algorithm.Valid() {
 		return Header{}, malformed("unknown algorithm " + strconv.Itoa(int(h.Algorithm)))
 	}
-	if n := b64DecodedLen(len(s) - len(TextPrefix)); n < 0 {
+	if n := b64DecodedLen(n); n < 0 {
 		return Header{}, malformed("bad base64url")
 	} else if n < HeaderSize+h.Algorithm.NonceSize() {
 		return Header{}, malformed("truncated nonce")

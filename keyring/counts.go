@@ -38,13 +38,13 @@ const (
 // WithCountInterval sets how often the keyring adds its encryption counts
 // to a CountStore (default DefaultCountInterval).
 func WithCountInterval(d time.Duration) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if d <= 0 {
 			return errors.New("keyring: count interval must be positive")
 		}
 		c.countInterval = d
 		return c.once("WithCountInterval")
-	}
+	})
 }
 
 // fleetCounts is a keyring's exchange of encryption counts with a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
 )
 
@@ -49,13 +50,13 @@ func (d DerivedKey) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(d.String
 // derived key stays the same while data keys rotate; it changes only with
 // RotateDerive.
 func (k *Keyring) DeriveKey(ctx context.Context, label string) (DerivedKey, error) {
-	if err := k.authorize(ctx, ActionDerive); err != nil {
+	if err := k.authorize(ctx, access.ActionDerive); err != nil {
 		return DerivedKey{}, err
 	}
 	sl := k.current().primaryDerive
 	if sl == nil {
 		// The first derivation creates the root; it is part of deriving.
-		if _, _, err := k.rotate(ctx, PurposeDerive, ActionDerive, nil); err != nil {
+		if _, _, err := k.rotate(ctx, PurposeDerive, access.ActionDerive, nil); err != nil {
 			return DerivedKey{}, err
 		}
 		if sl = k.snap.Load().primaryDerive; sl == nil {
@@ -68,7 +69,7 @@ func (k *Keyring) DeriveKey(ctx context.Context, label string) (DerivedKey, erro
 // DeriveKeyVersion derives the key for label from the derive root keyID, to
 // check values made before a RotateDerive.
 func (k *Keyring) DeriveKeyVersion(ctx context.Context, keyID uint32, label string) (DerivedKey, error) {
-	if err := k.authorize(ctx, ActionDerive); err != nil {
+	if err := k.authorize(ctx, access.ActionDerive); err != nil {
 		return DerivedKey{}, err
 	}
 	sl, err := k.slot(ctx, keyID, PurposeDerive)

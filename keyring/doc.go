@@ -56,7 +56,7 @@
 //     (ErrTooSoon before; Key.Disabled records when), so every process has
 //     seen it refuse, and only when the UsageChecker (WithUsageChecker),
 //     the inventory of stored values, says no value uses it (ErrKeyInUse);
-//     Force overrides both checks, authorized as ActionForce so that an
+//     Force overrides both checks, authorized as access.ActionForce so that an
 //     access.Guard audits the override, and records how many values it
 //     made unreadable when the UsageChecker counts them (ValueCounter,
 //     as gormcrypt.Usage does);

@@ -14,18 +14,9 @@ import (
 
 	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/dekaad"
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/telemetry"
-)
-
-// Actions a keyring asks its Authorizer about: those of the access package.
-const (
-	ActionEncrypt = access.ActionEncrypt
-	ActionDecrypt = access.ActionDecrypt
-	ActionDerive  = access.ActionDerive
-	ActionRotate  = access.ActionRotate
-	ActionRewrap  = access.ActionRewrap
-	ActionManage  = access.ActionManage
-	ActionForce   = access.ActionForce
 )
 
 // Keyring is the versioned data keys of one name, wrapped by a KeySource and
@@ -41,7 +32,7 @@ type Keyring struct {
 	store    Store
 	cfg      config
 
-	tel       *telemetry.Instrumentation
+	tel       *instrument.Instrumentation
 	refreshAt time.Duration // age at which a cached key is refreshed in the background
 	backoff   time.Duration // wait after a transient unwrap failure before the next try
 
@@ -107,7 +98,7 @@ func New(ctx context.Context, name string, src KeySource, store Store, opts ...O
 	}
 	cfg := defaults()
 	for _, o := range opts {
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -125,7 +116,7 @@ func New(ctx context.Context, name string, src KeySource, store Store, opts ...O
 		backoff:   min(cfg.ttl/10, 5*time.Second),
 		entries:   map[uint32]*entry{},
 	}
-	tel, err := telemetry.New(scope, cfg.tel...)
+	tel, err := instrument.New(scope, cfg.tel...)
 	if err != nil {
 		return nil, fmt.Errorf("keyring: telemetry: %w", err)
 	}
@@ -282,7 +273,7 @@ func (k *Keyring) encryptText(ctx context.Context, plaintext string, aad []byte)
 
 // DecryptText opens a text token made by EncryptText with the same aad.
 func (k *Keyring) DecryptText(ctx context.Context, token string, aad []byte) (string, error) {
-	if id, ok := cipher.PeekTextKeyID(token); ok {
+	if id, ok := cipher.PeekKeyID(token); ok {
 		if c, b := k.fastFor(ctx, id); c != nil {
 			if pt, err := cipher.OpenText(c, token, aad); err == nil {
 				k.fastDone(ctx, b, telemetry.ActionDecrypt, id)
@@ -295,7 +286,7 @@ func (k *Keyring) DecryptText(ctx context.Context, token string, aad []byte) (st
 
 func (k *Keyring) decryptText(ctx context.Context, token string, aad []byte) (pt string, err error) {
 	ctx, o := k.begin(ctx, telemetry.ActionDecrypt)
-	h, err := cipher.ParseTextHeader(token)
+	h, err := cipher.ParseHeader(token)
 	if err == nil {
 		var c *cipher.AEAD
 		if c, err = k.forToken(ctx, h, &o); err == nil {
@@ -325,16 +316,6 @@ func (k *Keyring) EncryptString(ctx context.Context, data string) (string, error
 // text token made by EncryptString.
 func (k *Keyring) DecryptString(ctx context.Context, token string) (string, error) {
 	return k.DecryptText(ctx, token, nil)
-}
-
-// TokenKeyID returns the key ID in a binary or text token, without
-// decrypting it.
-func TokenKeyID(token []byte) (uint32, error) {
-	h, err := cipher.ParseHeader(token)
-	if err != nil && cipher.IsText(string(token)) {
-		h, err = cipher.ParseTextHeader(string(token))
-	}
-	return h.KeyID, err
 }
 
 func decryptError(id uint32, err error) error {
@@ -368,7 +349,7 @@ func (k *Keyring) authorize(ctx context.Context, action string) error {
 // primary returns the AEAD of the primary data key and counts the
 // encryption.
 func (k *Keyring) primary(ctx context.Context, o *op) (*cipher.AEAD, error) {
-	if err := k.authorize(ctx, ActionEncrypt); err != nil {
+	if err := k.authorize(ctx, access.ActionEncrypt); err != nil {
 		return nil, err
 	}
 	if k.stale.Load() {
@@ -391,7 +372,7 @@ func (k *Keyring) primary(ctx context.Context, o *op) (*cipher.AEAD, error) {
 
 // forToken returns the AEAD for a token's key ID, after authorization.
 func (k *Keyring) forToken(ctx context.Context, h cipher.Header, o *op) (*cipher.AEAD, error) {
-	if err := k.authorize(ctx, ActionDecrypt); err != nil {
+	if err := k.authorize(ctx, access.ActionDecrypt); err != nil {
 		return nil, err
 	}
 	sl, err := k.slot(ctx, h.KeyID, PurposeData)
@@ -645,18 +626,11 @@ func (k *Keyring) seed(id uint32, l *loaded) {
 	k.cache(e, l)
 }
 
-// DEKLabel is the first part of the associated data a keyring gives its
-// KeySource when it wraps or unwraps a data key. The keyring name, the key ID
-// in decimal, the purpose and the algorithm name follow, each
-// length-prefixed as cipher.AppendAAD writes them. A KeySource that maps the
-// associated data to something readable (an AWS encryption context) parses
-// it with this layout.
-const DEKLabel = "keyward.dek/v1"
-
 // dekAAD binds a wrapped key to its keyring, ID, purpose and algorithm, so
-// that a wrapped key moved to another place in a store does not unwrap.
+// that a wrapped key moved to another place in a store does not unwrap. Its
+// format belongs to internal/dekaad; a KeySource treats it as opaque bytes.
 func dekAAD(name string, id uint32, p Purpose, alg cipher.Algorithm) []byte {
-	return cipher.AppendAAD(nil, DEKLabel, name, strconv.FormatUint(uint64(id), 10), string(p), alg.String())
+	return dekaad.Append(nil, dekaad.Binding{Keyring: name, KeyID: id, Purpose: string(p), Algorithm: alg.String()})
 }
 
 // sourceFor returns the key source that wrapped key, by ID.

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
 	"github.com/keyward/keyward/internal/kmstest"
 	"github.com/keyward/keyward/keyring"
@@ -48,11 +49,11 @@ func TestEncryptDecrypt(t *testing.T) {
 			if got, err := kr.DecryptString(ctx, s); err != nil || got != "4111 1111 1111 1111" {
 				t.Fatalf("DecryptString = %q, %v", got, err)
 			}
-			if id, err := keyring.TokenKeyID([]byte(s)); err != nil || id != kr.Primary() {
-				t.Errorf("TokenKeyID(text) = %d, %v", id, err)
+			if h, err := cipher.ParseHeader(s); err != nil || h.KeyID != kr.Primary() {
+				t.Errorf("ParseHeader(text) = %+v, %v", h, err)
 			}
-			if id, err := keyring.TokenKeyID(tok); err != nil || id != kr.Primary() {
-				t.Errorf("TokenKeyID(binary) = %d, %v", id, err)
+			if h, err := cipher.ParseHeader(tok); err != nil || h.KeyID != kr.Primary() {
+				t.Errorf("ParseHeader(binary) = %+v, %v", h, err)
 			}
 			txt, err := kr.EncryptText(ctx, "x", aad)
 			if err != nil {
@@ -99,7 +100,7 @@ func TestRotate(t *testing.T) {
 		t.Fatalf("Rotate = %d, %v (primary %d, first %d)", id, err, kr.Primary(), first)
 	}
 	neu, _ := kr.EncryptString(ctx, "new")
-	if h, _ := cipher.ParseTextHeader(neu); h.KeyID != id {
+	if h, _ := cipher.ParseHeader(neu); h.KeyID != id {
 		t.Errorf("new token key ID = %d, want %d", h.KeyID, id)
 	}
 	for tok, want := range map[string]string{old: "old", neu: "new"} {
@@ -162,7 +163,7 @@ func mustDecode(t *testing.T, s string) []byte {
 func TestKeyStates(t *testing.T) {
 	clk := newClock()
 	store := keyring.NewMemoryStore()
-	kr := open(t, "default", newSource(t), store, keyring.WithClock(clk))
+	kr := open(t, "default", newSource(t), store, kmstest.WithClock(clk))
 	first := kr.Primary()
 	tok, err := kr.EncryptString(ctx, "v")
 	require.NoError(t, err)
@@ -210,7 +211,7 @@ func TestDestroyRefusedWhileInUse(t *testing.T) {
 	src := newSource(t)
 	kr0 := open(t, "default", src, store)
 	first := kr0.Primary()
-	kr := open(t, "default", src, store, keyring.WithClock(clk), keyring.WithUsageChecker(usage{first: true}))
+	kr := open(t, "default", src, store, kmstest.WithClock(clk), keyring.WithUsageChecker(usage{first: true}))
 	_, err := kr.Rotate(ctx)
 	require.NoError(t, err)
 	clk.Advance(keyring.DefaultSettleTime)
@@ -226,7 +227,7 @@ func TestCacheCallsKeySourceOncePerTTL(t *testing.T) {
 	store := keyring.NewMemoryStore()
 	open(t, "default", src, store) // create the keyring
 	unwraps, watch := kmstest.NewUnwraps(t)
-	kr := open(t, "default", src, store, keyring.WithClock(clk), keyring.WithCacheTTL(time.Minute), watch)
+	kr := open(t, "default", src, store, kmstest.WithClock(clk), keyring.WithCacheTTL(time.Minute), watch)
 	require.Equal(t, int64(1), src.unwraps.Load(), "unwraps after New: the primary, warmed")
 	for i := range 100_000 {
 		tok, err := kr.Encrypt(ctx, []byte("v"), nil)
@@ -254,7 +255,7 @@ func TestCacheCallsKeySourceOncePerTTL(t *testing.T) {
 func TestRefreshAhead(t *testing.T) {
 	src := newSource(t)
 	clk := newClock()
-	kr := open(t, "default", src, keyring.NewMemoryStore(), keyring.WithClock(clk), keyring.WithCacheTTL(time.Minute))
+	kr := open(t, "default", src, keyring.NewMemoryStore(), kmstest.WithClock(clk), keyring.WithCacheTTL(time.Minute))
 	// A fresh keyring seeds its first key without an unwrap.
 	if n := src.unwraps.Load(); n != 0 {
 		t.Fatalf("unwraps = %d, want 0", n)
@@ -324,7 +325,7 @@ func TestStaleWindow(t *testing.T) {
 	clk := newClock()
 	store := keyring.NewMemoryStore()
 	unwraps, watch := kmstest.NewUnwraps(t)
-	kr := open(t, "default", src, store, keyring.WithClock(clk),
+	kr := open(t, "default", src, store, kmstest.WithClock(clk),
 		keyring.WithCacheTTL(time.Minute), keyring.WithStaleWindow(10*time.Minute), watch)
 	tok, err := kr.EncryptString(ctx, "v")
 	require.NoError(t, err)
@@ -546,7 +547,7 @@ func TestAuthorizerFailsClosed(t *testing.T) {
 	if _, err := w.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	kr := open(t, "default", src, store, keyring.WithAuthorizer(allowOnly{keyring.ActionEncrypt: true}))
+	kr := open(t, "default", src, store, keyring.WithAuthorizer(allowOnly{access.ActionEncrypt: true}))
 	before := src.unwraps.Load()
 	if _, err := kr.DecryptString(ctx, tok); !errors.Is(err, errDenied) {
 		t.Fatalf("DecryptString denied = %v", err)
@@ -596,7 +597,7 @@ func TestOptions(t *testing.T) {
 		"nil authorizer":    {keyring.WithAuthorizer(nil)},
 		"previous=current":  {keyring.WithPreviousKeySources(src)},
 		"zero kms timeout":  {keyring.WithKMSTimeout(0)},
-		"nil clock":         {keyring.WithClock(nil)},
+		"nil clock":         {kmstest.WithClock(nil)},
 		"zero reload":       {keyring.WithReloadInterval(0)},
 		"nil usage checker": {keyring.WithUsageChecker(nil)},
 		"zero settle time":  {keyring.WithSettleTime(0)},

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/telemetry"
 )
 
@@ -79,7 +80,7 @@ func (k *Keyring) checkKEK(ks Keyset, rewrap bool) error {
 func (k *Keyring) Rotate(ctx context.Context) (id uint32, err error) {
 	ctx, span := k.manageSpan(ctx, telemetry.ActionRotate)
 	defer func() { k.endManage(ctx, span, telemetry.ActionRotate, id, err) }()
-	id, _, err = k.rotate(ctx, PurposeData, ActionRotate, nil)
+	id, _, err = k.rotate(ctx, PurposeData, access.ActionRotate, nil)
 	return id, err
 }
 
@@ -91,7 +92,7 @@ func (k *Keyring) Rotate(ctx context.Context) (id uint32, err error) {
 func (k *Keyring) RotateFrom(ctx context.Context, from uint32) (id uint32, rotated bool, err error) {
 	ctx, span := k.manageSpan(ctx, telemetry.ActionRotate)
 	defer func() { k.endManage(ctx, span, telemetry.ActionRotate, id, err) }()
-	return k.rotate(ctx, PurposeData, ActionRotate, &from)
+	return k.rotate(ctx, PurposeData, access.ActionRotate, &from)
 }
 
 // RotateDerive makes a new derive root the primary for DeriveKey. Keys
@@ -100,7 +101,7 @@ func (k *Keyring) RotateFrom(ctx context.Context, from uint32) (id uint32, rotat
 func (k *Keyring) RotateDerive(ctx context.Context) (id uint32, err error) {
 	ctx, span := k.manageSpan(ctx, telemetry.ActionRotate)
 	defer func() { k.endManage(ctx, span, telemetry.ActionRotate, id, err) }()
-	id, _, err = k.rotate(ctx, PurposeDerive, ActionRotate, nil)
+	id, _, err = k.rotate(ctx, PurposeDerive, access.ActionRotate, nil)
 	return id, err
 }
 
@@ -186,7 +187,7 @@ type ValueCounter interface {
 // Force makes Destroy skip its safety checks: the settle time since the
 // key was disabled and the usage check. It is for a key that must go now
 // (compromised, or data under it already given up). The keyring asks its
-// Authorizer for ActionForce in addition to ActionManage, so an
+// Authorizer for access.ActionForce in addition to access.ActionManage, so an
 // access.Guard audits the override as a decision of its own, and the
 // destroy span carries AttrForced. The key must still be disabled first.
 func Force() DestroyOption { return forceOption{} }
@@ -219,11 +220,11 @@ func (k *Keyring) setState(ctx context.Context, id uint32, to State, action tele
 	}
 	lost := 0 // values a forced destroy makes unreadable, when counted
 	defer func() { k.endManageCount(ctx, span, action, id, lost, err) }()
-	if err := k.authorize(ctx, ActionManage); err != nil {
+	if err := k.authorize(ctx, access.ActionManage); err != nil {
 		return err
 	}
 	if force {
-		if err := k.authorize(ctx, ActionForce); err != nil {
+		if err := k.authorize(ctx, access.ActionForce); err != nil {
 			return err
 		}
 		if vc, ok := k.cfg.usage.(ValueCounter); ok && to == StateDestroyed {
@@ -327,7 +328,7 @@ func (k *Keyring) Rewrap(ctx context.Context) (n int, err error) {
 		}
 		k.endManage(ctx, span, telemetry.ActionRewrap, 0, err)
 	}()
-	if err := k.authorize(ctx, ActionRewrap); err != nil {
+	if err := k.authorize(ctx, access.ActionRewrap); err != nil {
 		return 0, err
 	}
 	err = k.updateAuthorized(ctx, true, func(ks *Keyset) (bool, error) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/hook"
 	"github.com/keyward/keyward/telemetry"
 )
 
@@ -37,7 +38,14 @@ type UsageChecker interface {
 }
 
 // Option configures New.
-type Option func(*config) error
+type Option interface {
+	apply(*config) error
+}
+
+// optionFunc adapts a function to Option.
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
 	ttl, stale, kmsTimeout, reload time.Duration
@@ -48,7 +56,7 @@ type config struct {
 	previous                       []KeySource
 	usage                          UsageChecker
 	countInterval                  time.Duration
-	clock                          Clock
+	clock                          hook.Clock
 	tel                            []telemetry.Option
 	set                            map[string]bool
 }
@@ -74,13 +82,13 @@ func (c *config) once(name string) error {
 // background when 80% of the TTL has passed, so callers rarely wait. The key
 // source is called once per data key version per TTL, never per record.
 func WithCacheTTL(d time.Duration) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if d <= 0 {
 			return errors.New("keyring: cache TTL must be positive")
 		}
 		c.ttl = d
 		return c.once("WithCacheTTL")
-	}
+	})
 }
 
 // WithStaleWindow sets how long past its TTL a cached data key may still be
@@ -89,39 +97,39 @@ func WithCacheTTL(d time.Duration) Option {
 // (KEK disabled, deleted, access denied, wrapped key refused) evicts the key
 // at once.
 func WithStaleWindow(d time.Duration) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if d < 0 {
 			return errors.New("keyring: stale window must not be negative")
 		}
 		c.stale = d
 		return c.once("WithStaleWindow")
-	}
+	})
 }
 
 // WithKMSTimeout bounds each unwrap the keyring makes on behalf of several
 // callers, which run detached from any one caller's context (default 10
 // seconds). Each caller still stops waiting when its own context is done.
 func WithKMSTimeout(d time.Duration) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if d <= 0 {
 			return errors.New("keyring: KMS timeout must be positive")
 		}
 		c.kmsTimeout = d
 		return c.once("WithKMSTimeout")
-	}
+	})
 }
 
 // WithReloadInterval sets how often the keyring re-reads its store to see
 // key changes made by other processes (default 1 minute). A token with an
 // unknown key ID also triggers a reload, at most once per interval/60.
 func WithReloadInterval(d time.Duration) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if d <= 0 {
 			return errors.New("keyring: reload interval must be positive")
 		}
 		c.reload = d
 		return c.once("WithReloadInterval")
-	}
+	})
 }
 
 // WithSettleTime sets how long a key state change takes to reach every
@@ -139,13 +147,13 @@ func WithReloadInterval(d time.Duration) Option {
 // have retired: it tries a reload first and fails with ErrKeysetStale only
 // if that fails too.
 func WithSettleTime(d time.Duration) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if d <= 0 {
 			return errors.New("keyring: settle time must be positive")
 		}
 		c.settle = d
 		return c.once("WithSettleTime")
-	}
+	})
 }
 
 // settleTime fills in the default settle time and checks it against the
@@ -164,45 +172,45 @@ func (c *config) settleTime() error {
 // WithAlgorithm sets the algorithm of data keys the keyring creates
 // (default AES-256-GCM). Existing keys keep theirs.
 func WithAlgorithm(a cipher.Algorithm) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if !a.Valid() {
 			return fmt.Errorf("keyring: unsupported algorithm %v", a)
 		}
 		c.alg = a
 		return c.once("WithAlgorithm")
-	}
+	})
 }
 
 // WithoutCreate makes New fail with ErrKeyringNotFound instead of creating
 // a keyring that does not exist yet.
 func WithoutCreate() Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		c.create = false
 		return c.once("WithoutCreate")
-	}
+	})
 }
 
 // WithAuthorizer makes the keyring ask a before every operation, with the
-// actions ActionEncrypt, ActionDecrypt, ActionDerive, ActionRotate,
-// ActionRewrap and ActionManage and the resource
-// access.KeyringResource(name) ("keyring:NAME"). Refused calls fail closed
-// and never unwrap a data key. An *access.Guard is an Authorizer that also
-// audits every decision.
+// access package's actions (access.ActionEncrypt, ActionDecrypt,
+// ActionDerive, ActionRotate, ActionRewrap, ActionManage, and ActionForce
+// for a forced destroy) and the resource access.KeyringResource(name)
+// ("keyring:NAME"). Refused calls fail closed and never unwrap a data key.
+// An *access.Guard is an Authorizer that also audits every decision.
 func WithAuthorizer(a Authorizer) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if a == nil {
 			return errors.New("keyring: nil authorizer")
 		}
 		c.authz = a
 		return c.once("WithAuthorizer")
-	}
+	})
 }
 
 // WithPreviousKeySources lets the keyring unwrap data keys still wrapped by
 // earlier key-encryption keys, during a KEK migration; Rewrap moves them to
 // the current key source. Sources are picked by ID, never by trying them.
 func WithPreviousKeySources(srcs ...KeySource) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		for _, s := range srcs {
 			if s == nil {
 				return errors.New("keyring: nil previous key source")
@@ -210,30 +218,20 @@ func WithPreviousKeySources(srcs ...KeySource) Option {
 		}
 		c.previous = append(c.previous, srcs...)
 		return c.once("WithPreviousKeySources")
-	}
+	})
 }
 
 // WithUsageChecker makes Destroy ask u whether data still uses a key and
 // refuse with ErrKeyInUse if so (unless Force). A database inventory of
 // the encrypted columns, or rotation targets, answer it.
 func WithUsageChecker(u UsageChecker) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if u == nil {
 			return errors.New("keyring: nil usage checker")
 		}
 		c.usage = u
 		return c.once("WithUsageChecker")
-	}
-}
-
-// Clock is the time source of a keyring's cache. The keyring reads the
-// time only on slow paths; cache expiry runs on timers, so the hot path reads
-// an atomic flag instead of the clock.
-type Clock interface {
-	Now() time.Time
-	// AfterFunc calls f in its own goroutine once d has passed, unless the
-	// returned stop function is called first.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
+	})
 }
 
 type realClock struct{}
@@ -242,16 +240,20 @@ func (realClock) Now() time.Time { return time.Now() }
 
 func (realClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
-// WithClock replaces the system clock, for tests of the cache's time
-// behaviour.
-func WithClock(c Clock) Option {
-	return func(cfg *config) error {
+// withClock replaces the system clock, for tests of the cache's time
+// behaviour. Tests reach it through internal/kmstest (hook.KeyringWithClock).
+func withClock(c hook.Clock) Option {
+	return optionFunc(func(cfg *config) error {
 		if c == nil {
 			return errors.New("keyring: nil clock")
 		}
 		cfg.clock = c
 		return cfg.once("WithClock")
-	}
+	})
+}
+
+func init() {
+	hook.KeyringWithClock = func(c hook.Clock) any { return withClock(c) }
 }
 
 func durationOf(ns int64) time.Duration { return time.Duration(ns) }

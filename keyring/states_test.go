@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/keyward/keyward/access"
+	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/kmstest"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/telemetry"
 )
@@ -41,9 +43,9 @@ func storePairs() map[string]func(t *testing.T) (a, b keyring.Store) {
 
 func keyIDOf(t *testing.T, tok string) uint32 {
 	t.Helper()
-	id, err := keyring.TokenKeyID([]byte(tok))
+	h, err := cipher.ParseHeader(tok)
 	require.NoError(t, err)
-	return id
+	return h.KeyID
 }
 
 // TestKeyStatesAcrossProcesses stands two keyrings on one store for two
@@ -55,7 +57,7 @@ func TestKeyStatesAcrossProcesses(t *testing.T) {
 			storeA, storeB := pair(t)
 			clk := newClock()
 			src := newSource(t)
-			opts := []keyring.Option{keyring.WithClock(clk), keyring.WithCacheTTL(time.Hour)}
+			opts := []keyring.Option{kmstest.WithClock(clk), keyring.WithCacheTTL(time.Hour)}
 			a := open(t, "orders", src, storeA, opts...)
 			b := open(t, "orders", src, storeB, opts...)
 			old := a.Primary()
@@ -141,7 +143,7 @@ func TestStaleKeysetRefusesToEncrypt(t *testing.T) {
 	store := keyring.NewMemoryStore()
 	a := open(t, "orders", src, store)
 	flaky := &flakyStore{Store: store}
-	b := open(t, "orders", src, flaky, keyring.WithClock(clk), keyring.WithCacheTTL(time.Hour))
+	b := open(t, "orders", src, flaky, kmstest.WithClock(clk), keyring.WithCacheTTL(time.Hour))
 	tok, err := b.EncryptString(ctx, "v")
 	require.NoError(t, err)
 	_, err = a.Rotate(ctx)
@@ -214,14 +216,14 @@ func TestDestroyForceIsAudited(t *testing.T) {
 	src := newSource(t)
 	operator := access.WithPrincipal(ctx, access.Principal{UserID: "olga", Roles: []string{"operator"}})
 	admin := access.WithPrincipal(ctx, access.Principal{UserID: "ada", Roles: []string{"admin"}})
-	kr, err := keyring.New(operator, "default", src, store, keyring.WithClock(clk), keyring.WithAuthorizer(guard),
-		keyring.WithTracerProvider(tp))
+	kr, err := keyring.New(operator, "default", src, store, kmstest.WithClock(clk), keyring.WithAuthorizer(guard),
+		keyring.WithTelemetry(telemetry.WithTracerProvider(tp)))
 	require.NoError(t, err)
 	t.Cleanup(func() { kr.Close() })
 	first := kr.Primary()
 	kr.Close()
-	kr, err = keyring.New(operator, "default", src, store, keyring.WithClock(clk), keyring.WithAuthorizer(guard),
-		keyring.WithTracerProvider(tp), keyring.WithUsageChecker(usage{first: true}))
+	kr, err = keyring.New(operator, "default", src, store, kmstest.WithClock(clk), keyring.WithAuthorizer(guard),
+		keyring.WithTelemetry(telemetry.WithTracerProvider(tp)), keyring.WithUsageChecker(usage{first: true}))
 	require.NoError(t, err)
 	t.Cleanup(func() { kr.Close() })
 
@@ -276,7 +278,7 @@ func TestRewrapRequiresTheNewKEK(t *testing.T) {
 	store := keyring.NewMemoryStore()
 	oldKEK, newKEK := newSource(t), newSource(t)
 	clk := newClock()
-	old := open(t, "default", oldKEK, store, keyring.WithClock(clk))
+	old := open(t, "default", oldKEK, store, kmstest.WithClock(clk))
 	tok, err := old.EncryptString(ctx, "v")
 	require.NoError(t, err)
 	ks, err := store.Load(ctx, "default")
@@ -286,7 +288,7 @@ func TestRewrapRequiresTheNewKEK(t *testing.T) {
 	// Step 2: the fleet moves to the new KEK, the old one as previous. Such
 	// a process reads everything but does not write yet: a key wrapped by
 	// the new KEK now would be unreadable to the processes not moved yet.
-	mig := open(t, "default", newKEK, store, keyring.WithPreviousKeySources(oldKEK), keyring.WithClock(clk))
+	mig := open(t, "default", newKEK, store, keyring.WithPreviousKeySources(oldKEK), kmstest.WithClock(clk))
 	got, err := mig.DecryptString(ctx, tok)
 	require.NoError(t, err)
 	assert.Equal(t, "v", got)
@@ -353,7 +355,7 @@ func TestLegacyKeysetWithoutKEK(t *testing.T) {
 // time is twice a reload interval longer than the default.
 func TestSettleTimeFollowsReloadInterval(t *testing.T) {
 	clk := newClock()
-	kr := open(t, "default", newSource(t), keyring.NewMemoryStore(), keyring.WithClock(clk),
+	kr := open(t, "default", newSource(t), keyring.NewMemoryStore(), kmstest.WithClock(clk),
 		keyring.WithReloadInterval(5*time.Minute))
 	first := kr.Primary()
 	_, err := kr.Rotate(ctx)
@@ -363,7 +365,7 @@ func TestSettleTimeFollowsReloadInterval(t *testing.T) {
 	clk.Advance(time.Second)
 	require.NoError(t, kr.Disable(ctx, first), "Disable at twice the 5m reload interval")
 
-	short := open(t, "other", newSource(t), keyring.NewMemoryStore(), keyring.WithClock(clk),
+	short := open(t, "other", newSource(t), keyring.NewMemoryStore(), kmstest.WithClock(clk),
 		keyring.WithReloadInterval(time.Second), keyring.WithSettleTime(5*time.Second))
 	first = short.Primary()
 	_, err = short.Rotate(ctx)

@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/telemetry"
 )
 
@@ -31,45 +31,30 @@ const AttrLostValues attribute.Key = "keyward.lost_values"
 // SpanUnwrap is the span of one key-source call that unwraps a data key.
 const SpanUnwrap = "keyward.kms.unwrap"
 
-// WithTracerProvider sets the tracer provider of the keyring's spans
-// (default: the global one when New runs).
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(c *config) error {
-		c.tel = append(c.tel, telemetry.WithTracerProvider(tp))
-		return c.once("WithTracerProvider")
-	}
-}
-
-// WithMeterProvider sets the meter provider of the keyring's metrics
-// (default: the global one when New runs).
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return func(c *config) error {
-		c.tel = append(c.tel, telemetry.WithMeterProvider(mp))
-		return c.once("WithMeterProvider")
-	}
-}
-
-// WithTelemetry passes further telemetry options (event sinks, a
-// pseudonymizer, an error classifier) to the keyring's instrumentation.
-// Without them it follows telemetry.Default().
+// WithTelemetry passes telemetry options (tracer and meter providers, event
+// sinks, a pseudonymizer, an error classifier) to the keyring's
+// instrumentation; it may be given more than once, and an option given
+// twice in all fails New. Without it the keyring follows
+// telemetry.Default() and the global providers.
 func WithTelemetry(opts ...telemetry.Option) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		c.tel = append(c.tel, opts...)
-		return c.once("WithTelemetry")
-	}
+		return nil
+	})
 }
 
 // What the keyring records (the telemetry package documentation has the names):
 //
 //   - Encrypt and Decrypt (binary, text, string) add one value to the
 //     keyward.operations counter with operation, keyring, key ID and outcome,
-//     and count cache hits. They start a span (keyward.encrypt,
-//     keyward.decrypt) only under a recording parent span, so an untraced
-//     call costs no span. Inside a statement that carries a telemetry.Batch
-//     (the GORM layer) they only add to the batch: one span per statement.
+//     and count cache hits in keyward.cache.lookups. They start a span
+//     (keyward.encrypt, keyward.decrypt) only under a recording parent span,
+//     so an untraced call costs no span. Inside a statement that carries a
+//     batch (the GORM layer) they only add to the batch: one span per statement.
 //   - Every key-source unwrap is a keyward.kms.unwrap span with the KMS
 //     latency, recorded in keyward.kms.duration and counted in
-//     keyward.cache.misses (callers that share an unwrap count one miss).
+//     keyward.cache.lookups as a miss (callers that share an unwrap count
+//     one miss).
 //   - Failed decryptions, and with event sinks configured every operation,
 //     become usage events (user from the access principal, key ID).
 //   - Rotate, Rewrap, Disable, Enable and Destroy are spans and events.
@@ -87,7 +72,7 @@ func WithTelemetry(opts ...telemetry.Option) Option {
 
 // fastPrimary returns the primary data key's AEAD, and the batch in ctx if
 // any, when the fast path applies, counting the encryption.
-func (k *Keyring) fastPrimary(ctx context.Context) (*cipher.AEAD, *telemetry.Batch) {
+func (k *Keyring) fastPrimary(ctx context.Context) (*cipher.AEAD, *instrument.Batch) {
 	b, ok := k.fastOK(ctx)
 	if !ok || k.stale.Load() {
 		return nil, nil
@@ -107,7 +92,7 @@ func (k *Keyring) fastPrimary(ctx context.Context) (*cipher.AEAD, *telemetry.Bat
 // fastFor returns the AEAD of the key a token names, and the batch in ctx if
 // any, when the fast path applies. The token's algorithm is not checked
 // here: opening compares the token's whole header with the key's.
-func (k *Keyring) fastFor(ctx context.Context, keyID uint32) (*cipher.AEAD, *telemetry.Batch) {
+func (k *Keyring) fastFor(ctx context.Context, keyID uint32) (*cipher.AEAD, *instrument.Batch) {
 	b, ok := k.fastOK(ctx)
 	if !ok {
 		return nil, nil
@@ -125,11 +110,11 @@ func (k *Keyring) fastFor(ctx context.Context, keyID uint32) (*cipher.AEAD, *tel
 
 // fastOK reports whether the fast path applies, with the statement batch in
 // ctx (nil outside one).
-func (k *Keyring) fastOK(ctx context.Context) (*telemetry.Batch, bool) {
+func (k *Keyring) fastOK(ctx context.Context) (*instrument.Batch, bool) {
 	if k.cfg.authz != nil || k.closed.Load() || k.reloadDue.Load() {
 		return nil, false
 	}
-	if b := telemetry.BatchFrom(ctx); b != nil {
+	if b := instrument.BatchFrom(ctx); b != nil {
 		return b, true
 	}
 	return nil, !trace.SpanFromContext(ctx).IsRecording()
@@ -137,7 +122,7 @@ func (k *Keyring) fastOK(ctx context.Context) (*telemetry.Batch, bool) {
 
 // fastDone records a successful fast-path operation: in the batch if there
 // is one (as end does), else as a metric value and, for sinks, an event.
-func (k *Keyring) fastDone(ctx context.Context, b *telemetry.Batch, action telemetry.Action, keyID uint32) {
+func (k *Keyring) fastDone(ctx context.Context, b *instrument.Batch, action telemetry.Action, keyID uint32) {
 	if b != nil {
 		b.Add(action, k.name, keyID, telemetry.OutcomeOK, 1)
 		return
@@ -154,14 +139,14 @@ func (k *Keyring) fastDone(ctx context.Context, b *telemetry.Batch, action telem
 type op struct {
 	action telemetry.Action
 	span   trace.Span // nil when no span was started
-	batch  *telemetry.Batch
+	batch  *instrument.Batch
 	hit    bool // the data key came from the cache
 }
 
 // begin starts the telemetry of one encrypt or decrypt.
 func (k *Keyring) begin(ctx context.Context, action telemetry.Action) (context.Context, op) {
 	o := op{action: action, hit: true}
-	if o.batch = telemetry.BatchFrom(ctx); o.batch != nil {
+	if o.batch = instrument.BatchFrom(ctx); o.batch != nil {
 		return ctx, o
 	}
 	if trace.SpanFromContext(ctx).IsRecording() {
@@ -264,7 +249,7 @@ func (k *Keyring) unwrapSpan(ctx context.Context, key Key, src KeySource, unwrap
 	k.tel.RecordCache(ctx, k.name, false)
 	if span.IsRecording() {
 		span.SetAttributes(telemetry.AttrKeyring.String(k.name), telemetry.KeyID(key.ID),
-			AttrKEK.String(src.ID()), telemetry.KMSLatency(d))
+			AttrKEK.String(src.ID()), instrument.KMSLatency(d))
 	}
 	return raw, func() { k.tel.End(span, outcome, 1, err) }, err
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/telemetry"
 )
@@ -59,7 +60,7 @@ func newOtelSDK(t *testing.T) *otelSDK {
 }
 
 func (s *otelSDK) options() []keyring.Option {
-	return []keyring.Option{keyring.WithTracerProvider(s.tp), keyring.WithMeterProvider(s.mp),
+	return []keyring.Option{keyring.WithTelemetry(telemetry.WithTracerProvider(s.tp)), keyring.WithTelemetry(telemetry.WithMeterProvider(s.mp)),
 		keyring.WithTelemetry(telemetry.WithSinks(s.events))}
 }
 
@@ -82,6 +83,9 @@ func (s *otelSDK) ops(t *testing.T) map[string]int64 {
 				key := m.Name
 				if op.AsString() != "" {
 					key += ":" + op.AsString() + "/" + o.AsString()
+				}
+				if hit, ok := dp.Attributes.Value(telemetry.AttrCacheHit); ok && !hit.AsBool() {
+					key += ":miss"
 				}
 				out[key] += dp.Value
 			}
@@ -186,8 +190,8 @@ func TestTelemetry(t *testing.T) {
 
 	// Inside a batch: no spans, counts only.
 	before := len(s.spans.Ended())
-	b := &telemetry.Batch{}
-	bctx := telemetry.WithBatch(tctx, b)
+	b := &instrument.Batch{}
+	bctx := instrument.WithBatch(tctx, b)
 	for range 10 {
 		if _, err := kr.DecryptString(bctx, tok); err != nil {
 			t.Fatal(err)
@@ -204,7 +208,7 @@ func TestTelemetry(t *testing.T) {
 	ops := s.ops(t)
 	for k, want := range map[string]int64{
 		telemetry.MetricOperations + ":encrypt/ok": 1, telemetry.MetricOperations + ":decrypt/ok": 2,
-		telemetry.MetricOperations + ":decrypt/error": 1, telemetry.MetricCacheMisses: 2,
+		telemetry.MetricOperations + ":decrypt/error": 1, telemetry.MetricCacheLookups + ":miss": 2,
 	} {
 		if ops[k] != want {
 			t.Errorf("%s = %d, want %d (all: %v)", k, ops[k], want, ops)

@@ -81,17 +81,19 @@ func (f *FileCheckpoint) Load(ctx context.Context) (Progress, bool, error) {
 	if err != nil {
 		return Progress{}, false, fmt.Errorf("%w: %w", ErrCheckpoint, err)
 	}
-	p, err := ParseCheckpoint(data)
+	p, err := ParseProgress(data)
 	if err != nil {
 		return Progress{}, false, err
 	}
 	return p, true, nil
 }
 
-// ParseCheckpoint decodes the contents of a checkpoint file. It rejects
+// ParseProgress decodes the contents of a checkpoint file into the Progress
+// it saved (access.ParseCheckpoint is another thing: an audit log
+// checkpoint). It rejects
 // anything but one JSON object of the expected format with a clear error
 // wrapping ErrCheckpoint.
-func ParseCheckpoint(data []byte) (Progress, error) {
+func ParseProgress(data []byte) (Progress, error) {
 	if len(data) > maxCheckpointBytes {
 		return Progress{}, fmt.Errorf("%w: file larger than %d bytes", ErrCheckpoint, maxCheckpointBytes)
 	}

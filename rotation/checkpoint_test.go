@@ -39,7 +39,7 @@ func (n namedTarget) CountByKey(ctx context.Context) (map[uint32]int64, error) {
 	defer n.mu.Unlock()
 	counts := map[uint32]int64{}
 	for _, v := range n.vals {
-		id, _ := cipher.PeekTextKeyID(string(v)) // 0 for what is not a token
+		id, _ := cipher.PeekKeyID(string(v)) // 0 for what is not a token
 		counts[id]++
 	}
 	return counts, nil

@@ -74,9 +74,9 @@ func ExampleReencrypt() {
 		return
 	}
 	fmt.Printf("scanned %d, rewritten %d, current %d, batches %d\n", st.Scanned, st.Rewritten, st.Current, st.Batches)
-	id, _ := keyring.TokenKeyID(t.vals[7])
+	h, _ := cipher.ParseHeader(string(t.vals[7]))
 	pt, _ := kr.DecryptText(ctx, string(t.vals[7]), []byte("7"))
-	fmt.Println(id == kr.Primary(), pt)
+	fmt.Println(h.KeyID == kr.Primary(), pt)
 	// Output:
 	// scanned 10, rewritten 10, current 0, batches 3
 	// true secret 7

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/keyward/keyward/cipher"
 	"github.com/keyward/keyward/internal/kmstest"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/rotation"
@@ -119,9 +120,9 @@ func checkAll(t testing.TB, kr *keyring.Keyring, m *memTarget, n int) {
 	t.Helper()
 	for i := range n {
 		tok := string(m.get(key(i)))
-		id, err := keyring.TokenKeyID([]byte(tok))
-		if err != nil || id != kr.Primary() {
-			t.Errorf("row %d: key ID %d, %v; want the primary %d", i, id, err, kr.Primary())
+		h, err := cipher.ParseHeader(tok)
+		if err != nil || h.KeyID != kr.Primary() {
+			t.Errorf("row %d: key ID %d, %v; want the primary %d", i, h.KeyID, err, kr.Primary())
 		}
 		pt, err := kr.DecryptText(context.Background(), tok, aad(key(i)))
 		if err != nil || pt != plaintext(i) {

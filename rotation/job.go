@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/keyring"
-	"github.com/keyward/keyward/telemetry"
 )
 
 // Job is a re-encryption that several workers share, in one process or in
@@ -103,7 +103,7 @@ func ReencryptJob(ctx context.Context, kr *keyring.Keyring, job Job, opts ...Opt
 		return Stats{}, fmt.Errorf("rotation: %w", err)
 	}
 	rc := keyringRecoder{kr}
-	in, err := telemetry.New(ScopeName, cfg.tel...)
+	in, err := instrument.New(ScopeName, cfg.tel...)
 	if err != nil {
 		return Stats{}, fmt.Errorf("rotation: telemetry: %w", err)
 	}

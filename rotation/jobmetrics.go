@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/telemetry"
 	"go.opentelemetry.io/otel/attribute"
@@ -28,7 +29,7 @@ type jobMetrics struct {
 	created time.Time // of the primary data key
 }
 
-func newJobMetrics(in *telemetry.Instrumentation, kr *keyring.Keyring, job Job) *jobMetrics {
+func newJobMetrics(in *instrument.Instrumentation, kr *keyring.Keyring, job Job) *jobMetrics {
 	m := &jobMetrics{job: job, attrs: []attribute.KeyValue{telemetry.AttrKeyring.String(kr.Name()), telemetry.KeyID(kr.Primary())}}
 	m.set = attribute.NewSet(telemetry.AttrKeyring.String(kr.Name()))
 	for _, k := range kr.Keys() {

@@ -14,7 +14,14 @@ const (
 )
 
 // Option configures Reencrypt and RotateKey.
-type Option func(*config) error
+type Option interface {
+	apply(*config) error
+}
+
+// optionFunc adapts a function to Option.
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
 	workers  int
@@ -41,7 +48,7 @@ func newConfig(opts []Option) (config, error) {
 		if o == nil {
 			return config{}, errors.New("rotation: nil option")
 		}
-		if err := o(&c); err != nil {
+		if err := o.apply(&c); err != nil {
 			return config{}, err
 		}
 	}
@@ -51,25 +58,25 @@ func newConfig(opts []Option) (config, error) {
 // WithWorkers sets how many values are re-encrypted and written at once
 // (default DefaultWorkers).
 func WithWorkers(n int) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if n < 1 || n > 1024 {
 			return errors.New("rotation: workers must be from 1 to 1024")
 		}
 		c.workers = n
 		return c.once("WithWorkers")
-	}
+	})
 }
 
 // WithBatchSize sets how many records one Scan reads (default
 // DefaultBatchSize). The checkpoint is saved after every batch.
 func WithBatchSize(n int) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if n < 1 || n > 1_000_000 {
 			return errors.New("rotation: batch size must be from 1 to 1000000")
 		}
 		c.batch = n
 		return c.once("WithBatchSize")
-	}
+	})
 }
 
 // WithCheckpoint makes the run resumable: it starts from the progress cp
@@ -77,13 +84,13 @@ func WithBatchSize(n int) Option {
 // finished batch, and clears cp when the run has gone through every value.
 // One checkpoint belongs to one Target.
 func WithCheckpoint(cp Checkpoint) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if cp == nil {
 			return errors.New("rotation: nil checkpoint")
 		}
 		c.cp = cp
 		return c.once("WithCheckpoint")
-	}
+	})
 }
 
 // WithContinueOnError makes a value that cannot be re-encrypted (it does
@@ -93,32 +100,33 @@ func WithCheckpoint(cp Checkpoint) Option {
 // checkpoint stays before the batch that held it. Errors of the Target
 // itself (scan, write) always stop the run.
 func WithContinueOnError() Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		c.cont = true
 		return c.once("WithContinueOnError")
-	}
+	})
 }
 
 // WithProgress calls f with the stats so far after every finished (and
 // checkpointed) batch, from the run's goroutine (ReencryptJob: from one
 // worker at a time, with the stats of the whole process).
 func WithProgress(f func(Stats)) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if f == nil {
 			return errors.New("rotation: nil progress function")
 		}
 		c.progress = f
 		return c.once("WithProgress")
-	}
+	})
 }
 
 // WithTelemetry configures the run's instrumentation (tracer and meter
-// providers, event sinks); by default the global providers are used.
+// providers, event sinks); by default the global providers are used. It
+// may be given more than once; an option given twice in all is an error.
 func WithTelemetry(opts ...telemetry.Option) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		c.tel = append(c.tel, opts...)
-		return c.once("WithTelemetry")
-	}
+		return nil
+	})
 }
 
 // WithStop makes the run stop after the batch it is working on once stop
@@ -127,11 +135,11 @@ func WithTelemetry(opts ...telemetry.Option) Option {
 // there. A cancelled context, in contrast, stops at once and leaves the
 // current batch to be done again.
 func WithStop(stop <-chan struct{}) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if stop == nil {
 			return errors.New("rotation: nil stop channel")
 		}
 		c.stop = stop
 		return c.once("WithStop")
-	}
+	})
 }

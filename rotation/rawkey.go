@@ -88,7 +88,7 @@ func (r *rawRecoder) recode(_ context.Context, v Value) ([]byte, bool, bool, err
 	switch v.Format {
 	case FormatText:
 		s := string(v.Stored)
-		h, err := cipher.ParseTextHeader(s)
+		h, err := cipher.ParseHeader(s)
 		if err != nil {
 			return nil, false, false, err
 		}

@@ -67,7 +67,7 @@ func (k keyringRecoder) recode(ctx context.Context, v Value) ([]byte, bool, bool
 	switch v.Format {
 	case FormatText:
 		s := string(v.Stored)
-		id, ok := cipher.PeekTextKeyID(s)
+		id, ok := cipher.PeekKeyID(s)
 		if !ok {
 			return nil, false, false, fmt.Errorf("%w: not a text token", cipher.ErrMalformedToken)
 		}

@@ -143,7 +143,7 @@ func TestReencryptFailsClosed(t *testing.T) {
 	if p, ok, err := cp.Load(ctx); err != nil || !ok || p.Cursor != key(4) {
 		t.Errorf("checkpoint = %+v, %v, %v; want cursor %s", p, ok, err, key(4))
 	}
-	if id, _ := cipher.PeekTextKeyID(string(m.get(key(7)))); id == kr.Primary() {
+	if id, _ := cipher.PeekKeyID(string(m.get(key(7)))); id == kr.Primary() {
 		t.Error("the failing value was rewritten")
 	}
 
@@ -287,7 +287,7 @@ func TestRotateKey(t *testing.T) {
 		if _, err := cipher.DecryptData(tok, oldKey, cipher.WithAAD(aad(key(i)))); !errors.Is(err, cipher.ErrDecrypt) {
 			t.Errorf("row %d still opens under the old key: %v", i, err)
 		}
-		h, _ := cipher.ParseTextHeader(tok)
+		h, _ := cipher.ParseHeader(tok)
 		if wantXC := i%3 == 0 && i != 29; (h.Algorithm == cipher.XChaCha20Poly1305) != wantXC {
 			t.Errorf("row %d algorithm %v changed", i, h.Algorithm)
 		}
@@ -374,20 +374,20 @@ func TestFileCheckpoint(t *testing.T) {
 	}
 }
 
-func FuzzParseCheckpoint(f *testing.F) {
+func FuzzParseProgress(f *testing.F) {
 	f.Add([]byte(`{"format":"keyward.rotation.checkpoint/v2","run":"keyring:a:1","cursor":"{\"pk\":5}","mac":"d7:00ff","saved":"2026-01-02T03:04:05Z"}`))
 	f.Add([]byte(`{"format":"keyward.rotation.checkpoint/v1","run":"keyring:a:1","cursor":"c"}`))
 	f.Add([]byte(`{"format":"keyward.rotation.checkpoint/v2"}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := rotation.ParseCheckpoint(data)
+		p, err := rotation.ParseProgress(data)
 		if err != nil {
-			require.ErrorIs(t, err, rotation.ErrCheckpoint, "ParseCheckpoint(%q) error", data)
+			require.ErrorIs(t, err, rotation.ErrCheckpoint, "ParseProgress(%q) error", data)
 			return
 		}
-		require.NotEmpty(t, p.Run, "ParseCheckpoint(%q) accepted an empty run", data)
-		require.NotEmpty(t, p.Cursor, "ParseCheckpoint(%q) accepted an empty cursor", data)
-		require.NotEmpty(t, p.MAC, "ParseCheckpoint(%q) accepted an empty MAC", data)
+		require.NotEmpty(t, p.Run, "ParseProgress(%q) accepted an empty run", data)
+		require.NotEmpty(t, p.Cursor, "ParseProgress(%q) accepted an empty cursor", data)
+		require.NotEmpty(t, p.MAC, "ParseProgress(%q) accepted an empty MAC", data)
 	})
 }
 

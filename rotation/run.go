@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -55,7 +56,7 @@ func execute(ctx context.Context, target Target, rc recoder, cfg config, attrs .
 	if target == nil {
 		return st, errors.New("rotation: nil target")
 	}
-	in, err := telemetry.New(ScopeName, cfg.tel...)
+	in, err := instrument.New(ScopeName, cfg.tel...)
 	if err != nil {
 		return st, fmt.Errorf("rotation: telemetry: %w", err)
 	}
@@ -130,10 +131,10 @@ func execute(ctx context.Context, target Target, rc recoder, cfg config, attrs .
 		if next == "" || next == cursor {
 			return st, fmt.Errorf("%w: scan returned values but its cursor did not advance", ErrTarget)
 		}
-		b := new(telemetry.Batch)
+		b := new(instrument.Batch)
 		var c counters
 		bctx, bspan := in.Tracer().Start(ctx, SpanBatch, trace.WithAttributes(AttrValues.Int(len(vals))))
-		err = runBatch(telemetry.WithBatch(bctx, b), target, rc, cfg, vals, &c)
+		err = runBatch(instrument.WithBatch(bctx, b), target, rc, cfg, vals, &c)
 		in.RecordBatch(ctx, b)
 		if bspan.IsRecording() {
 			bspan.SetAttributes(AttrRewritten.Int64(c.rewritten.Load()), AttrCurrent.Int64(c.current.Load()),

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/telemetry"
 )
@@ -34,13 +35,20 @@ type Scheduler struct {
 	kr       *keyring.Keyring
 	policy   Policy
 	cfg      schedulerConfig
-	in       *telemetry.Instrumentation
+	in       *instrument.Instrumentation
 	mu       sync.Mutex // one check at a time
 	doneWith uint32     // the primary the jobs last finished for
 }
 
 // SchedulerOption configures NewScheduler.
-type SchedulerOption func(*schedulerConfig) error
+type SchedulerOption interface {
+	apply(*schedulerConfig) error
+}
+
+// schedulerOptionFunc adapts a function to SchedulerOption.
+type schedulerOptionFunc func(*schedulerConfig) error
+
+func (f schedulerOptionFunc) apply(c *schedulerConfig) error { return f(c) }
 
 type schedulerConfig struct {
 	interval time.Duration
@@ -61,13 +69,13 @@ func (c *schedulerConfig) once(name string) error {
 
 // WithInterval sets how often Run checks (default DefaultCheckInterval).
 func WithInterval(d time.Duration) SchedulerOption {
-	return func(c *schedulerConfig) error {
+	return schedulerOptionFunc(func(c *schedulerConfig) error {
 		if d <= 0 {
 			return errors.New("rotation: check interval must be positive")
 		}
 		c.interval = d
 		return c.once("WithInterval")
-	}
+	})
 }
 
 // WithJobs makes every check re-encrypt the data of jobs to the current
@@ -76,7 +84,7 @@ func WithInterval(d time.Duration) SchedulerOption {
 // job that another process holds alone (ErrJobBusy) is left to it and
 // checked again next time.
 func WithJobs(jobs []Job, opts ...Option) SchedulerOption {
-	return func(c *schedulerConfig) error {
+	return schedulerOptionFunc(func(c *schedulerConfig) error {
 		if len(jobs) == 0 {
 			return errors.New("rotation: WithJobs needs jobs")
 		}
@@ -87,28 +95,28 @@ func WithJobs(jobs []Job, opts ...Option) SchedulerOption {
 		}
 		c.jobs, c.jobOpts = jobs, opts
 		return c.once("WithJobs")
-	}
+	})
 }
 
 // WithReport calls f after every check that Run makes, with its decision
 // and error (Run goes on after an error).
 func WithReport(f func(Decision, error)) SchedulerOption {
-	return func(c *schedulerConfig) error {
+	return schedulerOptionFunc(func(c *schedulerConfig) error {
 		if f == nil {
 			return errors.New("rotation: nil report function")
 		}
 		c.report = f
 		return c.once("WithReport")
-	}
+	})
 }
 
 // WithSchedulerTelemetry configures the scheduler's instrumentation; by
 // default the global providers are used.
 func WithSchedulerTelemetry(opts ...telemetry.Option) SchedulerOption {
-	return func(c *schedulerConfig) error {
+	return schedulerOptionFunc(func(c *schedulerConfig) error {
 		c.tel = append(c.tel, opts...)
 		return c.once("WithSchedulerTelemetry")
-	}
+	})
 }
 
 // Decision is what one check found and did.
@@ -139,11 +147,11 @@ func NewScheduler(kr *keyring.Keyring, policy Policy, opts ...SchedulerOption) (
 		if o == nil {
 			return nil, errors.New("rotation: nil option")
 		}
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}
-	in, err := telemetry.New(ScopeName, cfg.tel...)
+	in, err := instrument.New(ScopeName, cfg.tel...)
 	if err != nil {
 		return nil, fmt.Errorf("rotation: telemetry: %w", err)
 	}

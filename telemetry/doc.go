@@ -4,22 +4,28 @@
 //
 // # Instrumentation
 //
-// A keyward library creates one [Instrumentation] under its own import path
-// and uses it for every operation:
+// A library (keyward's own, or an application's) creates one
+// [Instrumentation] under its own import path and uses it for every
+// operation:
 //
-//	in, err := telemetry.New("github.com/keyward/keyward/keyring",
+//	in, err := telemetry.New("example.com/mylib",
 //		telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp))
 //	...
 //	ctx, span := in.Start(ctx, telemetry.ActionDecrypt, telemetry.KeyID(id))
 //	// one span per operation or per batch, never per field; per value:
 //	in.Emit(ctx, telemetry.Event{Action: telemetry.ActionDecrypt, UserID: u, DataID: d, Success: true})
 //	in.End(span, telemetry.OutcomeOK, n, nil)
-//	in.RecordOp(ctx, telemetry.ActionDecrypt, "pii", id, telemetry.OutcomeOK, int64(n))
 //
 // Without [WithTracerProvider] and [WithMeterProvider] the global providers
-// are used. Attribute keys ([AttrUserID], [AttrDataID], ...), metric names
-// ([MetricOperations], ...) and span names ([SpanDecrypt], ...) are exported
-// constants. Spans, metrics and events never carry plaintext, key material
+// are used. Every scope carries this module's version as its
+// instrumentation version. keyward's own packages also record the metrics
+// named here ([MetricOperations], one instrument under [ScopeName] with the
+// recording package as [AttrComponent]; [MetricKMSDuration];
+// [MetricCacheLookups]); the code that records them is internal. Every
+// keyward package is configured with its WithTelemetry option, which takes
+// the [Option] values of this package. Attribute keys ([AttrUserID],
+// [AttrDataID], ...), metric names and span names ([SpanDecrypt], ...) are
+// exported constants. Spans, metrics and events never carry plaintext, key material
 // or ciphertext; user and data IDs can be replaced by keyed pseudonyms
 // ([Pseudonymizer], [WithPseudonymizer]).
 //

@@ -103,7 +103,6 @@ func ExampleInstrumentation() {
 		in.Record(ctx, telemetry.Event{Time: at, Action: telemetry.ActionDecrypt, UserID: "u7", DataID: id, KeyID: "3", Success: true})
 	}
 	in.End(span, telemetry.OutcomeOK, 2, nil)
-	in.RecordOp(ctx, telemetry.ActionDecrypt, "pii", 3, telemetry.OutcomeOK, 2)
 	// Output:
 	// {"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"u7","data_id":"users/1/ssn","key_id":"3","success":true}
 	// {"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"u7","data_id":"users/2/ssn","key_id":"3","success":true}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -14,12 +15,20 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/keyward/keyward/internal/hook"
 )
 
 // Option configures an [Instrumentation].
-type Option func(*config) error
+type Option interface {
+	apply(*config) error
+}
+
+// optionFunc adapts a function to Option.
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
 	set      map[string]bool // options given, to refuse one given twice
@@ -35,7 +44,7 @@ type config struct {
 // WithTracerProvider sets the tracer provider. Without it, the global one
 // ([otel.GetTracerProvider]) at the time of [New] is used.
 func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if tp == nil {
 			return fmt.Errorf("%w: nil tracer provider", ErrInvalidOption)
 		}
@@ -44,13 +53,13 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 		}
 		c.tp = tp
 		return nil
-	}
+	})
 }
 
 // WithMeterProvider sets the meter provider. Without it, the global one
 // ([otel.GetMeterProvider]) at the time of [New] is used.
 func WithMeterProvider(mp metric.MeterProvider) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if mp == nil {
 			return fmt.Errorf("%w: nil meter provider", ErrInvalidOption)
 		}
@@ -59,7 +68,7 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 		}
 		c.mp = mp
 		return nil
-	}
+	})
 }
 
 // WithPseudonymizer replaces user IDs and data IDs by pseudonyms in
@@ -67,13 +76,13 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // explicitly. Without this option, the pseudonymizer of the default
 // Instrumentation ([SetDefault]) at the time of each call is used.
 func WithPseudonymizer(p *Pseudonymizer) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if err := c.once("WithPseudonymizer"); err != nil {
 			return err
 		}
 		c.pseudo, c.pseudoOK = p, true
 		return nil
-	}
+	})
 }
 
 // WithSinks sets where [Instrumentation.Record] hands events; calling it
@@ -82,7 +91,7 @@ func WithPseudonymizer(p *Pseudonymizer) Option {
 // ([SetDefault]) at the time of each event are used, so a program configures
 // sinks once and every keyward library follows.
 func WithSinks(sinks ...Sink) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		for _, s := range sinks {
 			if s == nil {
 				return fmt.Errorf("%w: nil sink", ErrInvalidOption)
@@ -93,7 +102,7 @@ func WithSinks(sinks ...Sink) Option {
 		}
 		c.sinks, c.sinksOK = append([]Sink(nil), sinks...), true
 		return nil
-	}
+	})
 }
 
 // WithErrorClassifier sets how a failed operation's error becomes the
@@ -102,7 +111,7 @@ func WithSinks(sinks ...Sink) Option {
 // wrapped error, or "_OTHER" for plain errors.New and fmt.Errorf values. The
 // classifier must not return messages, IDs or anything secret.
 func WithErrorClassifier(fn func(error) string) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if fn == nil {
 			return fmt.Errorf("%w: nil error classifier", ErrInvalidOption)
 		}
@@ -111,7 +120,7 @@ func WithErrorClassifier(fn func(error) string) Option {
 		}
 		c.classify = fn
 		return nil
-	}
+	})
 }
 
 // once records that an option was given and refuses it a second time: two
@@ -129,14 +138,14 @@ func (c *config) once(name string) error {
 
 // Instrumentation is what an instrumented library creates once, under its
 // own scope name, and then uses for every operation: spans named after
-// [Action] values, pre-built metric instruments, attribute helpers that
-// apply pseudonymization, and event recording for sinks and the analyzer.
+// [Action] values, a meter for the library's own instruments, attribute
+// helpers that apply pseudonymization, and event recording for sinks and the
+// analyzer.
 //
 // Its calls are cheap when the providers are no-op: [Instrumentation.Start]
-// and [Instrumentation.End] only touch attributes on a recording span, and
-// the Record* metric calls return at once for a disabled instrument and
-// reuse cached attribute sets otherwise. A batch (a GORM statement of 1000
-// rows x 3 fields) is meant to be one span with [AttrCount], plus one
+// and [Instrumentation.End] only touch attributes on a recording span. A
+// batch (a GORM statement of 1000 rows x 3 fields) is meant to be one span
+// with [AttrCount], plus one
 // [Instrumentation.Emit] per value for the sinks (no span event per value),
 // which does not allocate when the sinks do not (the analyzer does not).
 //
@@ -144,42 +153,21 @@ func (c *config) once(name string) error {
 type Instrumentation struct {
 	tracer   trace.Tracer
 	meter    metric.Meter
-	ops      metric.Int64Counter
-	kms      metric.Float64Histogram
-	hits     metric.Int64Counter
-	misses   metric.Int64Counter
 	cfg      config
 	startOpt map[Action][]trace.SpanStartOption
-	kmsOpt   map[Outcome]metric.RecordOption
-
-	mu        sync.RWMutex
-	opOpts    map[opKey]metric.AddOption
-	cacheOpts map[string]metric.AddOption
 }
-
-type opKey struct {
-	action  Action
-	keyring string
-	keyID   uint32
-	outcome Outcome
-}
-
-// maxCachedSets bounds each attribute-set cache; past it, sets are built per
-// call (correct, just slower).
-const maxCachedSets = 4096
 
 // New returns an Instrumentation whose tracer and meter are named scope,
 // which should be the instrumented package's import path (this package's
 // own is [ScopeName]). It fails with [ErrInvalidOption] if an option is
-// invalid or given twice, and with the meter's error if it refuses an
-// instrument.
+// invalid or given twice.
 func New(scope string, opts ...Option) (*Instrumentation, error) {
 	if scope == "" {
 		return nil, fmt.Errorf("%w: empty scope name", ErrInvalidOption)
 	}
 	var cfg config
 	for _, o := range opts {
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -193,41 +181,13 @@ func New(scope string, opts ...Option) (*Instrumentation, error) {
 		cfg.classify = ErrorType
 	}
 	in := &Instrumentation{
-		tracer:    cfg.tp.Tracer(scope, trace.WithSchemaURL(SchemaURL)),
-		meter:     cfg.mp.Meter(scope, metric.WithSchemaURL(SchemaURL)),
-		cfg:       cfg,
-		startOpt:  make(map[Action][]trace.SpanStartOption),
-		kmsOpt:    make(map[Outcome]metric.RecordOption),
-		opOpts:    make(map[opKey]metric.AddOption),
-		cacheOpts: make(map[string]metric.AddOption),
-	}
-	var err error
-	if in.ops, err = in.meter.Int64Counter(MetricOperations,
-		metric.WithDescription("Values processed by keyward operations."),
-		metric.WithUnit("{value}")); err != nil {
-		return nil, fmt.Errorf("telemetry: create %s: %w", MetricOperations, err)
-	}
-	if in.kms, err = in.meter.Float64Histogram(MetricKMSDuration,
-		metric.WithDescription("Duration of KMS calls."),
-		metric.WithUnit("s"),
-		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)); err != nil {
-		return nil, fmt.Errorf("telemetry: create %s: %w", MetricKMSDuration, err)
-	}
-	if in.hits, err = in.meter.Int64Counter(MetricCacheHits,
-		metric.WithDescription("Data-key lookups served from the cache."),
-		metric.WithUnit("{lookup}")); err != nil {
-		return nil, fmt.Errorf("telemetry: create %s: %w", MetricCacheHits, err)
-	}
-	if in.misses, err = in.meter.Int64Counter(MetricCacheMisses,
-		metric.WithDescription("Data-key lookups that had to unwrap the key."),
-		metric.WithUnit("{lookup}")); err != nil {
-		return nil, fmt.Errorf("telemetry: create %s: %w", MetricCacheMisses, err)
+		tracer:   cfg.tp.Tracer(scope, trace.WithInstrumentationVersion(version()), trace.WithSchemaURL(SchemaURL)),
+		meter:    cfg.mp.Meter(scope, metric.WithInstrumentationVersion(version()), metric.WithSchemaURL(SchemaURL)),
+		cfg:      cfg,
+		startOpt: make(map[Action][]trace.SpanStartOption),
 	}
 	for _, a := range []Action{ActionEncrypt, ActionDecrypt, ActionAccess, ActionRotate, ActionRewrap, ActionDestroy} {
 		in.startOpt[a] = []trace.SpanStartOption{trace.WithAttributes(AttrOperation.String(string(a)))}
-	}
-	for _, o := range []Outcome{OutcomeOK, OutcomeDenied, OutcomeError} {
-		in.kmsOpt[o] = metric.WithAttributeSet(attribute.NewSet(AttrOutcome.String(string(o))))
 	}
 	return in, nil
 }
@@ -305,92 +265,6 @@ func (in *Instrumentation) DataID(id string) attribute.KeyValue {
 
 // KeyID returns the [AttrKeyID] attribute of a data key ID.
 func KeyID(id uint32) attribute.KeyValue { return AttrKeyID.Int64(int64(id)) }
-
-// KMSLatency returns the [AttrKMSLatency] attribute, in seconds.
-func KMSLatency(d time.Duration) attribute.KeyValue { return AttrKMSLatency.Float64(d.Seconds()) }
-
-// RecordOp adds count values to [MetricOperations] with the operation,
-// keyring, key ID (0 = none) and outcome as attributes.
-func (in *Instrumentation) RecordOp(ctx context.Context, action Action, keyring string, keyID uint32, outcome Outcome, count int64) {
-	if count <= 0 || !in.ops.Enabled(ctx) {
-		return
-	}
-	k := opKey{action, keyring, keyID, outcome}
-	in.mu.RLock()
-	opt, ok := in.opOpts[k]
-	in.mu.RUnlock()
-	if !ok {
-		attrs := []attribute.KeyValue{
-			AttrOperation.String(string(action)),
-			AttrKeyring.String(keyring),
-			AttrOutcome.String(string(outcome)),
-		}
-		if keyID != 0 {
-			attrs = append(attrs, KeyID(keyID))
-		}
-		opt = metric.WithAttributeSet(attribute.NewSet(attrs...))
-		in.mu.Lock()
-		if len(in.opOpts) < maxCachedSets {
-			in.opOpts[k] = opt
-		}
-		in.mu.Unlock()
-	}
-	in.ops.Add(ctx, count, opt)
-}
-
-// MetricsEnabled reports whether the operation counter records anything in
-// ctx, so that a hot path skips building a call to RecordOpCache when
-// metrics are off.
-func (in *Instrumentation) MetricsEnabled(ctx context.Context) bool { return in.ops.Enabled(ctx) }
-
-// RecordOpCache is RecordOp of one value plus, when hit, one
-// [MetricCacheHits] count: the per-value call of a keyring, with a single
-// enabled check for both instruments (they come from one meter).
-func (in *Instrumentation) RecordOpCache(ctx context.Context, action Action, keyring string, keyID uint32, outcome Outcome, hit bool) {
-	if !in.ops.Enabled(ctx) {
-		return
-	}
-	in.RecordOp(ctx, action, keyring, keyID, outcome, 1)
-	if hit {
-		in.RecordCache(ctx, keyring, true)
-	}
-}
-
-// RecordKMS records the duration of one KMS call in [MetricKMSDuration].
-func (in *Instrumentation) RecordKMS(ctx context.Context, d time.Duration, outcome Outcome) {
-	if !in.kms.Enabled(ctx) {
-		return
-	}
-	opt, ok := in.kmsOpt[outcome]
-	if !ok {
-		opt = metric.WithAttributeSet(attribute.NewSet(AttrOutcome.String(string(outcome))))
-	}
-	in.kms.Record(ctx, d.Seconds(), opt)
-}
-
-// RecordCache counts one data-key cache lookup of a keyring in
-// [MetricCacheHits] or [MetricCacheMisses].
-func (in *Instrumentation) RecordCache(ctx context.Context, keyring string, hit bool) {
-	c := in.misses
-	if hit {
-		c = in.hits
-	}
-	if !c.Enabled(ctx) {
-		return
-	}
-	in.mu.RLock()
-	opt, ok := in.cacheOpts[keyring]
-	in.mu.RUnlock()
-	if !ok {
-		opt = metric.WithAttributeSet(attribute.NewSet(AttrKeyring.String(keyring)))
-		in.mu.Lock()
-		if len(in.cacheOpts) < maxCachedSets {
-			in.cacheOpts[keyring] = opt
-		}
-		in.mu.Unlock()
-	}
-	c.Add(ctx, 1, opt)
-}
 
 // Record records one usage event: its user and data IDs are pseudonymized
 // if configured, it is added as a span event (named [Action.SpanName]) to
@@ -532,14 +406,7 @@ func Default() *Instrumentation {
 		return in
 	}
 	builtinOnce.Do(func() {
-		in, err := New(ScopeName)
-		if err != nil {
-			// The global meter rejected an instrument; fall back to
-			// no metrics rather than no events.
-			otel.Handle(err)
-			in, _ = New(ScopeName, WithMeterProvider(noopMeterProvider()))
-		}
-		builtinDefault = in
+		builtinDefault, _ = New(ScopeName) // no options, no error
 	})
 	return builtinDefault
 }
@@ -558,4 +425,36 @@ func LogDecryptionEvent(ctx context.Context, dataID, userID string) {
 	Default().LogDecryptionEvent(ctx, dataID, userID)
 }
 
-func noopMeterProvider() metric.MeterProvider { return noopmetric.NewMeterProvider() }
+// version is the instrumentation version of every scope: the version of
+// this module in the program's build information ("(devel)" when the module
+// is the main one, as in its own tests).
+var version = sync.OnceValue(func() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	if info.Main.Path == module {
+		return info.Main.Version
+	}
+	for _, d := range info.Deps {
+		if d.Path == module {
+			if d.Replace != nil && d.Replace.Version != "" {
+				return d.Replace.Version
+			}
+			return d.Version
+		}
+	}
+	return ""
+})
+
+// module is the path of this module.
+const module = "github.com/keyward/keyward"
+
+// The recording code of keyward's own packages (internal/instrument) reads
+// the meter provider and the sinks in effect through hook.
+func init() {
+	hook.TelemetryStateOf = func(v any) hook.TelemetryState {
+		in := v.(*Instrumentation)
+		return hook.TelemetryState{MeterProvider: in.cfg.mp, Version: version(), HasSinks: func() bool { return len(in.sinks()) > 0 }}
+	}
+}

@@ -45,6 +45,10 @@ const (
 	// a keyring), when it is not the data ID's first and last part; see
 	// [Event.Resource].
 	AttrResource attribute.Key = "keyward.resource"
+	// AttrComponent is the keyward package that recorded a metric value
+	// (its import path), on [MetricOperations]: every package counts its
+	// operations in that one instrument, under this package's scope.
+	AttrComponent attribute.Key = "keyward.component"
 	// AttrClient is the service or client application a request came
 	// through; without it, readers take the span resource's service.name.
 	AttrClient attribute.Key = "keyward.client"
@@ -64,16 +68,18 @@ const (
 
 // Metric instrument names.
 const (
-	// MetricOperations counts values processed, by operation, keyring,
-	// key ID and outcome (unit "{value}"). User and data IDs are never metric
-	// attributes: their cardinality is unbounded; they go on spans and events.
+	// MetricOperations counts values processed, by component, operation,
+	// keyring, key ID and outcome (unit "{value}"). It is one instrument
+	// under the scope [ScopeName], whichever package records. User and data
+	// IDs are never metric attributes: their cardinality is unbounded; they
+	// go on spans and events.
 	MetricOperations = "keyward.operations"
 	// MetricKMSDuration is the duration of KMS calls in seconds, by outcome.
 	MetricKMSDuration = "keyward.kms.duration"
-	// MetricCacheHits counts data-key lookups served from the cache, by keyring.
-	MetricCacheHits = "keyward.cache.hits"
-	// MetricCacheMisses counts data-key lookups that had to unwrap, by keyring.
-	MetricCacheMisses = "keyward.cache.misses"
+	// MetricCacheLookups counts data-key lookups by keyring and
+	// [AttrCacheHit]: true when served from the cache, false when the key
+	// had to be unwrapped.
+	MetricCacheLookups = "keyward.cache.lookups"
 )
 
 // Span and span-event names: "keyward." followed by the action, e.g.

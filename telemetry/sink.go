@@ -62,7 +62,14 @@ const (
 )
 
 // FileOption configures a [FileSink].
-type FileOption func(*fileConfig) error
+type FileOption interface {
+	apply(*fileConfig) error
+}
+
+// fileOptionFunc adapts a function to FileOption.
+type fileOptionFunc func(*fileConfig) error
+
+func (f fileOptionFunc) apply(c *fileConfig) error { return f(c) }
 
 type fileConfig struct {
 	maxBytes   int64
@@ -73,7 +80,7 @@ type fileConfig struct {
 // WithMaxBytes sets the size at which the file is rotated (default
 // [DefaultMaxBytes]); it must be positive.
 func WithMaxBytes(n int64) FileOption {
-	return func(c *fileConfig) error {
+	return fileOptionFunc(func(c *fileConfig) error {
 		if n <= 0 {
 			return fmt.Errorf("%w: max bytes must be positive", ErrInvalidOption)
 		}
@@ -82,13 +89,13 @@ func WithMaxBytes(n int64) FileOption {
 		}
 		c.maxBytes, c.set[0] = n, true
 		return nil
-	}
+	})
 }
 
 // WithMaxBackups sets how many rotated files are kept (default
 // [DefaultMaxBackups]); 0 keeps none, so a full file is simply started anew.
 func WithMaxBackups(n int) FileOption {
-	return func(c *fileConfig) error {
+	return fileOptionFunc(func(c *fileConfig) error {
 		if n < 0 {
 			return fmt.Errorf("%w: max backups must not be negative", ErrInvalidOption)
 		}
@@ -97,7 +104,7 @@ func WithMaxBackups(n int) FileOption {
 		}
 		c.maxBackups, c.set[1] = n, true
 		return nil
-	}
+	})
 }
 
 // FileSink appends events in the JSON Lines form to a file (mode 0600),
@@ -122,7 +129,7 @@ var _ Sink = (*FileSink)(nil)
 func NewFileSink(path string, opts ...FileOption) (*FileSink, error) {
 	cfg := fileConfig{maxBytes: DefaultMaxBytes, maxBackups: DefaultMaxBackups}
 	for _, o := range opts {
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}

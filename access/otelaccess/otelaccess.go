@@ -6,15 +6,17 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/keyward/keyward/access"
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/telemetry"
 )
 
-// Scope is the instrumentation scope of the access telemetry.
-const Scope = "github.com/keyward/keyward/access"
+// Scope is the instrumentation scope of the access telemetry: this
+// package's import path.
+const Scope = "github.com/keyward/keyward/access/otelaccess"
 
 // Sink is an access.Sink that turns audit records into telemetry.
 type Sink struct {
-	in *telemetry.Instrumentation
+	in *instrument.Instrumentation
 }
 
 var _ access.Sink = (*Sink)(nil)
@@ -22,7 +24,7 @@ var _ access.Sink = (*Sink)(nil)
 // NewSink returns a Sink whose instrumentation takes opts (providers,
 // sinks, pseudonymizer; defaults as telemetry.New).
 func NewSink(opts ...telemetry.Option) (*Sink, error) {
-	in, err := telemetry.New(Scope, opts...)
+	in, err := instrument.New(Scope, opts...)
 	if err != nil {
 		return nil, err
 	}

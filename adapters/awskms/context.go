@@ -2,11 +2,10 @@ package awskms
 
 import (
 	"encoding/base64"
-	"encoding/binary"
-	"slices"
+	"strconv"
 	"unicode/utf8"
 
-	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/internal/dekaad"
 )
 
 // Encryption context keys. Every wrap and unwrap sends the associated data
@@ -49,11 +48,11 @@ func EncryptionContext(aad []byte) map[string]string {
 		return ec
 	}
 	ec[ContextAAD] = base64.RawURLEncoding.EncodeToString(aad)
-	if p, ok := splitAAD(aad); ok && len(p) == 5 && p[0] == keyring.DEKLabel && !slices.Contains(p, "") {
-		ec[ContextKeyring] = p[1]
-		ec[ContextKeyID] = p[2]
-		ec[ContextKeyPurpose] = p[3]
-		ec[ContextAlgorithm] = p[4]
+	if b, ok := dekaad.Parse(aad); ok && readable(b.Keyring) && readable(b.Purpose) && readable(b.Algorithm) {
+		ec[ContextKeyring] = b.Keyring
+		ec[ContextKeyID] = strconv.FormatUint(uint64(b.KeyID), 10)
+		ec[ContextKeyPurpose] = b.Purpose
+		ec[ContextAlgorithm] = b.Algorithm
 	}
 	return ec
 }
@@ -62,31 +61,15 @@ func EncryptionContext(aad []byte) map[string]string {
 // context past what KMS accepts; the full value is in ContextAAD anyway.
 const maxPart = 256
 
-// splitAAD splits associated data made by cipher.AppendAAD into its parts.
-// It reports false for anything else, and for parts that are not short,
-// printable UTF-8.
-func splitAAD(b []byte) ([]string, bool) {
-	var parts []string
-	for len(b) > 0 && len(parts) < 8 {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > maxPart || n > uint64(len(b)-k) {
-			return nil, false
-		}
-		p := b[k : k+int(n)]
-		if !printable(p) {
-			return nil, false
-		}
-		parts = append(parts, string(p))
-		b = b[k+int(n):]
-	}
-	return parts, len(b) == 0
-}
+// readable reports whether a part of the binding is short, printable
+// UTF-8, fit to show in clear in the context.
+func readable(p string) bool { return len(p) <= maxPart && printable(p) }
 
-func printable(p []byte) bool {
-	if !utf8.Valid(p) {
+func printable(p string) bool {
+	if !utf8.ValidString(p) {
 		return false
 	}
-	for _, r := range string(p) {
+	for _, r := range p {
 		if r < 0x20 || r == 0x7f {
 			return false
 		}

@@ -63,8 +63,9 @@ func Example() {
 }
 
 func ExampleEncryptionContext() {
-	// The associated data a keyring gives for its data key 305419896.
-	aad := cipher.AppendAAD(nil, keyring.DEKLabel, "pii", "305419896", "data", cipher.AES256GCM.String())
+	// The associated data a keyring gives for its data key 305419896: a
+	// label, the keyring, the key ID, the purpose and the algorithm.
+	aad := cipher.AppendAAD(nil, "keyward.dek/v1", "pii", "305419896", "data", cipher.AES256GCM.String())
 	ec := awskms.EncryptionContext(aad)
 	for _, k := range slices.Sorted(func(yield func(string) bool) {
 		for k := range ec {

@@ -8,8 +8,11 @@ import (
 
 	"github.com/keyward/keyward/adapters/awskms"
 	"github.com/keyward/keyward/cipher"
-	"github.com/keyward/keyward/keyring"
 )
+
+// dekLabel is the first part of a keyring's data-key associated data
+// (internal/dekaad), written out so that a change of the format fails here.
+const dekLabel = "keyward.dek/v1"
 
 // FuzzEncryptionContext checks that EncryptionContext never fails on any
 // associated data, is deterministic, carries the associated data exactly,
@@ -17,9 +20,9 @@ import (
 func FuzzEncryptionContext(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("free form"))
-	f.Add(cipher.AppendAAD(nil, keyring.DEKLabel, "pii", "305419896", "data", "AES-256-GCM"))
-	f.Add(cipher.AppendAAD(nil, keyring.DEKLabel, "pii", "", "data", "AES-256-GCM"))
-	f.Add(cipher.AppendAAD(nil, keyring.DEKLabel, "p\x00i", "1", "data", "AES-256-GCM"))
+	f.Add(cipher.AppendAAD(nil, dekLabel, "pii", "305419896", "data", "AES-256-GCM"))
+	f.Add(cipher.AppendAAD(nil, dekLabel, "pii", "", "data", "AES-256-GCM"))
+	f.Add(cipher.AppendAAD(nil, dekLabel, "p\x00i", "1", "data", "AES-256-GCM"))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, aad []byte) {
 		ec := awskms.EncryptionContext(aad)
@@ -43,7 +46,7 @@ func FuzzEncryptionContext(f *testing.F) {
 			}
 			return
 		}
-		re := cipher.AppendAAD(nil, keyring.DEKLabel, name, ec[awskms.ContextKeyID], ec[awskms.ContextKeyPurpose], ec[awskms.ContextAlgorithm])
+		re := cipher.AppendAAD(nil, dekLabel, name, ec[awskms.ContextKeyID], ec[awskms.ContextKeyPurpose], ec[awskms.ContextAlgorithm])
 		if len(ec) != 6 || !bytes.Equal(re, aad) {
 			t.Fatalf("readable keys %v do not re-encode to the associated data", ec)
 		}

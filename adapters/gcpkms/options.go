@@ -22,12 +22,22 @@ const (
 	DefaultIntegrityAttempts = 3
 )
 
-// DefaultBackoff is the pause between attempts: 100 ms at first, doubling
-// up to 5 s, with jitter (each pause is random up to the current bound).
-var DefaultBackoff = gax.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}
+// defaultBackoff is the pause between attempts: 100 ms at first, doubling
+// up to 5 s, with jitter (each pause is random up to the current bound). A
+// function, not a variable, so that no caller can change the default.
+func defaultBackoff() gax.Backoff {
+	return gax.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}
+}
 
 // Option configures New.
-type Option func(*config) error
+type Option interface {
+	apply(*config) error
+}
+
+// optionFunc adapts a function to Option.
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
 	retryer   func() gax.Retryer
@@ -37,7 +47,7 @@ type config struct {
 }
 
 func defaults() config {
-	return config{retryer: retryerOf(DefaultAttempts, DefaultBackoff), integrity: DefaultIntegrityAttempts, set: map[string]bool{}}
+	return config{retryer: retryerOf(DefaultAttempts, defaultBackoff()), integrity: DefaultIntegrityAttempts, set: map[string]bool{}}
 }
 
 func (c *config) once(name string) error {
@@ -50,12 +60,13 @@ func (c *config) once(name string) error {
 
 // WithRetry sets how calls answered with UNAVAILABLE, RESOURCE_EXHAUSTED
 // or DEADLINE_EXCEEDED are retried: up to attempts tries in all, pausing as
-// b says between them (default DefaultAttempts, DefaultBackoff). Retries
-// stop when the call's context ends. The Source passes this retryer with
+// b says between them (default DefaultAttempts, pausing 100 ms at first,
+// doubling up to 5 s, with jitter). Retries stop when the call's context
+// ends. The Source passes this retryer with
 // every call, in place of the client's own (which does not retry
 // RESOURCE_EXHAUSTED); WithCallOptions can replace it again.
 func WithRetry(attempts int, b gax.Backoff) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if attempts < 1 {
 			return errors.New("gcpkms: retry attempts must be at least 1")
 		}
@@ -64,29 +75,29 @@ func WithRetry(attempts int, b gax.Backoff) Option {
 		}
 		c.retryer = retryerOf(attempts, b)
 		return c.once("WithRetry")
-	}
+	})
 }
 
 // WithIntegrityAttempts sets how many times a call is tried when a
 // checksum does not match (default DefaultIntegrityAttempts). A mismatch is
 // never returned as data.
 func WithIntegrityAttempts(n int) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if n < 1 {
 			return errors.New("gcpkms: integrity attempts must be at least 1")
 		}
 		c.integrity = n
 		return c.once("WithIntegrityAttempts")
-	}
+	})
 }
 
 // WithCallOptions adds gax call options to every Encrypt and Decrypt call,
 // after the Source's retryer, so they take precedence over it.
 func WithCallOptions(opts ...gax.CallOption) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		c.callOpts = append(c.callOpts, opts...)
 		return c.once("WithCallOptions")
-	}
+	})
 }
 
 // retryer retries the transient codes a bounded number of times.

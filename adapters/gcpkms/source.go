@@ -52,7 +52,7 @@ func New(client API, name string, opts ...Option) (*Source, error) {
 	}
 	c := defaults()
 	for _, o := range opts {
-		if err := o(&c); err != nil {
+		if err := o.apply(&c); err != nil {
 			return nil, err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/access"
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/telemetry"
 	"gorm.io/gorm"
@@ -37,7 +38,7 @@ const PluginName = "keyward"
 type Crypt struct {
 	kr      *keyring.Keyring
 	cfg     config
-	tel     *telemetry.Instrumentation
+	tel     *instrument.Instrumentation
 	schemas sync.Map // *schema.Schema -> *schemaInfo
 	auth    authority
 
@@ -51,7 +52,14 @@ type Crypt struct {
 var _ gorm.Plugin = (*Crypt)(nil)
 
 // Option configures New and Register.
-type Option func(*config) error
+type Option interface {
+	apply(*config) error
+}
+
+// optionFunc adapts a function to Option.
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
 	authz  keyring.Authorizer
@@ -72,7 +80,7 @@ func (c *config) once(name string) error {
 }
 
 // WithAuthorizer makes Crypt ask a before it encrypts or decrypts a field,
-// with the action keyring.ActionEncrypt or keyring.ActionDecrypt and the
+// with the action access.ActionEncrypt or access.ActionDecrypt and the
 // resource "field:<table>.<column>". The principal is whatever a carries in
 // the statement's context (db.WithContext(ctx)). It is asked once per field
 // per statement, not per row. A refused encryption fails the statement; a
@@ -80,13 +88,13 @@ func (c *config) once(name string) error {
 // a redaction value (the tag's redact: or WithRedaction), which is then
 // shown instead.
 func WithAuthorizer(a keyring.Authorizer) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if a == nil {
 			return errors.New("gormcrypt: nil authorizer")
 		}
 		c.authz = a
 		return c.once("WithAuthorizer")
-	}
+	})
 }
 
 // WithRedaction sets the value a string or []byte field shows when its
@@ -96,10 +104,10 @@ func WithAuthorizer(a keyring.Authorizer) Option {
 // redaction value into a field fails with ErrUnsupported, so that a redacted
 // row saved back does not overwrite the stored value.
 func WithRedaction(value string) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		c.redact = &value
 		return c.once("WithRedaction")
-	}
+	})
 }
 
 // WithLegacyPlaintext turns on the migration mode: an encrypted column that
@@ -108,22 +116,22 @@ func WithRedaction(value string) Option {
 // such a value fails with ErrNotEncrypted. Turn it off again once the
 // existing rows are encrypted.
 func WithLegacyPlaintext() Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		c.legacy = true
 		return c.once("WithLegacyPlaintext")
-	}
+	})
 }
 
 // WithBlindIndexBits sets the length of blind indexes whose tag has no
 // bits: entry (default DefaultBlindBits).
 func WithBlindIndexBits(bits int) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		if bits < MinBlindBits || bits > MaxBlindBits {
 			return fmt.Errorf("gormcrypt: blind index bits must be from %d to %d", MinBlindBits, MaxBlindBits)
 		}
 		c.bits = bits
 		return c.once("WithBlindIndexBits")
-	}
+	})
 }
 
 // WithModels tells the Crypt about models before any statement uses them,
@@ -139,7 +147,7 @@ func WithBlindIndexBits(bits int) Option {
 // that names no model, is the one that gormcrypt cannot recognize. Pass
 // every model with encrypted fields (the ones given to AutoMigrate).
 func WithModels(models ...any) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		for _, m := range models {
 			if m == nil {
 				return errors.New("gormcrypt: nil model")
@@ -147,7 +155,7 @@ func WithModels(models ...any) Option {
 		}
 		c.models = append(c.models, models...)
 		return c.once("WithModels")
-	}
+	})
 }
 
 // New returns a Crypt over kr. Install it with db.Use(crypt), or use
@@ -158,14 +166,14 @@ func New(kr *keyring.Keyring, opts ...Option) (*Crypt, error) {
 	}
 	cfg := config{bits: DefaultBlindBits, set: map[string]bool{}}
 	for _, o := range opts {
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.redact != nil && cfg.authz == nil {
 		return nil, errors.New("gormcrypt: WithRedaction needs WithAuthorizer")
 	}
-	tel, err := telemetry.New(ScopeName, cfg.tel...)
+	tel, err := instrument.New(ScopeName, cfg.tel...)
 	if err != nil {
 		return nil, fmt.Errorf("gormcrypt: telemetry: %w", err)
 	}
@@ -317,8 +325,8 @@ type state struct {
 	stmt *gorm.Statement // nil outside callbacks (ScanRows)
 	kind string          // the callback chain: create, query, update, delete, row, raw
 
-	batch *telemetry.Batch // counts the keyring's operations of the statement
-	start time.Time        // when the statement started, under a recording span
+	batch *instrument.Batch // counts the keyring's operations of the statement
+	start time.Time         // when the statement started, under a recording span
 
 	// The statement's event fields, set with its first value event (mu).
 	evTime         time.Time

@@ -213,12 +213,12 @@
 //
 // # Telemetry
 //
-// Each statement carries a telemetry.Batch, so the keyring counts into it
+// Each statement carries a batch in its context, so the keyring counts into it
 // instead of starting a span and recording a metric per value; at the end
 // of the statement gormcrypt records the counts in keyward.operations, one
 // span SpanStatement+kind under a recording parent, and usage events with
 // Count (failures always, every value when event sinks are configured).
-// WithTracerProvider, WithMeterProvider and WithTelemetry configure it.
+// WithTelemetry(telemetry.WithTracerProvider(tp), ...) configures it.
 //
 // # Legacy plaintext
 //

@@ -10,6 +10,7 @@ import (
 
 	"github.com/glebarez/sqlite"
 	"github.com/google/uuid"
+	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/adapters/filekey"
 	"github.com/keyward/keyward/adapters/gormcrypt"
 	"github.com/keyward/keyward/keyring"
@@ -137,7 +138,7 @@ func ExampleEq() {
 type denyDecrypt struct{}
 
 func (denyDecrypt) Authorize(_ context.Context, action, resource string) error {
-	if action == keyring.ActionDecrypt && resource == "field:customers.ssn" {
+	if action == access.ActionDecrypt && resource == "field:customers.ssn" {
 		return errors.New("not allowed")
 	}
 	return nil

@@ -107,7 +107,7 @@ func inventoryTable(db *gorm.DB, cols []Column) ([]Holding, error) {
 		}
 		for i, h := range heads {
 			if h != nil { // NULL is not a value
-				id, _ := cipher.PeekTextKeyID(*h) // 0: not a token
+				id, _ := cipher.PeekKeyID(*h) // 0: not a token
 				counts[slot{uint32(i), id}] += n
 			}
 		}

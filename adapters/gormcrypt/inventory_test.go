@@ -121,9 +121,9 @@ func TestGuardedDestroy(t *testing.T) {
 			events = append(events, e)
 			return nil
 		})
-		kr, err := keyring.New(ctx, "guarded", src, store, keyring.WithClock(clk),
+		kr, err := keyring.New(ctx, "guarded", src, store, kmstest.WithClock(clk),
 			keyring.WithUsageChecker(gormcrypt.NewUsage(db)),
-			keyring.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))),
+			keyring.WithTelemetry(telemetry.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))),
 			keyring.WithTelemetry(telemetry.WithSinks(sink)))
 		require.NoError(t, err)
 		defer kr.Close()

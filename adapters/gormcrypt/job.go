@@ -87,7 +87,14 @@ type Job struct {
 var _ rotation.Job = (*Job)(nil)
 
 // JobOption configures NewJob.
-type JobOption func(*jobConfig) error
+type JobOption interface {
+	apply(*jobConfig) error
+}
+
+// jobOptionFunc adapts a function to JobOption.
+type jobOptionFunc func(*jobConfig) error
+
+func (f jobOptionFunc) apply(c *jobConfig) error { return f(c) }
 
 type jobConfig struct {
 	lease    time.Duration
@@ -99,7 +106,7 @@ type jobConfig struct {
 // renew it (default DefaultLease). Each finished batch renews it, so it
 // must exceed the time of one batch.
 func WithLease(d time.Duration) JobOption {
-	return func(c *jobConfig) error {
+	return jobOptionFunc(func(c *jobConfig) error {
 		if d < 100*time.Millisecond {
 			return errors.New("gormcrypt: lease must be at least 100ms")
 		}
@@ -108,13 +115,13 @@ func WithLease(d time.Duration) JobOption {
 		}
 		c.lease, c.set["WithLease"] = d, true
 		return nil
-	}
+	})
 }
 
 // WithPartRows sets how many rows one range of a PostgreSQL job holds
 // (default DefaultPartRows).
 func WithPartRows(n int) JobOption {
-	return func(c *jobConfig) error {
+	return jobOptionFunc(func(c *jobConfig) error {
 		if n < 1 {
 			return errors.New("gormcrypt: part rows must be positive")
 		}
@@ -123,7 +130,7 @@ func WithPartRows(n int) JobOption {
 		}
 		c.partRows, c.set["WithPartRows"] = n, true
 		return nil
-	}
+	})
 }
 
 // NewJob returns the shared job of t, creating the job tables if they do
@@ -137,7 +144,7 @@ func NewJob(ctx context.Context, t *Target, opts ...JobOption) (*Job, error) {
 		if o == nil {
 			return nil, errors.New("gormcrypt: nil job option")
 		}
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}

@@ -71,7 +71,7 @@ func rawChartKeys(t *testing.T, db *gorm.DB) map[uint][]uint32 {
 		)
 		require.NoError(t, rows.Scan(&id, &diag, &scan))
 		for _, v := range [][]byte{diag, scan} {
-			kid, ok := cipher.PeekTextKeyID(string(v))
+			kid, ok := cipher.PeekKeyID(string(v))
 			require.True(t, ok, "chart %d holds a value that is not a token", id)
 			out[id] = append(out[id], kid)
 		}
@@ -98,7 +98,7 @@ func TestKeyStatesTwoProcesses(t *testing.T) {
 		storeB, err := gormcrypt.NewStore(ctx, dbB)
 		require.NoError(t, err)
 		usage := &targetUsage{}
-		opts := []keyring.Option{keyring.WithClock(clk), keyring.WithCacheTTL(time.Hour)}
+		opts := []keyring.Option{kmstest.WithClock(clk), keyring.WithCacheTTL(time.Hour)}
 		a, err := keyring.New(ctx, "charts", src, storeA, append(opts, keyring.WithUsageChecker(usage))...)
 		require.NoError(t, err)
 		t.Cleanup(func() { a.Close() })

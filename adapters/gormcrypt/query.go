@@ -339,7 +339,7 @@ func looksLikeToken(s string) bool {
 	if !cipher.IsText(s) {
 		return false
 	}
-	_, err := cipher.ParseTextHeader(s)
+	_, err := cipher.ParseHeader(s)
 	return err == nil
 }
 

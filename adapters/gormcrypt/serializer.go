@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
-	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/telemetry"
 	"gorm.io/gorm/schema"
 )
@@ -77,7 +77,7 @@ func (st *state) sealText(ctx context.Context, fi *fieldInfo, dst reflect.Value,
 		// writing it would replace the real value with the placeholder.
 		return "", fmt.Errorf("%w: %s.%s holds the redaction value; refusing to write it over the stored value", ErrUnsupported, fi.table, fi.column)
 	}
-	if err := st.authorize(ctx, fi, keyring.ActionEncrypt); err != nil {
+	if err := st.authorize(ctx, fi, access.ActionEncrypt); err != nil {
 		return "", err
 	}
 	var buf [160]byte
@@ -137,7 +137,7 @@ func (st *state) open(ctx context.Context, fi *fieldInfo, tok string, dst reflec
 		}
 		return "", fmt.Errorf("%w: %s.%s (enable WithLegacyPlaintext to read and migrate plaintext rows)", ErrNotEncrypted, fi.table, fi.column)
 	}
-	if err := st.authorize(ctx, fi, keyring.ActionDecrypt); err != nil {
+	if err := st.authorize(ctx, fi, access.ActionDecrypt); err != nil {
 		return "", &deniedError{err}
 	}
 	var buf [160]byte

@@ -40,7 +40,14 @@ var (
 )
 
 // StoreOption configures NewStore.
-type StoreOption func(*storeConfig) error
+type StoreOption interface {
+	apply(*storeConfig) error
+}
+
+// storeOptionFunc adapts a function to StoreOption.
+type storeOptionFunc func(*storeConfig) error
+
+func (f storeOptionFunc) apply(c *storeConfig) error { return f(c) }
 
 type storeConfig struct {
 	prefix  string
@@ -53,22 +60,22 @@ var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,40}$`)
 // "<prefix>keys" (default prefix "keyward_"). The prefix is letters,
 // digits and '_'.
 func WithTablePrefix(prefix string) StoreOption {
-	return func(c *storeConfig) error {
+	return storeOptionFunc(func(c *storeConfig) error {
 		if !identRE.MatchString(prefix) {
 			return fmt.Errorf("gormcrypt: invalid table prefix %q", prefix)
 		}
 		c.prefix = prefix
 		return nil
-	}
+	})
 }
 
 // WithoutMigrate makes NewStore use the tables as they are instead of
 // creating or migrating them.
 func WithoutMigrate() StoreOption {
-	return func(c *storeConfig) error {
+	return storeOptionFunc(func(c *storeConfig) error {
 		c.migrate = false
 		return nil
-	}
+	})
 }
 
 // keysetRow is a row of the keysets table.
@@ -111,7 +118,7 @@ func NewStore(ctx context.Context, db *gorm.DB, opts ...StoreOption) (*Store, er
 	}
 	cfg := storeConfig{prefix: "keyward_", migrate: true}
 	for _, o := range opts {
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}

@@ -38,7 +38,7 @@ func checkUnder(t *testing.T, db *gorm.DB, table string, id uint32) int {
 				continue
 			}
 			n++
-			if got, ok := cipher.PeekTextKeyID(v); !ok || got != id {
+			if got, ok := cipher.PeekKeyID(v); !ok || got != id {
 				t.Errorf("%s.%s of row %s: key ID %d (%v), want %d", table, col, row["id"], got, ok, id)
 			}
 		}
@@ -225,7 +225,7 @@ func TestTargetConcurrentUpdate(t *testing.T) {
 		}
 		// Only the named columns were rewritten.
 		for _, row := range rawRows(t, db, "patients") {
-			if id, _ := cipher.PeekTextKeyID(row["notes"]); id == kr.Primary() {
+			if id, _ := cipher.PeekKeyID(row["notes"]); id == kr.Primary() {
 				t.Error("notes rewritten although not named")
 			}
 		}
@@ -387,7 +387,7 @@ func TestRegistryTargets(t *testing.T) {
 		assert.Equal(t, 7*6, checkUnder(t, db, "patients", kr.Primary()), "patients values under the new primary")
 		for _, row := range rawRows(t, db, "pairs") {
 			for _, col := range []string{"secret", "note"} {
-				id, ok := cipher.PeekTextKeyID(row[col])
+				id, ok := cipher.PeekKeyID(row[col])
 				assert.True(t, ok && id != old && id == kr.Primary(), "pairs.%s of %s/%s under key %d", col, row["tenant"], row["seq"], id)
 			}
 		}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/telemetry"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
 )
@@ -23,35 +23,18 @@ const ScopeName = "github.com/keyward/keyward/adapters/gormcrypt"
 // or ".delete".
 const SpanStatement = "keyward.gorm."
 
-// WithTracerProvider sets the tracer provider of gormcrypt's statement
-// spans (default: the global one when New runs).
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(c *config) error {
-		c.tel = append(c.tel, telemetry.WithTracerProvider(tp))
-		return c.once("WithTracerProvider")
-	}
-}
-
-// WithMeterProvider sets the meter provider of gormcrypt's metrics
-// (default: the global one when New runs).
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return func(c *config) error {
-		c.tel = append(c.tel, telemetry.WithMeterProvider(mp))
-		return c.once("WithMeterProvider")
-	}
-}
-
-// WithTelemetry passes further telemetry options (event sinks, a
-// pseudonymizer) to gormcrypt's instrumentation. Without them it follows
-// telemetry.Default().
+// WithTelemetry passes telemetry options (tracer and meter providers, event
+// sinks, a pseudonymizer) to gormcrypt's instrumentation; it may be given
+// more than once, and an option given twice in all fails Register. Without
+// it gormcrypt follows telemetry.Default() and the global providers.
 func WithTelemetry(opts ...telemetry.Option) Option {
-	return func(c *config) error {
+	return optionFunc(func(c *config) error {
 		c.tel = append(c.tel, opts...)
-		return c.once("WithTelemetry")
-	}
+		return nil
+	})
 }
 
-// What gormcrypt records. Each statement carries a telemetry.Batch, so the
+// What gormcrypt records. Each statement carries a instrument.Batch, so the
 // keyring counts its encryptions and decryptions there instead of starting a
 // span and recording a metric per value. When the statement ends and it
 // handled values:
@@ -76,11 +59,11 @@ func (st *state) startTelemetry(ctx context.Context) context.Context {
 	if st.kind == "row" || st.kind == "raw" {
 		return ctx
 	}
-	st.batch = &telemetry.Batch{}
+	st.batch = &instrument.Batch{}
 	if trace.SpanFromContext(ctx).IsRecording() {
 		st.start = time.Now()
 	}
-	return telemetry.WithBatch(ctx, st.batch)
+	return instrument.WithBatch(ctx, st.batch)
 }
 
 // endTelemetry records the statement's batch.
@@ -155,7 +138,7 @@ func (st *state) valueEvent(ctx context.Context, action telemetry.Action, fi *fi
 	}
 	e := telemetry.Event{Time: st.evTime, Action: action, UserID: st.evUser, Role: st.evRole,
 		DataID: fi.dataID(ctx, dst, &st.pks), Success: true}
-	if id, ok := cipher.PeekTextKeyID(tok); ok {
+	if id, ok := cipher.PeekKeyID(tok); ok {
 		if id != st.evKeyID || st.evKeyText == "" {
 			st.evKeyID, st.evKeyText = id, strconv.FormatUint(uint64(id), 10)
 		}

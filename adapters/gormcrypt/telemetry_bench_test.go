@@ -69,7 +69,7 @@ func BenchmarkTelemetryRatio(b *testing.B) {
 			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 			b.Cleanup(func() { tp.Shutdown(context.Background()); mp.Shutdown(context.Background()) })
 			h := dbtest.Reopen(b, db, nil)
-			if _, err := gormcrypt.Register(h, kr, gormcrypt.WithTracerProvider(tp), gormcrypt.WithMeterProvider(mp),
+			if _, err := gormcrypt.Register(h, kr, gormcrypt.WithTelemetry(telemetry.WithTracerProvider(tp)), gormcrypt.WithTelemetry(telemetry.WithMeterProvider(mp)),
 				gormcrypt.WithTelemetry(telOpts...)); err != nil {
 				b.Fatal(err)
 			}

@@ -49,7 +49,7 @@ func TestTelemetry(t *testing.T) {
 		t.Cleanup(func() { tp.Shutdown(context.Background()); mp.Shutdown(context.Background()) })
 		events := &eventLog{}
 		kr := newKeyring(t)
-		_, err := gormcrypt.Register(db, kr, gormcrypt.WithTracerProvider(tp), gormcrypt.WithMeterProvider(mp),
+		_, err := gormcrypt.Register(db, kr, gormcrypt.WithTelemetry(telemetry.WithTracerProvider(tp)), gormcrypt.WithTelemetry(telemetry.WithMeterProvider(mp)),
 			gormcrypt.WithTelemetry(telemetry.WithSinks(events)))
 		if err != nil {
 			t.Fatal(err)

@@ -1,33 +1,14 @@
 package keyservice
 
-import (
-	"encoding/binary"
-	"strconv"
-
-	"github.com/keyward/keyward/keyring"
-)
+import "github.com/keyward/keyward/internal/dekaad"
 
 // dekBinding reads the keyring name and data key ID from associated data
-// that is a keyring's data-key binding: keyring.DEKLabel, the keyring name,
-// the key ID in decimal, the purpose and the algorithm, each length-prefixed
-// as cipher.AppendAAD writes them. It reports false for anything else.
+// that is a keyring's data-key binding (internal/dekaad). It reports false
+// for anything else, and for a key ID of 0.
 func dekBinding(aad []byte) (name string, keyID uint32, ok bool) {
-	var parts [5]string
-	b := aad
-	for i := range parts {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || n > uint64(len(b)-k) {
-			return "", 0, false
-		}
-		parts[i] = string(b[k : k+int(n)])
-		b = b[k+int(n):]
-	}
-	if len(b) != 0 || parts[0] != keyring.DEKLabel || parts[1] == "" {
+	b, ok := dekaad.Parse(aad)
+	if !ok || b.KeyID == 0 {
 		return "", 0, false
 	}
-	id, err := strconv.ParseUint(parts[2], 10, 32)
-	if err != nil || id == 0 {
-		return "", 0, false
-	}
-	return parts[1], uint32(id), true
+	return b.Keyring, b.KeyID, true
 }

@@ -67,7 +67,7 @@ func New(addrs []string, opts ...Option) (*Source, error) {
 	}
 	cfg := clientConfig{attempts: DefaultAttempts, backoff: DefaultBackoff, maxBackoff: DefaultMaxBackoff, integrity: DefaultIntegrityAttempts, set: map[string]bool{}}
 	for _, o := range opts {
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}

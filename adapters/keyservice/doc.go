@@ -77,7 +77,7 @@
 // into every wrapped key, so a wrapped key of one keyring does not unwrap
 // as another's: a principal allowed one keyring cannot read another's keys
 // by naming its own. A keyring's calls name it from their associated data
-// (keyring.DEKLabel); direct calls with other associated data take the
+// (the keyring's data-key binding); direct calls with other associated data take the
 // Source's WithKeyring default.
 //
 // A server made with WithServerInsecureLoopback (`keyward serve

@@ -327,10 +327,14 @@ func (s *service) records(t testing.TB) []auditRecord {
 	return out
 }
 
+// dekLabel is the first part of a keyring's data-key associated data
+// (internal/dekaad), written out so that a change of the format fails here.
+const dekLabel = "keyward.dek/v1"
+
 // dekAAD is the associated data a keyring gives its key source for data
-// key id of keyring name (keyring.DEKLabel's layout).
+// key id of keyring name (internal/dekaad's layout).
 func dekAAD(name string, id uint32) []byte {
-	return cipher.AppendAAD(nil, keyring.DEKLabel, name, strconv.FormatUint(uint64(id), 10), string(keyring.PurposeData), cipher.AES256GCM.String())
+	return cipher.AppendAAD(nil, dekLabel, name, strconv.FormatUint(uint64(id), 10), string(keyring.PurposeData), cipher.AES256GCM.String())
 }
 
 // counter counts events of a kind concurrently.

@@ -27,7 +27,14 @@ const (
 )
 
 // Option configures New.
-type Option func(*clientConfig) error
+type Option interface {
+	apply(*clientConfig) error
+}
+
+// optionFunc adapts a function to Option.
+type optionFunc func(*clientConfig) error
+
+func (f optionFunc) apply(c *clientConfig) error { return f(c) }
 
 type clientConfig struct {
 	tls        *tls.Config
@@ -56,7 +63,7 @@ func (c *clientConfig) once(name string) error {
 // service's certificate (RootCAs; nil means the system's). The Source uses
 // a copy with TLS 1.3 at least.
 func WithTLS(cfg *tls.Config) Option {
-	return func(c *clientConfig) error {
+	return optionFunc(func(c *clientConfig) error {
 		if cfg == nil {
 			return errors.New("keyservice: WithTLS: nil config")
 		}
@@ -70,14 +77,14 @@ func WithTLS(cfg *tls.Config) Option {
 		t.MinVersion = max(t.MinVersion, tls.VersionTLS13)
 		c.tls = t
 		return c.once("WithTLS")
-	}
+	})
 }
 
 // WithTLSFiles is WithTLS from PEM files: the client's certificate chain and
 // private key, and the CA certificates that issue the service's
 // certificate.
 func WithTLSFiles(certFile, keyFile, serverCAFile string) Option {
-	return func(c *clientConfig) error {
+	return optionFunc(func(c *clientConfig) error {
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
 			return fmt.Errorf("keyservice: client certificate: %w", err)
@@ -86,8 +93,8 @@ func WithTLSFiles(certFile, keyFile, serverCAFile string) Option {
 		if err != nil {
 			return err
 		}
-		return WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool})(c)
-	}
+		return WithTLS(&tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool}).apply(c)
+	})
 }
 
 // WithServerName sets the name the service's certificate is verified
@@ -95,13 +102,13 @@ func WithTLSFiles(certFile, keyFile, serverCAFile string) Option {
 // config's ServerName, else the host of the first address). Give it when
 // the addresses are IP addresses or name different hosts.
 func WithServerName(name string) Option {
-	return func(c *clientConfig) error {
+	return optionFunc(func(c *clientConfig) error {
 		if name == "" {
 			return errors.New("keyservice: WithServerName: empty name")
 		}
 		c.serverName = name
 		return c.once("WithServerName")
-	}
+	})
 }
 
 // WithInsecureLoopback talks plain gRPC without TLS to a server started
@@ -109,24 +116,24 @@ func WithServerName(name string) Option {
 // must be a loopback address (127.0.0.1, ::1, localhost). It contradicts
 // WithTLS.
 func WithInsecureLoopback() Option {
-	return func(c *clientConfig) error {
+	return optionFunc(func(c *clientConfig) error {
 		c.insecure = true
 		return c.once("WithInsecureLoopback")
-	}
+	})
 }
 
 // WithKeyring names the keyring of calls whose associated data does not say
 // it. A keyring's own calls always do (their associated data is a
-// data-key binding, see keyring.DEKLabel), so this matters only for direct
+// data-key binding, which names the keyring), so this matters only for direct
 // Wrap and Unwrap calls with other associated data; without it they fail.
 func WithKeyring(name string) Option {
-	return func(c *clientConfig) error {
+	return optionFunc(func(c *clientConfig) error {
 		if name == "" || len(name) > MaxKeyringName {
 			return fmt.Errorf("keyservice: WithKeyring: want a name of 1 to %d bytes", MaxKeyringName)
 		}
 		c.keyring = name
 		return c.once("WithKeyring")
-	}
+	})
 }
 
 // WithRetry sets how calls answered UNAVAILABLE or RESOURCE_EXHAUSTED are
@@ -135,7 +142,7 @@ func WithKeyring(name string) Option {
 // DefaultMaxBackoff). A retry that would pass the caller's deadline is not
 // made.
 func WithRetry(attempts int, backoff, maxBackoff time.Duration) Option {
-	return func(c *clientConfig) error {
+	return optionFunc(func(c *clientConfig) error {
 		if attempts < 1 {
 			return errors.New("keyservice: WithRetry: attempts must be at least 1")
 		}
@@ -144,28 +151,28 @@ func WithRetry(attempts int, backoff, maxBackoff time.Duration) Option {
 		}
 		c.attempts, c.backoff, c.maxBackoff = attempts, backoff, maxBackoff
 		return c.once("WithRetry")
-	}
+	})
 }
 
 // WithIntegrityAttempts sets how many times a call is tried when a CRC32C
 // does not match (default DefaultIntegrityAttempts). A payload that fails
 // its check is never returned.
 func WithIntegrityAttempts(n int) Option {
-	return func(c *clientConfig) error {
+	return optionFunc(func(c *clientConfig) error {
 		if n < 1 {
 			return errors.New("keyservice: WithIntegrityAttempts: must be at least 1")
 		}
 		c.integrity = n
 		return c.once("WithIntegrityAttempts")
-	}
+	})
 }
 
 // WithDialOptions adds options to the gRPC client connection, for example
 // interceptors or a stats handler. The Source's own settings (credentials,
 // load balancing, reconnection backoff) are applied after them and win.
 func WithDialOptions(opts ...grpc.DialOption) Option {
-	return func(c *clientConfig) error {
+	return optionFunc(func(c *clientConfig) error {
 		c.dialOpts = append(c.dialOpts, opts...)
 		return c.once("WithDialOptions")
-	}
+	})
 }

@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
-	"github.com/keyward/keyward/cipher"
+	"github.com/keyward/keyward/internal/dekaad"
 	"github.com/keyward/keyward/keyring"
 )
 
@@ -34,7 +33,7 @@ func (s *Source) RewrapKeyring(ctx context.Context, store keyring.Store, name st
 			if k.State == keyring.StateDestroyed || k.KEK != s.id || len(k.Wrapped) == 0 {
 				continue
 			}
-			aad := cipher.AppendAAD(nil, keyring.DEKLabel, name, strconv.FormatUint(uint64(k.ID), 10), string(k.Purpose), k.Algorithm.String())
+			aad := dekaad.Append(nil, dekaad.Binding{Keyring: name, KeyID: k.ID, Purpose: string(k.Purpose), Algorithm: k.Algorithm.String()})
 			w, err := s.Rewrap(ctx, k.Wrapped, aad)
 			if err != nil {
 				return 0, fmt.Errorf("keyservice: rewrap key ID %d of keyring %q: %w", k.ID, name, err)

@@ -17,8 +17,8 @@ import (
 
 	"github.com/keyward/keyward/access"
 	"github.com/keyward/keyward/adapters/keyservice/internal/keyservicepb"
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/keyring"
-	"github.com/keyward/keyward/telemetry"
 )
 
 // ServiceName is the full name of the gRPC service, also the name its
@@ -37,7 +37,7 @@ type Server struct {
 	sources map[string]keyring.KeySource // by ID: the current and the previous ones
 	policy  atomic.Pointer[access.Policy]
 	auditor *access.Auditor
-	in      *telemetry.Instrumentation
+	in      *instrument.Instrumentation
 	limits  *limiter
 	cfg     serverConfig
 	log     *slog.Logger
@@ -58,7 +58,7 @@ func NewServer(src keyring.KeySource, policy *access.Policy, opts ...ServerOptio
 	}
 	cfg := serverConfig{rate: DefaultRate, burst: DefaultBurst, callTimeout: DefaultCallTimeout, log: slog.Default(), set: map[string]bool{}}
 	for _, o := range opts {
-		if err := o(&cfg); err != nil {
+		if err := o.apply(&cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -86,7 +86,7 @@ func NewServer(src keyring.KeySource, policy *access.Policy, opts ...ServerOptio
 		}
 		cfg.auditor = a
 	}
-	in, err := telemetry.New(scope, cfg.tel...)
+	in, err := instrument.New(scope, cfg.tel...)
 	if err != nil {
 		return nil, fmt.Errorf("keyservice: %w", err)
 	}

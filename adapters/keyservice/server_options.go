@@ -51,7 +51,14 @@ const (
 )
 
 // ServerOption configures NewServer.
-type ServerOption func(*serverConfig) error
+type ServerOption interface {
+	apply(*serverConfig) error
+}
+
+// serverOptionFunc adapts a function to ServerOption.
+type serverOptionFunc func(*serverConfig) error
+
+func (f serverOptionFunc) apply(c *serverConfig) error { return f(c) }
 
 type serverConfig struct {
 	tls         *tls.Config
@@ -82,7 +89,7 @@ func (c *serverConfig) once(name string) error {
 // and a client identity (see Identity); a configuration asking for less is
 // an error.
 func WithServerTLS(cfg *tls.Config) ServerOption {
-	return func(c *serverConfig) error {
+	return serverOptionFunc(func(c *serverConfig) error {
 		if cfg == nil {
 			return errors.New("keyservice: WithServerTLS: nil config")
 		}
@@ -108,14 +115,14 @@ func WithServerTLS(cfg *tls.Config) ServerOption {
 		t.NextProtos = nil // gRPC sets h2
 		c.tls = t
 		return c.once("WithServerTLS")
-	}
+	})
 }
 
 // WithServerTLSFiles is WithServerTLS from PEM files: the server's
 // certificate chain and private key, and the CA certificates that issue
 // client certificates.
 func WithServerTLSFiles(certFile, keyFile, clientCAFile string) ServerOption {
-	return func(c *serverConfig) error {
+	return serverOptionFunc(func(c *serverConfig) error {
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
 			return fmt.Errorf("keyservice: server certificate: %w", err)
@@ -124,8 +131,8 @@ func WithServerTLSFiles(certFile, keyFile, clientCAFile string) ServerOption {
 		if err != nil {
 			return err
 		}
-		return WithServerTLS(&tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool})(c)
-	}
+		return WithServerTLS(&tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool}).apply(c)
+	})
 }
 
 // loadCAs reads a PEM file of CA certificates.
@@ -146,10 +153,10 @@ func loadCAs(path string) (*x509.CertPool, error) {
 // address, every call is the principal InsecurePrincipal, and the server
 // logs a warning. It contradicts WithServerTLS.
 func WithServerInsecureLoopback() ServerOption {
-	return func(c *serverConfig) error {
+	return serverOptionFunc(func(c *serverConfig) error {
 		c.insecure = true
 		return c.once("WithServerInsecureLoopback")
-	}
+	})
 }
 
 // WithAuditor sets where every call's audit record goes (default: an
@@ -157,13 +164,13 @@ func WithServerInsecureLoopback() ServerOption {
 // sink for a hash-chained, verifiable log. A fail-closed Auditor (the
 // default) makes the server refuse a call whose record it could not write.
 func WithAuditor(a *access.Auditor) ServerOption {
-	return func(c *serverConfig) error {
+	return serverOptionFunc(func(c *serverConfig) error {
 		if a == nil {
 			return errors.New("keyservice: WithAuditor: nil auditor")
 		}
 		c.auditor = a
 		return c.once("WithAuditor")
-	}
+	})
 }
 
 // WithPreviousKeySources lets the server unwrap and rewrap data keys wrapped
@@ -171,7 +178,7 @@ func WithAuditor(a *access.Auditor) ServerOption {
 // envelope of a wrapped key names its key source, so the source is picked by
 // ID, never by trying; Rewrap moves a key to the current one.
 func WithPreviousKeySources(srcs ...keyring.KeySource) ServerOption {
-	return func(c *serverConfig) error {
+	return serverOptionFunc(func(c *serverConfig) error {
 		for _, s := range srcs {
 			if s == nil {
 				return errors.New("keyservice: WithPreviousKeySources: nil key source")
@@ -179,7 +186,7 @@ func WithPreviousKeySources(srcs ...keyring.KeySource) ServerOption {
 		}
 		c.previous = append(c.previous, srcs...)
 		return c.once("WithPreviousKeySources")
-	}
+	})
 }
 
 // WithRateLimit sets the per-principal rate limit: perSecond keys (items)
@@ -187,48 +194,49 @@ func WithPreviousKeySources(srcs ...keyring.KeySource) ServerOption {
 // DefaultBurst). A call over it is refused with RESOURCE_EXHAUSTED, which
 // clients retry with backoff.
 func WithRateLimit(perSecond float64, burst int) ServerOption {
-	return func(c *serverConfig) error {
+	return serverOptionFunc(func(c *serverConfig) error {
 		if perSecond <= 0 || burst < 1 {
 			return errors.New("keyservice: WithRateLimit: the rate must be positive and the burst at least 1")
 		}
 		c.rate, c.burst = perSecond, burst
 		return c.once("WithRateLimit")
-	}
+	})
 }
 
 // WithCallTimeout bounds the time the server spends on one call (default
 // DefaultCallTimeout); a client's shorter deadline still applies.
 func WithCallTimeout(d time.Duration) ServerOption {
-	return func(c *serverConfig) error {
+	return serverOptionFunc(func(c *serverConfig) error {
 		if d <= 0 {
 			return errors.New("keyservice: WithCallTimeout: the timeout must be positive")
 		}
 		c.callTimeout = d
 		return c.once("WithCallTimeout")
-	}
+	})
 }
 
 // WithLogger sets the logger of the server's own messages: start, stop,
 // failures of its key source (default slog.Default()). They never hold key
 // material, payloads or associated data. Audit records go to the Auditor.
 func WithLogger(l *slog.Logger) ServerOption {
-	return func(c *serverConfig) error {
+	return serverOptionFunc(func(c *serverConfig) error {
 		if l == nil {
 			return errors.New("keyservice: WithLogger: nil logger")
 		}
 		c.log = l
 		return c.once("WithLogger")
-	}
+	})
 }
 
 // WithTelemetry passes options (tracer and meter providers, event sinks such
 // as an anomaly.Analyzer, a pseudonymizer) to the server's instrumentation.
-// Without them it follows telemetry.Default().
+// Without them it follows telemetry.Default(). It may be given more than
+// once; an option given twice in all is an error.
 func WithTelemetry(opts ...telemetry.Option) ServerOption {
-	return func(c *serverConfig) error {
+	return serverOptionFunc(func(c *serverConfig) error {
 		c.tel = append(c.tel, opts...)
-		return c.once("WithTelemetry")
-	}
+		return nil
+	})
 }
 
 // WithGRPCServerOptions adds options to the gRPC server, for example
@@ -236,8 +244,8 @@ func WithTelemetry(opts ...telemetry.Option) ServerOption {
 // message size, stream and connection limits) are applied after them and
 // win.
 func WithGRPCServerOptions(opts ...grpc.ServerOption) ServerOption {
-	return func(c *serverConfig) error {
+	return serverOptionFunc(func(c *serverConfig) error {
 		c.grpcOpts = append(c.grpcOpts, opts...)
 		return c.once("WithGRPCServerOptions")
-	}
+	})
 }

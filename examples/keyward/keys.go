@@ -105,7 +105,7 @@ func runDecrypt(e *env, args []string) error {
 		return err
 	}
 	tok := strings.TrimSpace(string(in))
-	h, err := cipher.ParseTextHeader(tok)
+	h, err := cipher.ParseHeader(tok)
 	if err != nil {
 		return explainKeyring(err, "", "")
 	}

@@ -103,7 +103,7 @@ func TestServeOutage(t *testing.T) {
 	}
 	clk := kmstest.NewClock()
 	store := keyring.NewMemoryStore()
-	kr, err := keyring.New(ctx, "orders", newSource(), store, keyring.WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale))
+	kr, err := keyring.New(ctx, "orders", newSource(), store, kmstest.WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale))
 	require.NoError(t, err)
 	defer kr.Close()
 

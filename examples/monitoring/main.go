@@ -117,7 +117,7 @@ func run(ctx context.Context, out io.Writer, o options) (final []anomaly.Finding
 	if err != nil {
 		return nil, err
 	}
-	kr, err := keyring.New(ctx, "patients", src, keyring.NewMemoryStore(), keyring.WithTracerProvider(tp))
+	kr, err := keyring.New(ctx, "patients", src, keyring.NewMemoryStore(), keyring.WithTelemetry(telemetry.WithTracerProvider(tp)))
 	if err != nil {
 		return nil, err
 	}

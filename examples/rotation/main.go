@@ -183,7 +183,7 @@ func run(ctx context.Context, out io.Writer, dir string, keep bool) error {
 	}
 	under := 0
 	for _, tok := range stored {
-		if id, ok := cipher.PeekTextKeyID(tok); ok && id == newID {
+		if id, ok := cipher.PeekKeyID(tok); ok && id == newID {
 			under++
 		}
 	}

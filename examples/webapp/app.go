@@ -133,7 +133,7 @@ func newApp(ctx context.Context, cfg Config) (_ *app, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.kr, err = keyring.New(ctx, keyringName, cfg.KeySource, store, keyring.WithTracerProvider(a.tp)); err != nil {
+	if a.kr, err = keyring.New(ctx, keyringName, cfg.KeySource, store, keyring.WithTelemetry(telemetry.WithTracerProvider(a.tp))); err != nil {
 		return nil, err
 	}
 	a.closer = append(a.closer, a.kr.Close)
@@ -165,7 +165,7 @@ func newApp(ctx context.Context, cfg Config) (_ *app, err error) {
 		return nil, err
 	}
 	if _, err = gormcrypt.Register(a.db, a.kr, gormcrypt.WithModels(&Record{}), gormcrypt.WithAuthorizer(a.guard),
-		gormcrypt.WithTracerProvider(a.tp), gormcrypt.WithTelemetry(sinks)); err != nil {
+		gormcrypt.WithTelemetry(telemetry.WithTracerProvider(a.tp), sinks)); err != nil {
 		return nil, err
 	}
 

@@ -71,7 +71,7 @@ func takeInventory(ctx context.Context, db *gorm.DB) (inventory, error) {
 				continue
 			}
 			inv.Total++
-			if id, ok := cipher.PeekTextKeyID(v.String); ok {
+			if id, ok := cipher.PeekKeyID(v.String); ok {
 				counts[id]++
 			} else {
 				inv.NotTokens++

@@ -277,7 +277,7 @@ func (a *app) storedRecord(_ http.ResponseWriter, r *http.Request) (any, error) 
 	for _, c := range encryptedColumns {
 		tok := map[string]string{"ssn": raw.SSN, "email": raw.Email, "notes": raw.Notes}[c]
 		col := storedColumn{Column: c, Stored: tok, Seen: seenOf[c], Masked: !may[c]}
-		if h, err := cipher.ParseTextHeader(tok); err == nil {
+		if h, err := cipher.ParseHeader(tok); err == nil {
 			col.KeyID, col.Algorithm = h.KeyID, h.Algorithm.String()
 		}
 		if col.Masked {

@@ -4,10 +4,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyward/keyward/internal/hook"
 	"github.com/keyward/keyward/keyring"
 )
 
-// Clock is a keyring.Clock that moves only when told: Advance moves the time
+// Clock is a keyring clock (see WithClock) that moves only when told: Advance moves the time
 // and runs, in time order and in the calling goroutine, the timers that come
 // due, including timers those timers set.
 type Clock struct {
@@ -22,19 +23,26 @@ type timer struct {
 	done bool // fired or stopped
 }
 
-var _ keyring.Clock = (*Clock)(nil)
+var _ hook.Clock = (*Clock)(nil)
+
+// WithClock is the keyring option that replaces the system clock with c (a
+// nil c makes keyring.New fail).
+func WithClock(c hook.Clock) keyring.Option {
+	return hook.KeyringWithClock(c).(keyring.Option)
+}
 
 // NewClock returns a Clock at a fixed date.
 func NewClock() *Clock { return &Clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
 
-// Now implements keyring.Clock.
+// Now returns the clock's time.
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-// AfterFunc implements keyring.Clock.
+// AfterFunc calls f when the clock has been advanced by d, unless the
+// returned function stops it first.
 func (c *Clock) AfterFunc(d time.Duration, f func()) func() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -109,7 +109,7 @@ func callsPerVersionPerTTL(t *testing.T, r Remote) {
 	clk := NewClock()
 	u0 := r.Unwraps()
 	unwraps, watch := NewUnwraps(t)
-	kr := open(t, r.Source, store, keyring.WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale), watch)
+	kr := open(t, r.Source, store, WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale), watch)
 	unwraps.Wait(t, 1)
 	require.Equal(t, int64(1), r.Unwraps()-u0, "unwraps at the KMS when opening a keyring: want 1 (the primary version)")
 	pt := bytes.Repeat([]byte{'x'}, 64)
@@ -176,7 +176,7 @@ func downAfterWarmUp(t *testing.T, r Remote) {
 	store, old := seed(t, r)
 	clk := NewClock()
 	unwraps, watch := NewUnwraps(t)
-	kr := open(t, r.Source, store, keyring.WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale), watch)
+	kr := open(t, r.Source, store, WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale), watch)
 	decrypt(t, kr, old, "first version")
 	tok, err := kr.Encrypt(ctx, []byte("warm"), aad)
 	require.NoError(t, err)
@@ -332,7 +332,7 @@ func hangAfterWarmUp(t *testing.T, r Remote) {
 	store, old := seed(t, r)
 	clk := NewClock()
 	unwraps, watch := NewUnwraps(t)
-	kr := open(t, r.Source, store, keyring.WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale),
+	kr := open(t, r.Source, store, WithClock(clk), keyring.WithCacheTTL(ttl), keyring.WithStaleWindow(stale),
 		keyring.WithKMSTimeout(time.Hour), watch)
 	decrypt(t, kr, old, "first version")
 	tok, err := kr.Encrypt(ctx, []byte("warm"), aad)

@@ -8,6 +8,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/keyward/keyward/keyring"
+	"github.com/keyward/keyward/telemetry"
 )
 
 // Unwraps follows the key-source unwraps of a keyring, from their spans
@@ -24,7 +25,7 @@ func NewUnwraps(t testing.TB) (*Unwraps, keyring.Option) {
 	u := &Unwraps{done: make(chan struct{}, 4096)}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(u))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	return u, keyring.WithTracerProvider(tp)
+	return u, keyring.WithTelemetry(telemetry.WithTracerProvider(tp))
 }
 
 // Wait waits for n more unwraps to end, failing the test after 30 seconds.

@@ -75,17 +75,26 @@ func ours(paths []string) []string {
 var allowedImports = map[string][]string{
 	"cipher":            {},
 	"access":            {},
-	"telemetry":         {},
+	"telemetry":         {"internal/hook"},
 	"telemetry/anomaly": {"telemetry"},
-	"keyring":           {"cipher", "access", "telemetry"},
-	"rotation":          {"keyring", "telemetry", "cipher", "access"},
+	"keyring":           {"cipher", "access", "telemetry", "internal/instrument", "internal/hook", "internal/dekaad"},
+	"rotation":          {"keyring", "telemetry", "cipher", "access", "internal/instrument"},
+
+	// Runtime code shared by keyward's own packages (not test support):
+	// each sits just below the packages that use it.
+	"internal/hook":       {},
+	"internal/instrument": {"telemetry", "internal/hook"},
+	"internal/dekaad":     {"cipher"},
 }
 
 // runtimeInternal lists the internal packages that hold runtime code shared
 // by keyward's packages. Library packages may import them; every other
 // internal package is test support and may not be imported by library code.
 var runtimeInternal = map[string]bool{
-	"internal/fsutil": true,
+	"internal/fsutil":     true,
+	"internal/hook":       true,
+	"internal/instrument": true,
+	"internal/dekaad":     true,
 }
 
 // vendor SDK module prefixes, and the one adapter allowed to use each.

@@ -32,6 +32,8 @@ import (
 	"github.com/keyward/keyward/adapters/keyservice"
 	"github.com/keyward/keyward/cipher"
 	"github.com/keyward/keyward/internal/dbtest"
+	"github.com/keyward/keyward/internal/dekaad"
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/keyring"
 	"github.com/keyward/keyward/rotation"
 	"github.com/keyward/keyward/telemetry"
@@ -77,6 +79,11 @@ var holders = map[string]holder{
 	}},
 	"telemetry.Instrumentation": {make: func(t *testing.T, canary []byte) (any, []byte) {
 		in, err := telemetry.New("redaction", telemetry.WithPseudonymizer(pseudonymizer(t, canary)))
+		require.NoError(t, err)
+		return in, canary
+	}},
+	"internal/instrument.Instrumentation": {make: func(t *testing.T, canary []byte) (any, []byte) {
+		in, err := instrument.New("redaction", telemetry.WithPseudonymizer(pseudonymizer(t, canary)))
 		require.NoError(t, err)
 		return in, canary
 	}},
@@ -592,7 +599,7 @@ func keyringWith(t *testing.T, canary []byte) *keyring.Keyring {
 	require.NoError(t, err)
 	ks := wrappedKeyset(nil)
 	ks.KEK, ks.Keys[0].KEK = src.ID(), src.ID()
-	aad := cipher.AppendAAD(nil, keyring.DEKLabel, ks.Name, strconv.Itoa(keyID), string(keyring.PurposeData), cipher.XChaCha20Poly1305.String())
+	aad := dekaad.Append(nil, dekaad.Binding{Keyring: ks.Name, KeyID: keyID, Purpose: string(keyring.PurposeData), Algorithm: cipher.XChaCha20Poly1305.String()})
 	ks.Keys[0].Wrapped, err = src.Wrap(ctx, canary, aad)
 	require.NoError(t, err)
 	store := keyring.NewMemoryStore()

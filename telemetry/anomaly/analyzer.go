@@ -33,7 +33,14 @@ const (
 )
 
 // AnalyzerOption configures an [Analyzer].
-type AnalyzerOption func(*Analyzer) error
+type AnalyzerOption interface {
+	apply(*Analyzer) error
+}
+
+// analyzerOptionFunc adapts a function to AnalyzerOption.
+type analyzerOptionFunc func(*Analyzer) error
+
+func (f analyzerOptionFunc) apply(c *Analyzer) error { return f(c) }
 
 // WithAlert sets a function called as soon as an incident qualifies as a
 // finding, and again each time its severity rises while it grows (an
@@ -43,13 +50,13 @@ type AnalyzerOption func(*Analyzer) error
 // called without the analyzer's lock held, on the goroutine that observed
 // the event.
 func WithAlert(fn func(Finding)) AnalyzerOption {
-	return func(a *Analyzer) error {
+	return analyzerOptionFunc(func(a *Analyzer) error {
 		if fn == nil || a.alert != nil {
 			return fmt.Errorf("%w: WithAlert nil or given twice", ErrInvalidOption)
 		}
 		a.alert = fn
 		return nil
-	}
+	})
 }
 
 // WithReport sets a function called once per incident when it is closed
@@ -57,13 +64,13 @@ func WithAlert(fn func(Finding)) AnalyzerOption {
 // finding, without the analyzer's lock held. Without it, closed findings
 // are kept until Flush returns them.
 func WithReport(fn func(Finding)) AnalyzerOption {
-	return func(a *Analyzer) error {
+	return analyzerOptionFunc(func(a *Analyzer) error {
 		if fn == nil || a.report != nil {
 			return fmt.Errorf("%w: WithReport nil or given twice", ErrInvalidOption)
 		}
 		a.report = fn
 		return nil
-	}
+	})
 }
 
 // Analyzer is the incremental detector behind [Detect] and [Processor]: it
@@ -111,7 +118,7 @@ func NewAnalyzer(cfg Config, opts ...AnalyzerOption) (*Analyzer, error) {
 	a := &Analyzer{cfg: r, users: make(map[string]*user), roles: make(map[string]*peerGroup), day: math.MinInt64}
 	a.crowd = a.newUser(crowdID)
 	for _, o := range opts {
-		if err := o(a); err != nil {
+		if err := o.apply(a); err != nil {
 			return nil, err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/keyward/keyward/internal/benchbase"
+	"github.com/keyward/keyward/internal/instrument"
 	"github.com/keyward/keyward/telemetry"
 )
 
@@ -102,7 +103,7 @@ func BenchmarkStatement(b *testing.B) {
 	for i := range ids {
 		ids[i] = fmt.Sprintf("users/%d/%s", i/3, []string{"ssn", "dob", "diagnosis"}[i%3])
 	}
-	run := func(b *testing.B, in *telemetry.Instrumentation) {
+	run := func(b *testing.B, in *instrument.Instrumentation) {
 		ctx := context.Background()
 		b.ReportAllocs()
 		for b.Loop() {
@@ -119,7 +120,7 @@ func BenchmarkStatement(b *testing.B) {
 	// High thresholds: the benchmark's user reads the same rows over and
 	// over, and alerts are not what is measured.
 	quiet := Config{BulkReadMinDistinct: 1 << 30, VolumeMinEvents: 1 << 30, WorkHours: "0-24"}
-	withSDK := func(b *testing.B, sinks []telemetry.Sink, procs ...sdktrace.SpanProcessor) *telemetry.Instrumentation {
+	withSDK := func(b *testing.B, sinks []telemetry.Sink, procs ...sdktrace.SpanProcessor) *instrument.Instrumentation {
 		opts := []sdktrace.TracerProviderOption{sdktrace.WithBatcher(discard{})}
 		for _, p := range procs {
 			opts = append(opts, sdktrace.WithSpanProcessor(p))
@@ -127,12 +128,12 @@ func BenchmarkStatement(b *testing.B) {
 		tp := sdktrace.NewTracerProvider(opts...)
 		b.Cleanup(func() { tp.Shutdown(context.Background()) })
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-		in, err := telemetry.New("bench", telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp), telemetry.WithSinks(sinks...))
+		in, err := instrument.New("bench", telemetry.WithTracerProvider(tp), telemetry.WithMeterProvider(mp), telemetry.WithSinks(sinks...))
 		require.NoError(b, err)
 		return in
 	}
 	b.Run("off", func(b *testing.B) {
-		in, err := telemetry.New("bench", telemetry.WithTracerProvider(tracenoop.NewTracerProvider()),
+		in, err := instrument.New("bench", telemetry.WithTracerProvider(tracenoop.NewTracerProvider()),
 			telemetry.WithMeterProvider(metricnoop.NewMeterProvider()), telemetry.WithSinks())
 		require.NoError(b, err)
 		run(b, in)
@@ -154,7 +155,7 @@ func BenchmarkStatement(b *testing.B) {
 		p, err := NewProcessor(quiet)
 		require.NoError(b, err)
 		base, ours := withSDK(b, nil), withSDK(b, nil, p)
-		statement := func(in *telemetry.Instrumentation) func() error {
+		statement := func(in *instrument.Instrumentation) func() error {
 			ctx := context.Background()
 			return func() error {
 				c, span := in.Start(ctx, telemetry.ActionDecrypt, telemetry.AttrKeyring.String("pii"), in.UserID("u1042"), in.DataID("users/*"))
@@ -181,14 +182,14 @@ func BenchmarkStatement(b *testing.B) {
 func BenchmarkProcessorSpan(b *testing.B) {
 	p, err := NewProcessor(Config{WorkHours: "0-24"})
 	require.NoError(b, err)
-	mk := func(procs ...sdktrace.SpanProcessor) (*telemetry.Instrumentation, trace.Tracer) {
+	mk := func(procs ...sdktrace.SpanProcessor) (*instrument.Instrumentation, trace.Tracer) {
 		opts := []sdktrace.TracerProviderOption{sdktrace.WithBatcher(discard{})}
 		for _, p := range procs {
 			opts = append(opts, sdktrace.WithSpanProcessor(p))
 		}
 		tp := sdktrace.NewTracerProvider(opts...)
 		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-		in, err := telemetry.New("bench", telemetry.WithTracerProvider(tp), telemetry.WithSinks())
+		in, err := instrument.New("bench", telemetry.WithTracerProvider(tp), telemetry.WithSinks())
 		require.NoError(b, err)
 		return in, tp.Tracer("bench")
 	}
@@ -199,7 +200,7 @@ func BenchmarkProcessorSpan(b *testing.B) {
 		users[i] = fmt.Sprintf("u%04d", i)
 	}
 	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	request := func(in *telemetry.Instrumentation, tr trace.Tracer) func() error {
+	request := func(in *instrument.Instrumentation, tr trace.Tracer) func() error {
 		n := 0
 		return func() error {
 			n++

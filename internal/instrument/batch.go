@@ -1,8 +1,10 @@
-package telemetry
+package instrument
 
 import (
 	"context"
 	"sync"
+
+	"github.com/keyward/keyward/telemetry"
 )
 
 // Batch collects the operations of one statement that handles many values
@@ -25,10 +27,10 @@ type Batch struct {
 }
 
 type batchKey struct {
-	action  Action
+	action  telemetry.Action
 	keyring string
 	keyID   uint32
-	outcome Outcome
+	outcome telemetry.Outcome
 }
 
 type batchCtxKey struct{}
@@ -45,7 +47,7 @@ func BatchFrom(ctx context.Context) *Batch {
 }
 
 // Add counts n values of one action under one key with one outcome.
-func (b *Batch) Add(action Action, keyring string, keyID uint32, outcome Outcome, n int64) {
+func (b *Batch) Add(action telemetry.Action, keyring string, keyID uint32, outcome telemetry.Outcome, n int64) {
 	k := batchKey{action, keyring, keyID, outcome}
 	b.mu.Lock()
 	if b.lastN == nil || b.last != k {
@@ -72,7 +74,7 @@ func (b *Batch) Total() int64 {
 }
 
 // Count returns how many values of action had outcome.
-func (b *Batch) Count(action Action, outcome Outcome) int64 {
+func (b *Batch) Count(action telemetry.Action, outcome telemetry.Outcome) int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var n int64
@@ -84,7 +86,7 @@ func (b *Batch) Count(action Action, outcome Outcome) int64 {
 	return n
 }
 
-// RecordBatch records the counts of b in [MetricOperations], one Add per
+// RecordBatch records the counts of b in telemetry.MetricOperations, one Add per
 // (action, keyring, key ID, outcome).
 func (in *Instrumentation) RecordBatch(ctx context.Context, b *Batch) {
 	b.mu.Lock()
@@ -93,7 +95,3 @@ func (in *Instrumentation) RecordBatch(ctx context.Context, b *Batch) {
 		in.RecordOp(ctx, k.action, k.keyring, k.keyID, k.outcome, *n)
 	}
 }
-
-// HasSinks reports whether events handed to Record or Emit go anywhere, so
-// a caller can skip building events nobody reads.
-func (in *Instrumentation) HasSinks() bool { return len(in.sinks()) > 0 }
