@@ -48,12 +48,14 @@
 //
 // # OpenTelemetry names
 //
-// Each instrumented package creates one telemetry.Instrumentation named after
-// its own import path (tracer and meter name), e.g.
-// github.com/keyward/keyward/keyring; the telemetry package's own scope is
-// github.com/keyward/keyward/telemetry (telemetry.ScopeName). Libraries take
-// telemetry.WithTracerProvider / telemetry.WithMeterProvider and otherwise use
-// the global providers. The schema URL is the semantic conventions 1.40.0.
+// Each instrumented package traces under its own import path as the scope
+// name, e.g. github.com/keyward/keyward/keyring, with the module's version
+// as the instrumentation version; keyward.operations is one instrument
+// under the telemetry package's scope (ScopeName) for every package, which
+// it names in keyward.component. keyward's packages take their providers
+// through one option, WithTelemetry(telemetry.WithTracerProvider(tp),
+// telemetry.WithMeterProvider(mp)), and otherwise use the global providers.
+// The schema URL is the semantic conventions 1.40.0.
 //
 // Span names are keyward. followed by the action: keyward.encrypt,
 // keyward.decrypt, keyward.access, keyward.rotate, keyward.rewrap,
@@ -69,6 +71,7 @@
 //	keyward.outcome      string    ok, denied or error
 //	keyward.data_id      string    the protected value, e.g. patients/42/ssn
 //	keyward.cache_hit    bool      data key served from the cache
+//	keyward.component    string    the keyward package that recorded a metric value
 //	keyward.kms.latency  float     seconds spent in KMS calls
 //	keyward.count        int       values a span or event stands for (batches)
 //	keyward.attempted    string    for access: the action decided on
@@ -77,11 +80,10 @@
 //	error.type           string    class of a failure, never its message (semantic convention)
 //	client.address       string    request source (semantic convention)
 //
-//	metric                instrument  unit      attributes
-//	keyward.operations    counter     {value}   operation, keyring, key ID, outcome
-//	keyward.kms.duration  histogram   s         outcome
-//	keyward.cache.hits    counter     {lookup}  keyring
-//	keyward.cache.misses  counter     {lookup}  keyring
+//	metric                 instrument  unit      attributes
+//	keyward.operations     counter     {value}   component, operation, keyring, key ID, outcome
+//	keyward.kms.duration   histogram   s         outcome
+//	keyward.cache.lookups  counter     {lookup}  keyring, cache_hit
 //
 // User and data IDs are span and event attributes, never metric attributes
 // (their cardinality is unbounded). With telemetry.WithPseudonymizer, user and
@@ -91,17 +93,15 @@
 // events before they leave the process.
 //
 // What the keyring records: every Encrypt/Decrypt adds to keyward.operations
-// and keyward.cache.hits, and starts a keyward.encrypt / keyward.decrypt
+// and keyward.cache.lookups, and starts a keyward.encrypt / keyward.decrypt
 // span only under a recording parent span (an untraced call costs no span);
-// inside a statement that carries a telemetry.Batch (the GORM layer puts one in
-// the statement's context) it only adds to the batch, so a statement is one span
-// with a count. Every key-source unwrap is a keyward.kms.unwrap client span
+// inside a GORM statement it only adds to the statement's count, so a
+// statement is one span with a count. Every key-source unwrap is a keyward.kms.unwrap client span
 // (continuing the caller's trace) with keyward.kms.latency and keyward.kek,
-// recorded in keyward.kms.duration and keyward.cache.misses. Failed
+// recorded in keyward.kms.duration and keyward.cache.lookups (a miss). Failed
 // operations, and with event sinks configured every operation, become events
 // with the principal's user ID; Rotate, Rewrap, Disable, Enable and
-// Destroy are spans and events. keyring.WithTracerProvider,
-// keyring.WithMeterProvider and keyring.WithTelemetry(opts...) configure it.
+// Destroy are spans and events. keyring.WithTelemetry(opts...) configures it.
 // Access decisions reach telemetry through access/otelaccess: add
 // otelaccess.NewSink() to the Auditor (and otelaccess.TraceID as its trace-ID
 // function) and every decision becomes a keyward.access span event, an
