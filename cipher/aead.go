@@ -3,7 +3,6 @@ package cipher
 import (
 	"crypto/aes"
 	stdcipher "crypto/cipher"
-	"crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"strconv"
@@ -68,8 +67,8 @@ func (c *AEAD) Overhead() int { return Overhead(c.alg) }
 // together with aad, the caller's associated data. plaintext must not overlap
 // dst.
 func (c *AEAD) Seal(dst, plaintext, aad []byte) []byte {
-	ret, out, ad := grow(dst, c.SealedLen(len(plaintext)), len(aad))
-	c.sealInto(out, ad, nil, plaintext, aad)
+	ret, out := grow(dst, c.SealedLen(len(plaintext)))
+	c.sealInto(out, nil, plaintext, aad)
 	return ret
 }
 
@@ -77,19 +76,26 @@ func (c *AEAD) Seal(dst, plaintext, aad []byte) []byte {
 func (c *AEAD) SealedLen(n int) int { return HeaderSize + c.alg.NonceSize() + n + TagSize }
 
 // sealInto writes the token of plaintext into out, which has exactly
-// SealedLen(len(plaintext)) bytes, with ad as scratch space for the additional
-// data (HeaderSize+len(aad) bytes, or nil when aad is empty). A nil nonce
-// means a fresh random one.
-func (c *AEAD) sealInto(out, ad, nonce, plaintext, aad []byte) {
+// SealedLen(len(plaintext)) bytes. A nil nonce means a fresh random one
+// (readNonce: its own bytes of crypto/rand output, never handed out twice).
+// plaintext may be exactly the token's ciphertext part of out (sealing in
+// place) but must not overlap it otherwise.
+func (c *AEAD) sealInto(out, nonce, plaintext, aad []byte) {
 	ns := c.alg.NonceSize()
 	copy(out, c.hdr[:])
 	n := out[HeaderSize : HeaderSize+ns]
 	if nonce == nil {
-		_, _ = rand.Read(n) // never fails since Go 1.24
+		readNonce(n)
 	} else {
 		copy(n, nonce)
 	}
-	c.aead.Seal(out[:HeaderSize+ns], n, plaintext, c.additional(ad, aad))
+	if len(aad) == 0 {
+		c.aead.Seal(out[:HeaderSize+ns], n, plaintext, c.hdr[:])
+		return
+	}
+	ad := c.additional(aad)
+	c.aead.Seal(out[:HeaderSize+ns], n, plaintext, *ad)
+	putScratch(ad)
 }
 
 // Open authenticates and decrypts the binary token and appends the plaintext
@@ -154,51 +160,53 @@ func (c *AEAD) reject(token []byte) error {
 // open decrypts ct (ciphertext || tag) of a token that belongs to c and
 // appends the plaintext to dst.
 func (c *AEAD) open(dst, nonce, ct, aad []byte) ([]byte, error) {
-	ret, out, ad := grow(dst, len(ct)-TagSize, len(aad))
-	if _, err := c.aead.Open(out[:0], nonce, ct, c.additional(ad, aad)); err != nil {
-		return nil, ErrDecrypt
+	ret, out := grow(dst, len(ct)-TagSize)
+	if _, err := c.openInto(out[:0], nonce, ct, aad); err != nil {
+		return nil, err
 	}
 	return ret, nil
 }
 
-// additional returns header || aad in the scratch space ad, or the header
-// alone when there is no caller data.
-func (c *AEAD) additional(ad, aad []byte) []byte {
+// openInto authenticates and decrypts ct (ciphertext || tag) and appends the
+// plaintext to dst, which may be ct[:0] (opening in place).
+func (c *AEAD) openInto(dst, nonce, ct, aad []byte) ([]byte, error) {
+	var (
+		pt  []byte
+		err error
+	)
 	if len(aad) == 0 {
-		return c.hdr[:]
+		pt, err = c.aead.Open(dst, nonce, ct, c.hdr[:])
+	} else {
+		ad := c.additional(aad)
+		pt, err = c.aead.Open(dst, nonce, ct, *ad)
+		putScratch(ad)
 	}
-	copy(ad, c.hdr[:])
-	copy(ad[HeaderSize:], aad)
+	if err != nil {
+		return nil, ErrDecrypt
+	}
+	return pt, nil
+}
+
+// additional returns header || aad in pooled scratch; give it back with
+// putScratch once the AEAD call returns. The scratch never becomes part of
+// a result, so a short message keeps its allocation size class.
+func (c *AEAD) additional(aad []byte) *[]byte {
+	ad := getScratch(HeaderSize + len(aad))
+	copy(*ad, c.hdr[:])
+	copy((*ad)[HeaderSize:], aad)
 	return ad
 }
 
 // grow extends dst by n bytes and returns the whole slice and the new part.
-// When aadLen > 0 it also returns HeaderSize+aadLen bytes of scratch space for
-// the additional data, taken from the same allocation as the output when dst
-// must grow; the returned slices never overlap.
-func grow(dst []byte, n, aadLen int) (ret, out, ad []byte) {
+func grow(dst []byte, n int) (ret, out []byte) {
 	total := len(dst) + n
-	extra := adLen(aadLen)
 	if cap(dst) >= total {
 		ret = dst[:total]
-		if extra > 0 {
-			ad = make([]byte, extra)
-		}
 	} else {
-		buf := make([]byte, total+extra)
-		copy(buf, dst)
-		ret = buf[:total:total]
-		ad = buf[total:]
+		ret = make([]byte, total)
+		copy(ret, dst)
 	}
-	return ret, ret[len(dst):], ad
-}
-
-// adLen is the scratch space additional data of aadLen bytes needs.
-func adLen(aadLen int) int {
-	if aadLen == 0 {
-		return 0
-	}
-	return HeaderSize + aadLen
+	return ret, ret[len(dst):]
 }
 
 // String describes the AEAD without its key.

@@ -1,9 +1,5 @@
 package cipher
 
-import (
-	"unsafe"
-)
-
 // Option adjusts EncryptData and DecryptData.
 type Option func(*options)
 
@@ -50,11 +46,7 @@ func DecryptData(token string, key []byte, opts ...Option) (string, error) {
 	if len(key) != KeySize {
 		return "", KeySizeError(len(key))
 	}
-	b, err := DecodeText(token)
-	if err != nil {
-		return "", err
-	}
-	h, err := ParseHeader(b)
+	h, err := ParseTextHeader(token)
 	if err != nil {
 		return "", err
 	}
@@ -62,38 +54,36 @@ func DecryptData(token string, key []byte, opts ...Option) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	pt, err := c.Open(nil, b, o.aad)
-	if err != nil {
-		return "", err
-	}
-	return unsafe.String(unsafe.SliceData(pt), len(pt)), nil
+	return OpenText(c, token, o.aad)
 }
 
 // SealText seals the string plaintext and returns the text token. It
-// allocates once: the binary token is sealed into the tail of the text's
-// buffer and base64url-encoded forward over itself (b64Encode allows that),
-// and the string is that buffer.
+// allocates only the returned string: the plaintext is copied into pooled
+// scratch at its place in the binary token, sealed there in place, and
+// base64url-encoded forward over the same scratch (b64Encode allows that);
+// the scratch is cleared before it is reused.
 func SealText(c *AEAD, plaintext string, aad []byte) string {
-	pt := unsafe.Slice(unsafe.StringData(plaintext), len(plaintext))
-	n := c.SealedLen(len(pt))
+	n := c.SealedLen(len(plaintext))
 	tl := TextLen(n)
-	buf := make([]byte, tl+adLen(len(aad)))
-	var ad []byte
-	if len(aad) > 0 {
-		ad = buf[tl:]
-	}
-	bin := buf[tl-n : tl]
-	c.sealInto(bin, ad, nil, pt, aad)
+	p := getScratch(tl)
+	buf := *p
+	bin := buf[tl-n:]
+	start := HeaderSize + c.alg.NonceSize()
+	pt := bin[start : start+len(plaintext)]
+	copy(pt, plaintext)
+	c.sealInto(bin, nil, pt, aad)
 	copy(buf, TextPrefix)
-	b64Encode(buf[len(TextPrefix):tl], bin)
-	return unsafe.String(unsafe.SliceData(buf), tl)
+	b64Encode(buf[len(TextPrefix):], bin)
+	s := string(buf)
+	putScratch(p)
+	return s
 }
 
 // OpenText authenticates and decrypts a text token under c and returns the
-// plaintext as a string. It allocates once: the token is decoded into a new
-// buffer and decrypted in place there, and the string is the plaintext's
-// part of that buffer (header, nonce and tag bytes around it are not
-// secret). On failure the buffer holds no plaintext.
+// plaintext as a string. It allocates only the returned string: the token is
+// decoded into pooled scratch and decrypted in place there, and the scratch
+// is cleared before it is reused, so it never holds plaintext for long and
+// the string does not keep a token-sized buffer alive.
 func OpenText(c *AEAD, token string, aad []byte) (string, error) {
 	if !IsText(token) {
 		_, err := appendDecodeText(nil, token)
@@ -103,8 +93,9 @@ func OpenText(c *AEAD, token string, aad []byte) (string, error) {
 	if bl < 0 {
 		return "", malformed("bad base64url")
 	}
-	buf := make([]byte, bl+adLen(len(aad)))
-	bin := buf[:bl:bl]
+	p := getScratch(bl)
+	defer putScratch(p)
+	bin := *p
 	if !b64DecodeTo(bin, token[len(TextPrefix):]) {
 		return "", malformed("bad base64url")
 	}
@@ -112,14 +103,9 @@ func OpenText(c *AEAD, token string, aad []byte) (string, error) {
 	if !ok {
 		return "", c.reject(bin)
 	}
-	var ad []byte
-	if len(aad) > 0 {
-		ad = buf[bl:]
-	}
-	// In place: the plaintext overwrites the ciphertext's start.
-	pt, err := c.aead.Open(ct[:0], nonce, ct, c.additional(ad, aad))
+	pt, err := c.openInto(ct[:0], nonce, ct, aad)
 	if err != nil {
-		return "", ErrDecrypt
+		return "", err
 	}
-	return unsafe.String(unsafe.SliceData(pt), len(pt)), nil
+	return string(pt), nil
 }
