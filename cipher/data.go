@@ -85,27 +85,47 @@ func SealText(c *AEAD, plaintext string, aad []byte) string {
 // is cleared before it is reused, so it never holds plaintext for long and
 // the string does not keep a token-sized buffer alive.
 func OpenText(c *AEAD, token string, aad []byte) (string, error) {
+	pt, _, err := OpenTextWith(token, aad, func(uint32) *AEAD { return c })
+	return pt, err
+}
+
+// OpenTextWith is OpenText for a caller that picks the AEAD by the token's
+// key ID: it decodes the token once, reads the key ID from the decoded
+// header, and opens the token under pick(keyID). When pick returns nil it
+// returns ok false and no error. A malformed token is an error before pick
+// is called; the AEAD pick returns checks the whole header, as OpenText
+// does.
+func OpenTextWith(token string, aad []byte, pick func(keyID uint32) *AEAD) (pt string, ok bool, err error) {
 	if !IsText(token) {
 		_, err := appendDecodeText(nil, token)
-		return "", err
+		return "", false, err
 	}
 	bl := b64DecodedLen(len(token) - len(TextPrefix))
 	if bl < 0 {
-		return "", malformed("bad base64url")
+		return "", false, malformed("bad base64url")
 	}
 	p := getScratch(bl)
 	defer putScratch(p)
 	bin := *p
 	if !b64DecodeTo(bin, token[len(TextPrefix):]) {
-		return "", malformed("bad base64url")
+		return "", false, malformed("bad base64url")
 	}
-	nonce, ct, ok := c.split(bin)
-	if !ok {
-		return "", c.reject(bin)
+	id, found := PeekKeyID(bin)
+	if !found {
+		_, err := Parse(bin) // too short for a header: Parse names the fault
+		return "", false, err
 	}
-	pt, err := c.openInto(ct[:0], nonce, ct, aad)
+	c := pick(id)
+	if c == nil {
+		return "", false, nil
+	}
+	nonce, ct, fits := c.split(bin)
+	if !fits {
+		return "", true, c.reject(bin)
+	}
+	b, err := c.openInto(ct[:0], nonce, ct, aad)
 	if err != nil {
-		return "", err
+		return "", true, err
 	}
-	return string(pt), nil
+	return string(b), true, nil
 }
