@@ -24,7 +24,7 @@ func (serializer) Value(ctx context.Context, field *schema.Field, dst reflect.Va
 	if st == nil {
 		return nil, fmt.Errorf("%w: cannot encrypt %s", ErrNotRegistered, fieldName(field))
 	}
-	fi, err := st.c.fieldInfo(field)
+	fi, err := st.fieldInfo(field)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func (serializer) Scan(ctx context.Context, field *schema.Field, dst reflect.Val
 	if st == nil {
 		return fmt.Errorf("%w: cannot decrypt %s (outside GORM's callbacks use gormcrypt.ScanRows)", ErrNotRegistered, fieldName(field))
 	}
-	fi, err := st.c.fieldInfo(field)
+	fi, err := st.fieldInfo(field)
 	if err != nil {
 		return err
 	}
