@@ -327,6 +327,7 @@ type state struct {
 	evKeyID        uint32 // the key ID of evKeyText
 	evKeyText      string
 	pks            pkCache
+	pkAAD          pkMemo // the last row's key bytes, for its other fields
 
 	// recent remembers the fields the statement's serializer calls looked
 	// up last, so each value skips the Crypt's sync.Map and the schema's

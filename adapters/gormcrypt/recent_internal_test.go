@@ -1,6 +1,7 @@
 package gormcrypt
 
 import (
+	"reflect"
 	"sync"
 	"testing"
 
@@ -54,4 +55,48 @@ func TestStateFieldInfo(t *testing.T) {
 
 	_, err = st.fieldInfo(s.LookUpField("F0"))
 	assert.ErrorIs(t, err, ErrTag, "state.fieldInfo of a field without serializer:keyward")
+}
+
+// uuidRow has two encrypted fields bound to a client-assigned key.
+type uuidRow struct {
+	ID [16]byte `gorm:"primaryKey"`
+	A  string   `gorm:"serializer:keyward"`
+	B  string   `gorm:"serializer:keyward"`
+}
+
+// TestPKMemo checks that the statement's memo of the last row's key gives
+// every field the associated data of its own row: the same bytes as
+// without the memo, across rows, for rows that cannot be addressed, and
+// for a row without a key.
+func TestPKMemo(t *testing.T) {
+	schema.RegisterSerializer(SerializerName, serializer{})
+	s, err := schema.Parse(&uuidRow{}, &sync.Map{}, schema.NamingStrategy{})
+	require.NoError(t, err)
+	c, err := New(kmstest.MemoryKeyring(t))
+	require.NoError(t, err)
+	fa, err := c.fieldInfo(s.LookUpField("A"))
+	require.NoError(t, err)
+	fb, err := c.fieldInfo(s.LookUpField("B"))
+	require.NoError(t, err)
+	ctx := t.Context()
+	rows := []uuidRow{{ID: [16]byte{1}}, {ID: [16]byte{2}}, {ID: [16]byte{1}}}
+	var memo pkMemo
+	for i := range rows {
+		for _, fi := range []*fieldInfo{fa, fb, fa} {
+			for _, dst := range []reflect.Value{reflect.ValueOf(&rows[i]).Elem(), reflect.ValueOf(rows[i])} {
+				want, err := fi.appendAAD(ctx, nil, dst, reflect.Value{})
+				require.NoError(t, err)
+				got, err := fi.appendAADMemo(ctx, nil, dst, reflect.Value{}, &memo)
+				require.NoError(t, err)
+				assert.Equalf(t, want, got, "row %d, field %s", i, fi.column)
+			}
+		}
+	}
+	a0, _ := fa.appendAADMemo(ctx, nil, reflect.ValueOf(&rows[0]).Elem(), reflect.Value{}, &memo)
+	a1, _ := fa.appendAADMemo(ctx, nil, reflect.ValueOf(&rows[1]).Elem(), reflect.Value{}, &memo)
+	assert.NotEqual(t, a0, a1, "rows with other keys get other associated data")
+
+	var zero uuidRow
+	_, err = fa.appendAADMemo(ctx, nil, reflect.ValueOf(&zero).Elem(), reflect.Value{}, &memo)
+	assert.ErrorIs(t, err, ErrPrimaryKey, "a row without its key is refused, memo or not")
 }

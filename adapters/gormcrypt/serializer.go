@@ -81,7 +81,7 @@ func (st *state) sealText(ctx context.Context, fi *fieldInfo, dst reflect.Value,
 		return "", err
 	}
 	var buf [160]byte
-	aad, err := fi.appendAAD(ctx, buf[:0], dst, st.model())
+	aad, err := fi.appendAADMemo(ctx, buf[:0], dst, st.model(), &st.pkAAD)
 	if err != nil {
 		return "", err
 	}
@@ -141,7 +141,7 @@ func (st *state) open(ctx context.Context, fi *fieldInfo, tok string, dst reflec
 		return "", &deniedError{err}
 	}
 	var buf [160]byte
-	aad, err := fi.appendAAD(ctx, buf[:0], dst, reflect.Value{})
+	aad, err := fi.appendAADMemo(ctx, buf[:0], dst, reflect.Value{}, &st.pkAAD)
 	if err != nil {
 		return "", err
 	}
