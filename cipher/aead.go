@@ -68,7 +68,7 @@ func (c *AEAD) Overhead() int { return Overhead(c.alg) }
 // dst.
 func (c *AEAD) Seal(dst, plaintext, aad []byte) []byte {
 	ret, out := grow(dst, c.SealedLen(len(plaintext)))
-	c.sealInto(out, nil, plaintext, aad)
+	c.sealInto(out, nil, plaintext, aad, nil)
 	return ret
 }
 
@@ -79,8 +79,9 @@ func (c *AEAD) SealedLen(n int) int { return HeaderSize + c.alg.NonceSize() + n 
 // SealedLen(len(plaintext)) bytes. A nil nonce means a fresh random one
 // (readNonce: its own bytes of crypto/rand output, never handed out twice).
 // plaintext may be exactly the token's ciphertext part of out (sealing in
-// place) but must not overlap it otherwise.
-func (c *AEAD) sealInto(out, nonce, plaintext, aad []byte) {
+// place) but must not overlap it otherwise. scratch, when it has
+// HeaderSize+len(aad) bytes, holds the additional data (see adFor).
+func (c *AEAD) sealInto(out, nonce, plaintext, aad, scratch []byte) {
 	ns := c.alg.NonceSize()
 	copy(out, c.hdr[:])
 	n := out[HeaderSize : HeaderSize+ns]
@@ -89,13 +90,11 @@ func (c *AEAD) sealInto(out, nonce, plaintext, aad []byte) {
 	} else {
 		copy(n, nonce)
 	}
-	if len(aad) == 0 {
-		c.aead.Seal(out[:HeaderSize+ns], n, plaintext, c.hdr[:])
-		return
+	ad, p := c.adFor(aad, scratch)
+	c.aead.Seal(out[:HeaderSize+ns], n, plaintext, ad)
+	if p != nil {
+		putScratch(p)
 	}
-	ad := c.additional(aad)
-	c.aead.Seal(out[:HeaderSize+ns], n, plaintext, *ad)
-	putScratch(ad)
 }
 
 // Open authenticates and decrypts the binary token and appends the plaintext
@@ -161,25 +160,20 @@ func (c *AEAD) reject(token []byte) error {
 // appends the plaintext to dst.
 func (c *AEAD) open(dst, nonce, ct, aad []byte) ([]byte, error) {
 	ret, out := grow(dst, len(ct)-TagSize)
-	if _, err := c.openInto(out[:0], nonce, ct, aad); err != nil {
+	if _, err := c.openInto(out[:0], nonce, ct, aad, nil); err != nil {
 		return nil, err
 	}
 	return ret, nil
 }
 
 // openInto authenticates and decrypts ct (ciphertext || tag) and appends the
-// plaintext to dst, which may be ct[:0] (opening in place).
-func (c *AEAD) openInto(dst, nonce, ct, aad []byte) ([]byte, error) {
-	var (
-		pt  []byte
-		err error
-	)
-	if len(aad) == 0 {
-		pt, err = c.aead.Open(dst, nonce, ct, c.hdr[:])
-	} else {
-		ad := c.additional(aad)
-		pt, err = c.aead.Open(dst, nonce, ct, *ad)
-		putScratch(ad)
+// plaintext to dst, which may be ct[:0] (opening in place). scratch is as
+// for sealInto.
+func (c *AEAD) openInto(dst, nonce, ct, aad, scratch []byte) ([]byte, error) {
+	ad, p := c.adFor(aad, scratch)
+	pt, err := c.aead.Open(dst, nonce, ct, ad)
+	if p != nil {
+		putScratch(p)
 	}
 	if err != nil {
 		return nil, ErrDecrypt
@@ -187,14 +181,33 @@ func (c *AEAD) openInto(dst, nonce, ct, aad []byte) ([]byte, error) {
 	return pt, nil
 }
 
-// additional returns header || aad in pooled scratch; give it back with
-// putScratch once the AEAD call returns. The scratch never becomes part of
-// a result, so a short message keeps its allocation size class.
-func (c *AEAD) additional(aad []byte) *[]byte {
-	ad := getScratch(HeaderSize + len(aad))
-	copy(*ad, c.hdr[:])
-	copy((*ad)[HeaderSize:], aad)
-	return ad
+// adFor returns the additional data of a token, header || aad, or the
+// header alone when aad is empty. It builds it in scratch when scratch has
+// room (the caller's pooled buffer, so one pool round trip serves both), or
+// else in pooled scratch of its own, returned as p for putScratch once the
+// AEAD call is done. The scratch never becomes part of a result, so a short
+// message keeps its allocation size class.
+func (c *AEAD) adFor(aad, scratch []byte) (ad []byte, p *[]byte) {
+	if len(aad) == 0 {
+		return c.hdr[:], nil
+	}
+	n := HeaderSize + len(aad)
+	if len(scratch) < n {
+		p = getScratch(n)
+		scratch = *p
+	}
+	copy(scratch, c.hdr[:])
+	copy(scratch[HeaderSize:], aad)
+	return scratch[:n], p
+}
+
+// adLen is the scratch space the additional data of aadLen bytes needs
+// (none without caller data).
+func adLen(aadLen int) int {
+	if aadLen == 0 {
+		return 0
+	}
+	return HeaderSize + aadLen
 }
 
 // grow extends dst by n bytes and returns the whole slice and the new part.

@@ -65,13 +65,13 @@ func DecryptData(token string, key []byte, opts ...Option) (string, error) {
 func SealText(c *AEAD, plaintext string, aad []byte) string {
 	n := c.SealedLen(len(plaintext))
 	tl := TextLen(n)
-	p := getScratch(tl)
-	buf := *p
+	p := getScratch(tl + adLen(len(aad))) // the text, then room for the additional data
+	buf := (*p)[:tl]
 	bin := buf[tl-n:]
 	start := HeaderSize + c.alg.NonceSize()
 	pt := bin[start : start+len(plaintext)]
 	copy(pt, plaintext)
-	c.sealInto(bin, nil, pt, aad)
+	c.sealInto(bin, nil, pt, aad, (*p)[tl:])
 	copy(buf, TextPrefix)
 	b64Encode(buf[len(TextPrefix):], bin)
 	s := string(buf)
@@ -104,9 +104,9 @@ func OpenTextWith(token string, aad []byte, pick func(keyID uint32) *AEAD) (pt s
 	if bl < 0 {
 		return "", false, malformed("bad base64url")
 	}
-	p := getScratch(bl)
+	p := getScratch(bl + adLen(len(aad))) // the token, then room for the additional data
 	defer putScratch(p)
-	bin := *p
+	bin := (*p)[:bl:bl]
 	if !b64DecodeTo(bin, token[len(TextPrefix):]) {
 		return "", false, malformed("bad base64url")
 	}
@@ -123,7 +123,7 @@ func OpenTextWith(token string, aad []byte, pick func(keyID uint32) *AEAD) (pt s
 	if !fits {
 		return "", true, c.reject(bin)
 	}
-	b, err := c.openInto(ct[:0], nonce, ct, aad)
+	b, err := c.openInto(ct[:0], nonce, ct, aad, (*p)[bl:])
 	if err != nil {
 		return "", true, err
 	}
