@@ -1,6 +1,7 @@
 package cipher
 
 import (
+	"bytes"
 	"sync"
 	"testing"
 
@@ -152,4 +153,20 @@ func TestOpenTextWith(t *testing.T) {
 		assert.False(t, ok)
 	}
 	assert.Empty(t, asked, "pick is not called for malformed tokens")
+}
+
+// TestOpenKeepsSpareCapacity checks that Open with associated data writes
+// nothing of the caller's buffer beyond the plaintext it appends.
+func TestOpenKeepsSpareCapacity(t *testing.T) {
+	c := mustAEAD(t, AES256GCM, testKey(7), 13)
+	aad := []byte("users/email/42")
+	tok := c.Seal(nil, []byte("secret"), aad)
+	buf := make([]byte, 64)
+	for i := range buf {
+		buf[i] = 0xee
+	}
+	pt, err := c.Open(buf[:2:64], tok, aad)
+	require.NoError(t, err)
+	assert.Equal(t, append([]byte{0xee, 0xee}, "secret"...), pt)
+	assert.Equal(t, bytes.Repeat([]byte{0xee}, 64-8), buf[8:], "bytes after the plaintext untouched")
 }
