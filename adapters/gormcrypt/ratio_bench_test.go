@@ -156,7 +156,7 @@ func BenchmarkRatio(b *testing.B) {
 					}
 				}
 				ratioRounds(b, vs, func(v ratioVariant) (time.Duration, runtime.MemStats) {
-					dest := reflect.New(reflect.TypeOf(v.rows()).Elem())
+					dest := reflect.New(reflect.SliceOf(reflect.TypeOf(v.model).Elem()))
 					d, m := measure(func() error { return enc.Find(dest.Interface()).Error })
 					if n := dest.Elem().Len(); n != benchRows {
 						b.Fatalf("%s: Find read %d rows", v.name, n)
