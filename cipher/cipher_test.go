@@ -327,7 +327,7 @@ func TestVector(t *testing.T) {
 
 	c := mustAEAD(t, AES256GCM, key, vector.keyID)
 	got := make([]byte, c.SealedLen(len(vector.plaintext)))
-	c.sealInto(got, make([]byte, adLen(len(vector.aad))), nonce, []byte(vector.plaintext), []byte(vector.aad))
+	c.sealInto(got, nonce, []byte(vector.plaintext), []byte(vector.aad), nil)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("token = %x, want %x", got, want)
 	}

@@ -1,9 +1,5 @@
 package cipher
 
-import (
-	"unsafe"
-)
-
 // Option adjusts EncryptData and DecryptData.
 type Option interface {
 	apply(*options)
@@ -57,11 +53,7 @@ func DecryptData(token string, key []byte, opts ...Option) (string, error) {
 	if len(key) != KeySize {
 		return "", KeySizeError(len(key))
 	}
-	b, err := DecodeText(token)
-	if err != nil {
-		return "", err
-	}
-	h, err := ParseHeader(b)
+	h, err := ParseHeader(token)
 	if err != nil {
 		return "", err
 	}
@@ -69,64 +61,78 @@ func DecryptData(token string, key []byte, opts ...Option) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	pt, err := c.Open(nil, b, o.aad)
-	if err != nil {
-		return "", err
-	}
-	return unsafe.String(unsafe.SliceData(pt), len(pt)), nil
+	return OpenText(c, token, o.aad)
 }
 
 // SealText seals the string plaintext and returns the text token. It
-// allocates once: the binary token is sealed into the tail of the text's
-// buffer and base64url-encoded forward over itself (b64Encode allows that),
-// and the string is that buffer.
+// allocates only the returned string: the plaintext is copied into pooled
+// scratch at its place in the binary token, sealed there in place, and
+// base64url-encoded forward over the same scratch (b64Encode allows that);
+// the scratch is cleared before it is reused.
 func SealText(c *AEAD, plaintext string, aad []byte) string {
-	pt := unsafe.Slice(unsafe.StringData(plaintext), len(plaintext))
-	n := c.SealedLen(len(pt))
+	n := c.SealedLen(len(plaintext))
 	tl := TextLen(n)
-	buf := make([]byte, tl+adLen(len(aad)))
-	var ad []byte
-	if len(aad) > 0 {
-		ad = buf[tl:]
-	}
-	bin := buf[tl-n : tl]
-	c.sealInto(bin, ad, nil, pt, aad)
+	p := getScratch(tl + adLen(len(aad))) // the text, then room for the additional data
+	buf := (*p)[:tl]
+	bin := buf[tl-n:]
+	start := HeaderSize + c.alg.NonceSize()
+	pt := bin[start : start+len(plaintext)]
+	copy(pt, plaintext)
+	c.sealInto(bin, nil, pt, aad, (*p)[tl:])
 	copy(buf, TextPrefix)
-	b64Encode(buf[len(TextPrefix):tl], bin)
-	return unsafe.String(unsafe.SliceData(buf), tl)
+	b64Encode(buf[len(TextPrefix):], bin)
+	s := string(buf)
+	putScratch(p)
+	return s
 }
 
 // OpenText authenticates and decrypts a text token under c and returns the
-// plaintext as a string. It allocates once: the token is decoded into a new
-// buffer and decrypted in place there, and the string is the plaintext's
-// part of that buffer (header, nonce and tag bytes around it are not
-// secret). On failure the buffer holds no plaintext.
+// plaintext as a string. It allocates only the returned string: the token is
+// decoded into pooled scratch and decrypted in place there, and the scratch
+// is cleared before it is reused, so it never holds plaintext for long and
+// the string does not keep a token-sized buffer alive.
 func OpenText(c *AEAD, token string, aad []byte) (string, error) {
+	pt, _, err := OpenTextWith(token, aad, func(uint32) *AEAD { return c })
+	return pt, err
+}
+
+// OpenTextWith is OpenText for a caller that picks the AEAD by the token's
+// key ID: it decodes the token once, reads the key ID from the decoded
+// header, and opens the token under pick(keyID). When pick returns nil it
+// returns ok false and no error. A malformed token is an error before pick
+// is called; the AEAD pick returns checks the whole header, as OpenText
+// does.
+func OpenTextWith(token string, aad []byte, pick func(keyID uint32) *AEAD) (pt string, ok bool, err error) {
 	if !IsText(token) {
 		_, err := appendDecodeText(nil, token)
-		return "", err
+		return "", false, err
 	}
 	bl := b64DecodedLen(len(token) - len(TextPrefix))
 	if bl < 0 {
-		return "", malformed("bad base64url")
+		return "", false, malformed("bad base64url")
 	}
-	buf := make([]byte, bl+adLen(len(aad)))
-	bin := buf[:bl:bl]
+	p := getScratch(bl + adLen(len(aad))) // the token, then room for the additional data
+	defer putScratch(p)
+	bin := (*p)[:bl:bl]
 	if !b64DecodeTo(bin, token[len(TextPrefix):]) {
-		return "", malformed("bad base64url")
+		return "", false, malformed("bad base64url")
 	}
-	nonce, ct, ok := c.split(bin)
-	if !ok {
-		return "", c.reject(bin)
+	id, found := PeekKeyID(bin)
+	if !found {
+		_, err := Parse(bin) // too short for a header: Parse names the fault
+		return "", false, err
 	}
-	var ad []byte
-	if len(aad) > 0 {
-		ad = buf[bl:]
+	c := pick(id)
+	if c == nil {
+		return "", false, nil
 	}
-	// In place: the plaintext overwrites the ciphertext's start.
-	pt, err := c.aead.Open(ct[:0], nonce, ct, c.additional(ad, aad))
+	nonce, ct, fits := c.split(bin)
+	if !fits {
+		return "", true, c.reject(bin)
+	}
+	b, err := c.openInto(ct[:0], nonce, ct, aad, (*p)[bl:])
 	if err != nil {
-		return "", ErrDecrypt
+		return "", true, err
 	}
-	return unsafe.String(unsafe.SliceData(pt), len(pt)), nil
+	return string(b), true, nil
 }

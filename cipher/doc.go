@@ -18,9 +18,13 @@
 // columns, command lines and logs, is "kw1." followed by the binary form in
 // unpadded base64url; decoding is strict, so a token has one text form.
 //
-// Nonces are 96 or 192 random bits from crypto/rand. With AES-256-GCM a key
-// must seal far fewer than 2^32 messages; the keyring counts encryptions per
-// key so that rotation can keep it so.
+// Nonces are 96 or 192 random bits from crypto/rand, a fresh one for every
+// token. They are cut from 4 KiB blocks of crypto/rand output held in a
+// sync.Pool, so one crypto/rand call serves hundreds of seals: a block serves
+// one goroutine at a time, each range of it is handed out once and zeroed in
+// the block at once, and a block that runs out is refilled. With AES-256-GCM
+// a key must seal far fewer than 2^32 messages; the keyring counts
+// encryptions per key so that rotation can keep it so.
 //
 // # Test vector
 //

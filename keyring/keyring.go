@@ -273,13 +273,22 @@ func (k *Keyring) encryptText(ctx context.Context, plaintext string, aad []byte)
 
 // DecryptText opens a text token made by EncryptText with the same aad.
 func (k *Keyring) DecryptText(ctx context.Context, token string, aad []byte) (string, error) {
-	if id, ok := cipher.PeekKeyID(token); ok {
-		if c, b := k.fastFor(ctx, id); c != nil {
-			if pt, err := cipher.OpenText(c, token, aad); err == nil {
-				k.fastDone(ctx, b, telemetry.ActionDecrypt, id)
-				return pt, nil
-			}
-		}
+	// The fast path decodes the token once and picks the key by the key ID
+	// in the decoded header; any refusal or failure takes the full path,
+	// which reports it.
+	var (
+		b  *instrument.Batch
+		id uint32
+	)
+	pt, ok, err := cipher.OpenTextWith(token, aad, func(keyID uint32) *cipher.AEAD {
+		var c *cipher.AEAD
+		c, b = k.fastFor(ctx, keyID)
+		id = keyID
+		return c
+	})
+	if ok && err == nil {
+		k.fastDone(ctx, b, telemetry.ActionDecrypt, id)
+		return pt, nil
 	}
 	return k.decryptText(ctx, token, aad)
 }

@@ -25,6 +25,7 @@ const blindPrefix = 4
 type macKey struct {
 	id  uint32
 	mac hash.Hash
+	buf []byte // scratch for the normalized plaintext; zero between uses
 }
 
 // blindKey returns the current blind index key of fi for this statement.
@@ -99,7 +100,12 @@ func (b *blindInfo) compute(k *macKey, pt string) []byte {
 	out := make([]byte, blindPrefix+n, blindPrefix+sha256.Size)
 	binary.BigEndian.PutUint32(out, k.id)
 	k.mac.Reset()
-	_, _ = k.mac.Write([]byte(b.normalize(pt)))
+	// Through the key's scratch: converting the string for Write would
+	// allocate a copy per value. The scratch holds plaintext, so it is
+	// cleared at once.
+	k.buf = append(k.buf[:0], b.normalize(pt)...)
+	_, _ = k.mac.Write(k.buf)
+	clear(k.buf)
 	out = k.mac.Sum(out[:blindPrefix])[:blindPrefix+n]
 	if r := b.bits % 8; r != 0 {
 		out[len(out)-1] &= byte(0xff << (8 - r))

@@ -154,7 +154,15 @@ func (st *state) indexRow(info *schemaInfo, row reflect.Value, include func(*fie
 		if !target.CanSet() {
 			return fmt.Errorf("%w: %s.%s has a blind index, which gormcrypt sets in the row: pass a pointer", ErrUnsupported, fi.table, fi.column)
 		}
-		idx, err := st.indexOf(fi, fi.field.ReflectValueOf(ctx, row).Interface())
+		var (
+			idx []byte
+			err error
+		)
+		if fv := fi.field.ReflectValueOf(ctx, row); fi.kind == kindString && fv.Kind() == reflect.String {
+			idx, err = st.indexText(fi, fv.String()) // no boxing of the string per row
+		} else {
+			idx, err = st.indexOf(fi, fv.Interface())
+		}
 		if err != nil {
 			return err
 		}
@@ -169,6 +177,11 @@ func (st *state) indexOf(fi *fieldInfo, v any) ([]byte, error) {
 	if err != nil || null {
 		return nil, err
 	}
+	return st.indexText(fi, pt)
+}
+
+// indexText returns the blind index of the plaintext pt of fi.
+func (st *state) indexText(fi *fieldInfo, pt string) ([]byte, error) {
 	k, err := st.blindKey(st.stmt.Context, fi)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward/access"
@@ -334,6 +335,12 @@ type state struct {
 	evKeyID        uint32 // the key ID of evKeyText
 	evKeyText      string
 	pks            pkCache
+	pkAAD          pkMemo // the last row's key bytes, for its other fields
+
+	// recent remembers the fields the statement's serializer calls looked
+	// up last, so each value skips the Crypt's sync.Map and the schema's
+	// map; it is replaced whole (copy on write), so readers need no lock.
+	recent atomic.Pointer[recentFields]
 
 	mu     sync.Mutex
 	authz  map[authKey]error
@@ -386,6 +393,45 @@ func stateFrom(ctx context.Context) *state {
 	}
 	st, _ := ctx.Value(stateKey{}).(*state)
 	return st
+}
+
+// recentFields is an immutable list of the fields a statement looked up
+// last, the newest first.
+type recentFields struct {
+	n int
+	f [recentMax]*schema.Field
+	i [recentMax]*fieldInfo
+}
+
+// recentMax is how many fields a statement remembers: a model rarely has
+// more encrypted fields than this, and a miss only costs the full lookup.
+const recentMax = 8
+
+// fieldInfo is Crypt.fieldInfo for a serializer call of this statement,
+// answered from the statement's recent fields when it can be. A fieldInfo
+// never changes once built (the Crypt keeps it for the schema's lifetime),
+// so remembering it for one statement returns what the full lookup would.
+func (st *state) fieldInfo(f *schema.Field) (*fieldInfo, error) {
+	r := st.recent.Load()
+	if r != nil {
+		for j := range r.n {
+			if r.f[j] == f {
+				return r.i[j], nil
+			}
+		}
+	}
+	fi, err := st.c.fieldInfo(f)
+	if err != nil {
+		return nil, err
+	}
+	next := &recentFields{n: 1}
+	next.f[0], next.i[0] = f, fi
+	if r != nil {
+		next.n += copy(next.f[1:], r.f[:r.n])
+		copy(next.i[1:], r.i[:r.n])
+	}
+	st.recent.Store(next)
+	return fi, nil
 }
 
 // authorize asks the Authorizer once per field and action per statement.

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/keyward/keyward/cipher"
 	"gorm.io/gorm/clause"
@@ -352,9 +353,21 @@ func sameTable(a, b string) bool {
 // primary key it needs the key's value: from dst, or else from fallback
 // (the statement's model, for Updates with a struct of changes).
 func (fi *fieldInfo) appendAAD(ctx context.Context, buf []byte, dst, fallback reflect.Value) ([]byte, error) {
+	return fi.appendAADMemo(ctx, buf, dst, fallback, nil)
+}
+
+// appendAADMemo is appendAAD with memo, the statement's record of the last
+// row's key bytes (nil: none), so a row's other fields skip reading and
+// encoding the key again.
+func (fi *fieldInfo) appendAADMemo(ctx context.Context, buf []byte, dst, fallback reflect.Value, memo *pkMemo) ([]byte, error) {
 	buf = append(buf, fi.aad...)
 	if fi.pk == nil {
 		return buf, nil
+	}
+	if memo != nil {
+		if out, ok := memo.append(ctx, buf, fi.pk, dst); ok {
+			return out, nil
+		}
 	}
 	out, ok := appendPK(ctx, buf, fi.pk, dst)
 	if !ok && fallback.IsValid() && fallback.Kind() == reflect.Struct && fallback.Type() == fi.field.Schema.ModelType {
@@ -364,6 +377,44 @@ func (fi *fieldInfo) appendAAD(ctx context.Context, buf []byte, dst, fallback re
 		return nil, fmt.Errorf("%w: %s.%s is bound to its row's primary key, which is zero or was not read: assign the key before saving, and select it when reading", ErrPrimaryKey, fi.table, fi.column)
 	}
 	return out, nil
+}
+
+// pkMemo remembers the encoded primary key of the last row whose fields
+// were bound to it, so that the row's other fields reuse it. The row is
+// held by a pointer to it (row), which keeps it alive: two rows alive at
+// once never share an address, so an equal pointer is the same row, never a
+// later one allocated where a collected one was. A row's key does not
+// change between its fields' values within one statement (GORM writes the
+// key before it converts or scans the values), and the memo lives for one
+// statement.
+type pkMemo struct {
+	mu  sync.Mutex
+	row any           // a pointer to the row
+	pk  *schema.Field // the first field of the key it holds
+	key []byte        // the key's encoded bytes (appendPK without a prefix)
+}
+
+// append appends the key bytes of the row dst to buf: from the memo when it
+// holds this row's, else read with appendPK and remembered. It reports
+// false when the row has no usable key (the caller reports the error).
+func (m *pkMemo) append(ctx context.Context, buf []byte, pk []*schema.Field, dst reflect.Value) ([]byte, bool) {
+	row := reflect.Indirect(dst)
+	if !row.CanAddr() || row.Type() != pk[0].Schema.ModelType {
+		return appendPK(ctx, buf, pk, dst)
+	}
+	p := row.Addr().Interface()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.row == p && m.pk == pk[0] {
+		return append(buf, m.key...), true
+	}
+	start := len(buf)
+	out, ok := appendPK(ctx, buf, pk, row)
+	if !ok {
+		return nil, false
+	}
+	m.row, m.pk, m.key = p, pk[0], append(m.key[:0], out[start:]...)
+	return out, true
 }
 
 // dataID names one value for telemetry: "table/primary key/column", or

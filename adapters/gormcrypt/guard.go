@@ -215,8 +215,12 @@ func ourWrapperField(v any) *schema.Field {
 	if reflect.TypeOf(v) != wrapperType() {
 		return nil
 	}
-	f := reflect.ValueOf(v).Elem().FieldByName("Field")
-	if !f.IsValid() || !f.CanInterface() {
+	i := wrapperFieldIndex()
+	if i < 0 {
+		return nil
+	}
+	f := reflect.ValueOf(v).Elem().Field(i)
+	if !f.CanInterface() {
 		return nil
 	}
 	sf, ok := f.Interface().(*schema.Field)

@@ -51,6 +51,21 @@ var wrapperType = sync.OnceValue(func() reflect.Type {
 	return reflect.TypeOf(v)
 })
 
+// wrapperFieldIndex is the index of the wrapper's Field field (the
+// *schema.Field it serializes), or -1; looked up by name once, since
+// FieldByName on every statement variable showed in the Create profile.
+var wrapperFieldIndex = sync.OnceValue(func() int {
+	t := wrapperType()
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return -1
+	}
+	f, ok := t.Elem().FieldByName("Field")
+	if !ok || len(f.Index) != 1 {
+		return -1
+	}
+	return f.Index[0]
+})
+
 // redactVars replaces the encrypted values among a statement's variables,
 // which the SQL logger renders after the statement ran. In a dry run
 // nothing has been encrypted yet (the serializer encrypts when a value is

@@ -24,7 +24,7 @@ func (serializer) Value(ctx context.Context, field *schema.Field, dst reflect.Va
 	if st == nil {
 		return nil, fmt.Errorf("%w: cannot encrypt %s", ErrNotRegistered, fieldName(field))
 	}
-	fi, err := st.c.fieldInfo(field)
+	fi, err := st.fieldInfo(field)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func (serializer) Scan(ctx context.Context, field *schema.Field, dst reflect.Val
 	if st == nil {
 		return fmt.Errorf("%w: cannot decrypt %s (outside GORM's callbacks use gormcrypt.ScanRows)", ErrNotRegistered, fieldName(field))
 	}
-	fi, err := st.c.fieldInfo(field)
+	fi, err := st.fieldInfo(field)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (st *state) sealText(ctx context.Context, fi *fieldInfo, dst reflect.Value,
 		return "", err
 	}
 	var buf [160]byte
-	aad, err := fi.appendAAD(ctx, buf[:0], dst, st.model())
+	aad, err := fi.appendAADMemo(ctx, buf[:0], dst, st.model(), &st.pkAAD)
 	if err != nil {
 		return "", err
 	}
@@ -141,7 +141,7 @@ func (st *state) open(ctx context.Context, fi *fieldInfo, tok string, dst reflec
 		return "", &deniedError{err}
 	}
 	var buf [160]byte
-	aad, err := fi.appendAAD(ctx, buf[:0], dst, reflect.Value{})
+	aad, err := fi.appendAADMemo(ctx, buf[:0], dst, reflect.Value{}, &st.pkAAD)
 	if err != nil {
 		return "", err
 	}

@@ -31,28 +31,48 @@ func New(key []byte) *GCM {
 }
 
 // Seal returns nonce || ciphertext || tag in one new slice.
-func (g *GCM) Seal(pt []byte) []byte {
+func (g *GCM) Seal(pt []byte) []byte { return g.SealAAD(pt, nil) }
+
+// SealAAD is Seal with associated data, passed to the AEAD as it is.
+func (g *GCM) SealAAD(pt, aad []byte) []byte {
 	ns := g.aead.NonceSize()
 	out := make([]byte, ns, ns+len(pt)+g.aead.Overhead())
 	_, _ = rand.Read(out)
-	return g.aead.Seal(out, out[:ns], pt, nil)
+	return g.aead.Seal(out, out[:ns], pt, aad)
 }
 
 // Open returns the plaintext of a message made by Seal in one new slice.
-func (g *GCM) Open(msg []byte) ([]byte, error) {
+func (g *GCM) Open(msg []byte) ([]byte, error) { return g.OpenAAD(msg, nil) }
+
+// OpenAAD is Open for a message made by SealAAD with the same aad.
+func (g *GCM) OpenAAD(msg, aad []byte) ([]byte, error) {
 	ns := g.aead.NonceSize()
-	return g.aead.Open(make([]byte, 0, len(msg)-ns-g.aead.Overhead()), msg[:ns], msg[ns:], nil)
+	return g.aead.Open(make([]byte, 0, len(msg)-ns-g.aead.Overhead()), msg[:ns], msg[ns:], aad)
 }
+
+// AAD is the associated data of the *AAD comparisons: 49 bytes, about what
+// a database field binds (table, column and a UUID primary key).
+var AAD = []byte("\x05users\x05email\x24" + "0190f5c2-7d4e-7b3a-9c1d-2f6e8a4b5c6d")
 
 // CompareSeal measures, for every size, seal next to the baseline's Seal
 // with Interleave (one sub-benchmark per size, reporting base-ns/op,
 // ours-ns/op and ratio).
 func CompareSeal(b *testing.B, base *GCM, seal func(pt []byte) error) {
+	compareSeal(b, base, nil, func(pt, _ []byte) error { return seal(pt) })
+}
+
+// CompareSealAAD is CompareSeal with AAD as associated data on both sides:
+// seal gets it and must bind the message to it, as the baseline does.
+func CompareSealAAD(b *testing.B, base *GCM, seal func(pt, aad []byte) error) {
+	compareSeal(b, base, AAD, seal)
+}
+
+func compareSeal(b *testing.B, base *GCM, aad []byte, seal func(pt, aad []byte) error) {
 	for _, s := range Sizes {
 		pt := make([]byte, s.N)
 		b.Run(s.Name, func(b *testing.B) {
 			b.SetBytes(int64(s.N))
-			Interleave(b, func() error { base.Seal(pt); return nil }, func() error { return seal(pt) })
+			Interleave(b, func() error { base.SealAAD(pt, aad); return nil }, func() error { return seal(pt, aad) })
 		})
 	}
 }
@@ -60,13 +80,24 @@ func CompareSeal(b *testing.B, base *GCM, seal func(pt []byte) error) {
 // CompareOpen is CompareSeal for opening: prepare seals a message of each
 // size with the code under test and returns the function that opens it.
 func CompareOpen(b *testing.B, base *GCM, prepare func(pt []byte) (open func() error)) {
+	compareOpen(b, base, nil, func(pt, _ []byte) func() error { return prepare(pt) })
+}
+
+// CompareOpenAAD is CompareOpen with AAD as associated data on both sides:
+// prepare seals a message bound to aad and returns the function that opens
+// it with aad.
+func CompareOpenAAD(b *testing.B, base *GCM, prepare func(pt, aad []byte) (open func() error)) {
+	compareOpen(b, base, AAD, prepare)
+}
+
+func compareOpen(b *testing.B, base *GCM, aad []byte, prepare func(pt, aad []byte) func() error) {
 	for _, s := range Sizes {
 		pt := make([]byte, s.N)
-		msg := base.Seal(pt)
-		open := prepare(pt)
+		msg := base.SealAAD(pt, aad)
+		open := prepare(pt, aad)
 		b.Run(s.Name, func(b *testing.B) {
 			b.SetBytes(int64(s.N))
-			Interleave(b, func() error { _, err := base.Open(msg); return err }, open)
+			Interleave(b, func() error { _, err := base.OpenAAD(msg, aad); return err }, open)
 		})
 	}
 }
