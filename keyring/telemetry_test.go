@@ -163,7 +163,7 @@ func TestTelemetry(t *testing.T) {
 	var decrypts, unwraps []sdktrace.ReadOnlySpan
 	for _, sp := range s.spans.Ended() {
 		switch sp.Name() {
-		case telemetry.SpanDecrypt:
+		case telemetry.ActionDecrypt.SpanName():
 			decrypts = append(decrypts, sp)
 		case keyring.SpanUnwrap:
 			unwraps = append(unwraps, sp)

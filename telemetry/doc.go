@@ -24,9 +24,9 @@
 // [MetricCacheLookups]); the code that records them is internal. Every
 // keyward package is configured with its WithTelemetry option, which takes
 // the [Option] values of this package. Attribute keys ([AttrUserID],
-// [AttrDataID], ...), metric names and span names ([SpanDecrypt], ...) are
-// exported constants. Spans, metrics and events never carry plaintext, key material
-// or ciphertext; user and data IDs can be replaced by keyed pseudonyms
+// [AttrDataID], ...) and metric names are exported constants; a span's name
+// is its action's [Action.SpanName] ("keyward.decrypt"). Spans, metrics and
+// events never carry plaintext, key material or ciphertext; user and data IDs can be replaced by keyed pseudonyms
 // ([Pseudonymizer], [WithPseudonymizer]).
 //
 // # Events and sinks

@@ -39,17 +39,17 @@ func (a Action) Valid() bool {
 func (a Action) SpanName() string {
 	switch a {
 	case ActionEncrypt:
-		return SpanEncrypt
+		return spanEncrypt
 	case ActionDecrypt:
-		return SpanDecrypt
+		return spanDecrypt
 	case ActionAccess:
-		return SpanAccess
+		return spanAccess
 	case ActionRotate:
-		return SpanRotate
+		return spanRotate
 	case ActionRewrap:
-		return SpanRewrap
+		return spanRewrap
 	case ActionDestroy:
-		return SpanDestroy
+		return spanDestroy
 	}
 	return "keyward." + string(a)
 }
@@ -57,17 +57,17 @@ func (a Action) SpanName() string {
 // actionFromSpanName is the inverse of SpanName for the defined actions.
 func actionFromSpanName(name string) (Action, bool) {
 	switch name {
-	case SpanEncrypt:
+	case spanEncrypt:
 		return ActionEncrypt, true
-	case SpanDecrypt:
+	case spanDecrypt:
 		return ActionDecrypt, true
-	case SpanAccess:
+	case spanAccess:
 		return ActionAccess, true
-	case SpanRotate:
+	case spanRotate:
 		return ActionRotate, true
-	case SpanRewrap:
+	case spanRewrap:
 		return ActionRewrap, true
-	case SpanDestroy:
+	case spanDestroy:
 		return ActionDestroy, true
 	}
 	return "", false

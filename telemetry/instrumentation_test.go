@@ -178,7 +178,7 @@ func TestDefaultInstrumentation(t *testing.T) {
 		t.Errorf("own sink got %+v", o)
 	}
 	evs := s.rec.Ended()[0].Events()
-	if len(evs) != 2 || evs[0].Name != SpanEncrypt || evs[1].Name != SpanDecrypt {
+	if len(evs) != 2 || evs[0].Name != spanEncrypt || evs[1].Name != spanDecrypt {
 		t.Errorf("span events = %+v", evs)
 	}
 	SetDefault(nil)

@@ -82,16 +82,16 @@ const (
 	MetricCacheLookups = "keyward.cache.lookups"
 )
 
-// Span and span-event names: "keyward." followed by the action, e.g.
-// "keyward.decrypt". The same name is used for the span of an operation and
-// for the span event that [LogDecryptionEvent] adds to the current span.
+// Span and span-event names ([Action.SpanName]): "keyward." followed by the
+// action. The same name is used for the span of an operation and for the
+// span event that [LogDecryptionEvent] adds to the current span.
 const (
-	SpanEncrypt = "keyward.encrypt"
-	SpanDecrypt = "keyward.decrypt"
-	SpanAccess  = "keyward.access"
-	SpanRotate  = "keyward.rotate"
-	SpanRewrap  = "keyward.rewrap"
-	SpanDestroy = "keyward.destroy"
+	spanEncrypt = "keyward.encrypt"
+	spanDecrypt = "keyward.decrypt"
+	spanAccess  = "keyward.access"
+	spanRotate  = "keyward.rotate"
+	spanRewrap  = "keyward.rewrap"
+	spanDestroy = "keyward.destroy"
 )
 
 // Outcome is the result class of an operation, the value of [AttrOutcome].

@@ -205,38 +205,38 @@ func TestAppendSpanEvents(t *testing.T) {
 		want []string
 	}{
 		{"not keyward", SpanData{Name: "GET /", Start: at, Attributes: spanAttrs}, nil},
-		{"operation span", SpanData{Name: SpanRewrap, Start: at, Attributes: append(spanAttrs, AttrDataID.String("d"))},
+		{"operation span", SpanData{Name: spanRewrap, Start: at, Attributes: append(spanAttrs, AttrDataID.String("d"))},
 			[]string{`{"time":"2026-11-01T09:00:00Z","action":"rewrap","user_id":"u1","role":"clerk","data_id":"d","key_id":"5","success":true,"source":"10.0.0.1"}`}},
-		{"failed status", SpanData{Name: SpanDestroy, Start: at, Failed: true},
+		{"failed status", SpanData{Name: spanDestroy, Start: at, Failed: true},
 			[]string{`{"time":"2026-11-01T09:00:00Z","action":"destroy","user_id":"","data_id":"","success":false}`}},
-		{"outcome wins over status", SpanData{Name: SpanRotate, Start: at, Failed: true, Attributes: []attribute.KeyValue{AttrOutcome.String("ok")}},
+		{"outcome wins over status", SpanData{Name: spanRotate, Start: at, Failed: true, Attributes: []attribute.KeyValue{AttrOutcome.String("ok")}},
 			[]string{`{"time":"2026-11-01T09:00:00Z","action":"rotate","user_id":"","data_id":"","success":true}`}},
-		{"events override span", SpanData{Name: SpanDecrypt, Start: at, Attributes: spanAttrs, Events: []SpanEvent{
+		{"events override span", SpanData{Name: spanDecrypt, Start: at, Attributes: spanAttrs, Events: []SpanEvent{
 			{Name: "exception", Time: at},
-			{Name: SpanDecrypt, Time: at.Add(time.Second), Attributes: []attribute.KeyValue{AttrDataID.String("a"), AttrUserID.String("u2"), AttrKeyID.String("9")}},
-			{Name: SpanAccess, Time: at.Add(2 * time.Second), Attributes: []attribute.KeyValue{AttrDataID.String("b"), AttrOutcome.String("denied"), AttrAttempted.String("bogus"), AttrUserRoles.String("admin")}},
+			{Name: spanDecrypt, Time: at.Add(time.Second), Attributes: []attribute.KeyValue{AttrDataID.String("a"), AttrUserID.String("u2"), AttrKeyID.String("9")}},
+			{Name: spanAccess, Time: at.Add(2 * time.Second), Attributes: []attribute.KeyValue{AttrDataID.String("b"), AttrOutcome.String("denied"), AttrAttempted.String("bogus"), AttrUserRoles.String("admin")}},
 		}}, []string{
 			`{"time":"2026-11-01T09:00:01Z","action":"decrypt","user_id":"u2","role":"clerk","data_id":"a","key_id":"9","success":true,"source":"10.0.0.1"}`,
 			`{"time":"2026-11-01T09:00:02Z","action":"access","user_id":"u1","role":"admin","data_id":"b","key_id":"5","success":false,"source":"10.0.0.1"}`,
 		}},
 		{"dropped events", SpanData{Name: "GET /export", Start: at, DroppedEvents: 22, Events: []SpanEvent{
-			{Name: SpanDecrypt, Time: at, Attributes: []attribute.KeyValue{AttrDataID.String("a"), AttrUserID.String("m")}},
+			{Name: spanDecrypt, Time: at, Attributes: []attribute.KeyValue{AttrDataID.String("a"), AttrUserID.String("m")}},
 		}}, []string{
 			`{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"m","data_id":"a","success":true}`,
 			`{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"m","data_id":"","success":true,"count":22}`,
 		}},
 		{"dropped events, none of ours", SpanData{Name: "GET /", Start: at, DroppedEvents: 22}, nil},
-		{"events on a foreign span", SpanData{Name: "job", Start: at, Events: []SpanEvent{{Name: SpanEncrypt, Time: at, Attributes: []attribute.KeyValue{AttrCount.Int(2), AttrUserID.Int(5)}}}},
+		{"events on a foreign span", SpanData{Name: "job", Start: at, Events: []SpanEvent{{Name: spanEncrypt, Time: at, Attributes: []attribute.KeyValue{AttrCount.Int(2), AttrUserID.Int(5)}}}},
 			[]string{`{"time":"2026-11-01T09:00:00Z","action":"encrypt","user_id":"5","data_id":"","success":true,"count":2}`}},
-		{"service name as client, resource and client attributes", SpanData{Name: SpanDecrypt, Start: at, Service: "billing-api",
+		{"service name as client, resource and client attributes", SpanData{Name: spanDecrypt, Start: at, Service: "billing-api",
 			Attributes: []attribute.KeyValue{AttrUserID.String("svc"), AttrDataID.String("inv-7")}, Events: []SpanEvent{
-				{Name: SpanDecrypt, Time: at, Attributes: []attribute.KeyValue{AttrDataID.String("inv-8"), AttrResource.String("invoices/iban")}},
-				{Name: SpanDecrypt, Time: at, Attributes: []attribute.KeyValue{AttrDataID.String("inv-9"), AttrClient.String("batch-export")}},
+				{Name: spanDecrypt, Time: at, Attributes: []attribute.KeyValue{AttrDataID.String("inv-8"), AttrResource.String("invoices/iban")}},
+				{Name: spanDecrypt, Time: at, Attributes: []attribute.KeyValue{AttrDataID.String("inv-9"), AttrClient.String("batch-export")}},
 			}}, []string{
 			`{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"svc","data_id":"inv-8","resource":"invoices/iban","success":true,"client":"billing-api"}`,
 			`{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"svc","data_id":"inv-9","success":true,"client":"batch-export"}`,
 		}},
-		{"the SDK's default service name is no client", SpanData{Name: SpanDecrypt, Start: at, Service: "unknown_service:app"},
+		{"the SDK's default service name is no client", SpanData{Name: spanDecrypt, Start: at, Service: "unknown_service:app"},
 			[]string{`{"time":"2026-11-01T09:00:00Z","action":"decrypt","user_id":"","data_id":"","success":true}`}},
 	}
 	for _, tt := range tests {

@@ -76,7 +76,7 @@ func TestSink(t *testing.T) {
 	an.Flush()
 
 	ended := spans.Ended()
-	if len(ended) != 1 || len(ended[0].Events()) != 61 || ended[0].Events()[1].Name != telemetry.SpanAccess {
+	if len(ended) != 1 || len(ended[0].Events()) != 61 || ended[0].Events()[1].Name != telemetry.ActionAccess.SpanName() {
 		t.Fatalf("span events = %d", len(ended[0].Events()))
 	}
 	if audit.r[0].TraceID != span.SpanContext().TraceID().String() {

@@ -80,7 +80,7 @@ func TestTelemetry(t *testing.T) {
 		counts := map[string]int64{}
 		for _, s := range spans.Ended() {
 			switch s.Name() {
-			case telemetry.SpanEncrypt, telemetry.SpanDecrypt:
+			case telemetry.ActionEncrypt.SpanName(), telemetry.ActionDecrypt.SpanName():
 				t.Errorf("a per-value span %s inside a statement", s.Name())
 			case gormcrypt.SpanStatement + "create", gormcrypt.SpanStatement + "query":
 				for _, a := range s.Attributes() {

@@ -141,7 +141,7 @@ func TestTelemetry(t *testing.T) {
 		assert.NotEmpty(t, attrs[string(telemetry.AttrUserID)], "span %s: user", s.Name())
 		assertNoSecret(t, fmt.Sprint(attrs)+fmt.Sprint(s.Events()), deks, "span "+s.Name())
 	}
-	assert.Equal(t, map[string]int{telemetry.SpanEncrypt: 3, telemetry.SpanDecrypt: 5}, names, "spans by name")
+	assert.Equal(t, map[string]int{telemetry.ActionEncrypt.SpanName(): 3, telemetry.ActionDecrypt.SpanName(): 5}, names, "spans by name")
 
 	// Metrics: keyward.operations by operation and outcome.
 	var rm metricdata.ResourceMetrics

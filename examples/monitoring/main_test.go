@@ -103,7 +103,7 @@ func TestMonitoringOTLP(t *testing.T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	assert.Equal(t, 72, c.names["GET /patients"], "request spans received: %v", c.names)
-	assert.Positive(t, c.names[telemetry.SpanDecrypt], "keyring spans received: %v", c.names)
+	assert.Positive(t, c.names[telemetry.ActionDecrypt.SpanName()], "keyring spans received: %v", c.names)
 	path := filepath.Join(t.TempDir(), "collector-spans.jsonl")
 	require.NoError(t, os.WriteFile(path, c.file.Bytes(), 0o600))
 	assert.True(t, strings.HasPrefix(c.file.String(), `{"resourceSpans":`), "the file starts like the Collector's")
