@@ -429,10 +429,12 @@ func (fi *fieldInfo) dataID(ctx context.Context, dst reflect.Value, cache *pkCac
 	return fi.table + "/" + pk + "/" + fi.column
 }
 
-// pkCache remembers the primary-key text of the last row seen.
+// pkCache remembers the primary-key text of the last row seen. It holds a
+// pointer to that row, which keeps the row alive, so an equal pointer is
+// the same row (an address alone could be reused by another row once the
+// first was collected).
 type pkCache struct {
-	addr uintptr
-	typ  reflect.Type
+	row  any
 	text string
 }
 
@@ -441,8 +443,12 @@ func (c *pkCache) lookup(ctx context.Context, s *schema.Schema, dst reflect.Valu
 	if !dst.IsValid() || dst.Kind() != reflect.Struct || len(s.PrimaryFields) == 0 || dst.Type() != s.ModelType {
 		return "", false
 	}
-	if dst.CanAddr() && c.addr == dst.UnsafeAddr() && c.typ == dst.Type() && c.text != "" {
-		return c.text, true
+	var p any
+	if dst.CanAddr() {
+		p = dst.Addr().Interface()
+		if c.row == p && c.text != "" {
+			return c.text, true
+		}
 	}
 	var b []byte
 	for i, pf := range s.PrimaryFields {
@@ -456,8 +462,8 @@ func (c *pkCache) lookup(ctx context.Context, s *schema.Schema, dst reflect.Valu
 		b = appendKeyText(b, v)
 	}
 	t := string(b)
-	if dst.CanAddr() {
-		c.addr, c.typ, c.text = dst.UnsafeAddr(), dst.Type(), t
+	if p != nil {
+		c.row, c.text = p, t
 	}
 	return t, true
 }
