@@ -92,47 +92,47 @@ func SealText(c *AEAD, plaintext string, aad []byte) string {
 // is cleared before it is reused, so it never holds plaintext for long and
 // the string does not keep a token-sized buffer alive.
 func OpenText(c *AEAD, token string, aad []byte) (string, error) {
-	pt, _, err := OpenTextWith(token, aad, func(uint32) *AEAD { return c })
-	return pt, err
+	return OpenTextWith(token, aad, func(uint32) *AEAD { return c })
 }
 
-// OpenTextWith is OpenText for a caller that picks the AEAD by the token's
-// key ID: it decodes the token once, reads the key ID from the decoded
-// header, and opens the token under pick(keyID). When pick returns nil it
-// returns ok false and no error. A malformed token is an error before pick
-// is called; the AEAD pick returns checks the whole header, as OpenText
-// does.
-func OpenTextWith(token string, aad []byte, pick func(keyID uint32) *AEAD) (pt string, ok bool, err error) {
+// OpenTextWith opens a text token under the AEAD that pick returns for the
+// token's key ID: for a caller that keeps several keys by ID (as a keyring
+// does) and lets each token name its key, never trying keys. It decodes the
+// token once and reads the key ID from the decoded header. A malformed token
+// is an error before pick is called; when pick returns nil (no key for that
+// ID) the error is ErrKeyIDMismatch; the AEAD pick returns checks the whole
+// header, as OpenText does.
+func OpenTextWith(token string, aad []byte, pick func(keyID uint32) *AEAD) (string, error) {
 	if !IsText(token) {
 		_, err := appendDecodeText(nil, token)
-		return "", false, err
+		return "", err
 	}
 	bl := b64DecodedLen(len(token) - len(TextPrefix))
 	if bl < 0 {
-		return "", false, malformed("bad base64url")
+		return "", malformed("bad base64url")
 	}
 	p := getScratch(bl + adLen(len(aad))) // the token, then room for the additional data
 	defer putScratch(p)
 	bin := (*p)[:bl:bl]
 	if !b64DecodeTo(bin, token[len(TextPrefix):]) {
-		return "", false, malformed("bad base64url")
+		return "", malformed("bad base64url")
 	}
 	id, found := PeekKeyID(bin)
 	if !found {
 		_, err := Parse(bin) // too short for a header: Parse names the fault
-		return "", false, err
+		return "", err
 	}
 	c := pick(id)
 	if c == nil {
-		return "", false, nil
+		return "", ErrKeyIDMismatch
 	}
 	nonce, ct, fits := c.split(bin)
 	if !fits {
-		return "", true, c.reject(bin)
+		return "", c.reject(bin)
 	}
 	b, err := c.openInto(ct[:0], nonce, ct, aad, (*p)[bl:])
 	if err != nil {
-		return "", true, err
+		return "", err
 	}
-	return string(b), true, nil
+	return string(b), nil
 }

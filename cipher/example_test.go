@@ -49,3 +49,24 @@ func ExampleAEAD_Open() {
 	// card 4111 <nil>
 	// cipher: message authentication failed
 }
+
+func ExampleOpenTextWith() {
+	// Two keys by ID, as after a rotation: each token names its key.
+	old, _ := cipher.NewAEAD(cipher.AES256GCM, bytes.Repeat([]byte{1}, cipher.KeySize), 1)
+	cur, _ := cipher.NewAEAD(cipher.AES256GCM, bytes.Repeat([]byte{2}, cipher.KeySize), 2)
+	keys := map[uint32]*cipher.AEAD{1: old, 2: cur}
+	pick := func(id uint32) *cipher.AEAD { return keys[id] }
+
+	aad := []byte("users/42/email")
+	for _, token := range []string{cipher.SealText(old, "ada@example.com", aad), cipher.SealText(cur, "ada@example.org", aad)} {
+		plain, err := cipher.OpenTextWith(token, aad, pick)
+		fmt.Println(plain, err)
+	}
+	delete(keys, 1)
+	_, err := cipher.OpenTextWith(cipher.SealText(old, "x", aad), aad, pick)
+	fmt.Println(errors.Is(err, cipher.ErrKeyIDMismatch))
+	// Output:
+	// ada@example.com <nil>
+	// ada@example.org <nil>
+	// true
+}

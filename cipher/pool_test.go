@@ -110,8 +110,8 @@ func TestSealTextAAD(t *testing.T) {
 }
 
 // TestOpenTextWith checks the decode-once path a keyring uses: the key ID
-// comes from the decoded header, a nil pick declines, and malformed tokens
-// fail before pick is called.
+// comes from the decoded header, a nil pick is ErrKeyIDMismatch, and
+// malformed tokens fail before pick is called.
 func TestOpenTextWith(t *testing.T) {
 	c := mustAEAD(t, AES256GCM, testKey(5), 11)
 	other := mustAEAD(t, AES256GCM, testKey(6), 12)
@@ -127,30 +127,26 @@ func TestOpenTextWith(t *testing.T) {
 		}
 		return nil
 	}
-	pt, ok, err := OpenTextWith(tok, aad, pick)
+	pt, err := OpenTextWith(tok, aad, pick)
 	require.NoError(t, err)
-	assert.True(t, ok)
 	assert.Equal(t, "secret", pt)
 	assert.Equal(t, []uint32{11}, asked)
 
 	asked = nil
-	_, ok, err = OpenTextWith(SealText(other, "secret", aad), aad, pick)
-	assert.NoError(t, err)
-	assert.False(t, ok, "pick declined key ID 12")
+	_, err = OpenTextWith(SealText(other, "secret", aad), aad, pick)
+	assert.ErrorIs(t, err, ErrKeyIDMismatch, "pick has no key ID 12")
 	assert.Equal(t, []uint32{12}, asked)
 
-	_, ok, err = OpenTextWith(tok, []byte("row 8"), pick)
-	assert.True(t, ok)
+	_, err = OpenTextWith(tok, []byte("row 8"), pick)
 	assert.ErrorIs(t, err, ErrDecrypt, "OpenTextWith with other associated data")
 
-	_, _, err = OpenTextWith(tok, aad, func(uint32) *AEAD { return other })
+	_, err = OpenTextWith(tok, aad, func(uint32) *AEAD { return other })
 	assert.ErrorIs(t, err, ErrKeyIDMismatch, "OpenTextWith under the AEAD of another key ID")
 
 	asked = nil
 	for _, bad := range []string{"", "plain", "kw1.", "kw1.AQ", "kw1.A", "kw1.AQE*AAAL"} {
-		_, ok, err = OpenTextWith(bad, aad, pick)
+		_, err = OpenTextWith(bad, aad, pick)
 		assert.ErrorIsf(t, err, ErrMalformedToken, "OpenTextWith(%q)", bad)
-		assert.False(t, ok)
 	}
 	assert.Empty(t, asked, "pick is not called for malformed tokens")
 }

@@ -280,13 +280,13 @@ func (k *Keyring) DecryptText(ctx context.Context, token string, aad []byte) (st
 		b  *instrument.Batch
 		id uint32
 	)
-	pt, ok, err := cipher.OpenTextWith(token, aad, func(keyID uint32) *cipher.AEAD {
+	pt, err := cipher.OpenTextWith(token, aad, func(keyID uint32) *cipher.AEAD {
 		var c *cipher.AEAD
 		c, b = k.fastFor(ctx, keyID)
 		id = keyID
 		return c
 	})
-	if ok && err == nil {
+	if err == nil {
 		k.fastDone(ctx, b, telemetry.ActionDecrypt, id)
 		return pt, nil
 	}
